@@ -1,0 +1,50 @@
+/**
+ * The layers of docs/architecture.md as rules: arrows only point down, no cycles, and a folder is
+ * entered through its index.ts.
+ */
+const leaves = '(chunker|crypto|compress|backend|clone|metrics)';
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'leaves-import-no-layer',
+      comment:
+        'chunker, crypto, compress, backend, clone and metrics are leaves: they import no other layer but errors.ts',
+      severity: 'error',
+      from: { path: `^src/${leaves}/` },
+      to: { path: '^src/(repo|cli|api|jobs|sources|verify|simulate|catalog|plugins|web)/' },
+    },
+    {
+      name: 'leaves-independent',
+      severity: 'error',
+      from: { path: `^src/${leaves}/` },
+      to: { path: `^src/${leaves}/`, pathNot: '^src/$1/' },
+    },
+    {
+      name: 'repo-below-front-ends',
+      comment: 'repo/ knows nothing of jobs, HTTP, the CLI or the database',
+      severity: 'error',
+      from: { path: '^src/repo/' },
+      to: { path: '^src/(cli|api|jobs|catalog|web|sources|verify)/' },
+    },
+    {
+      name: 'only-through-index',
+      comment: "another folder's internals are reached only through its index.ts",
+      severity: 'error',
+      from: { path: '^src/([^/]+)/', pathNot: '\\.(test|testing)\\.ts$' },
+      to: { path: '^src/([^/]+)/', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'no-test-code-in-product',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '\\.(test|testing)\\.ts$' },
+      to: { path: '\\.(test|testing)\\.ts$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    exclude: { path: '(^dist/|^node_modules/)' },
+  },
+};

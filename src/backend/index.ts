@@ -1,0 +1,31 @@
+/**
+ * Storage backends: where a repository's bytes rest.
+ *
+ * A *backend* stores the files of one repository and nothing else: it knows names and bytes, never
+ * what the bytes mean (they arrive already encrypted). A *file type* is one of the six kinds of
+ * repository file (the config, key slots, pack data, indexes, snapshots, locks); each type is a
+ * namespace of its own and is listed on its own. A *handle* names one file: its type and its name
+ * within that type. The config is a single file whose handle is `{ type: 'config', name: 'config' }`.
+ *
+ * Only this folder touches bytes at rest. Retrying and fault injection are wrappers around
+ * `Backend` (retry.ts, fault.ts), not options of a backend. The name rules every backend enforces
+ * live in handle.ts and the contract in types.ts; backends import from those, never from here, so
+ * no import cycle forms.
+ */
+
+export type { Backend, BackendFeatures, FileInfo, FileType, Handle } from './types.ts';
+
+// The constants and name rules (FILE_TYPES, TEMP_PREFIX, checkHandle, …) and the implementations.
+export {
+  CONFIG_HANDLE,
+  FILE_TYPES,
+  TEMP_PREFIX,
+  checkFileType,
+  checkHandle,
+  checkRange,
+  describeHandle,
+  handleProblem,
+} from './handle.ts';
+export { LocalBackend } from './local.ts';
+export { RetryBackend, isTransient } from './retry.ts';
+export type { RetryOptions } from './retry.ts';

@@ -1,0 +1,380 @@
+/**
+ * A backend in a local directory.
+ *
+ * Layout: `<dir>/config`, `<dir>/data/<first two characters of name>/<name>` (folders 00..ff made
+ * by create()), and `<dir>/<type>/<name>` for keys, index, snapshots and locks. Writes go to a temp
+ * file in the target's own folder and are renamed into place, so a reader never sees a partial file.
+ */
+
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+
+import { CairnError, errnoCode, reason } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { Backend, BackendFeatures, FileInfo, FileType, Handle } from './types.ts';
+import {
+  CONFIG_HANDLE,
+  FILE_TYPES,
+  TEMP_PREFIX,
+  checkFileType,
+  checkHandle,
+  checkRange,
+  describeHandle,
+} from './handle.ts';
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** Linux's IOV_MAX: the most buffers one writev may take. */
+const IOV_MAX = 1024;
+/** How many stat calls list() keeps in flight. */
+const STAT_BATCH = 64;
+
+const DATA_SUBDIRS: readonly string[] = Array.from({ length: 256 }, (_, i) =>
+  i.toString(16).padStart(2, '0'),
+);
+
+/** The CairnError code for a Node file-system error. */
+export function errorCodeForErrno(errno: string | undefined): ErrorCode {
+  switch (errno) {
+    case 'ENOENT':
+      return 'BACKEND_NOT_FOUND';
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'NO_SPACE';
+    default:
+      return 'BACKEND_IO';
+  }
+}
+
+/**
+ * Wraps a file-system error as `<context>: <detail>` with the code from `errorCodeForErrno`.
+ * CairnErrors pass through unchanged. `notFound` replaces Node's message for ENOENT.
+ */
+export function fsError(err: unknown, context: string, notFound = 'no such file'): CairnError {
+  if (err instanceof CairnError) return err;
+  const code = errorCodeForErrno(errnoCode(err));
+  const detail = code === 'BACKEND_NOT_FOUND' ? notFound : reason(err);
+  return new CairnError(code, `${context}: ${detail}`, { cause: err });
+}
+
+export class LocalBackend implements Backend {
+  readonly location: string;
+  readonly features: BackendFeatures = Object.freeze({ clone: false, alignment: 4096 });
+
+  constructor(dir: string) {
+    this.location = path.resolve(dir);
+  }
+
+  async create(): Promise<void> {
+    const context = `Cannot create a repository in ${this.location}`;
+    try {
+      await this.#checkCreatable(context);
+      const parent = path.dirname(this.location);
+      await fs.mkdir(this.location, { recursive: true, mode: DIR_MODE });
+      for (const type of FILE_TYPES) {
+        if (type !== 'config') await mkdirIfMissing(path.join(this.location, type));
+      }
+      const data = path.join(this.location, 'data');
+      for (const sub of DATA_SUBDIRS) await mkdirIfMissing(path.join(data, sub));
+      // New directory entries are durable only once their parent directory is synced.
+      await syncDir(data);
+      await syncDir(this.location);
+      await syncDir(parent);
+    } catch (err) {
+      throw fsError(err, context);
+    }
+  }
+
+  async exists(h: Handle): Promise<boolean> {
+    checkHandle(h, 'look up', this.location);
+    try {
+      await fs.stat(this.#path(h));
+      return true;
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw await this.#error(err, 'look up', h);
+      await this.#checkRoot(`Cannot look up ${describeHandle(h)} in ${this.location}`);
+      return false;
+    }
+  }
+
+  async *list(type: FileType): AsyncGenerator<FileInfo> {
+    checkFileType(type, `list ${type}`, this.location);
+    const context = `Cannot list ${type} in ${this.location}`;
+    if (type === 'config') {
+      try {
+        const st = await fs.stat(this.#path(CONFIG_HANDLE));
+        if (st.isFile()) yield { name: CONFIG_HANDLE.name, size: st.size };
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw fsError(err, context);
+        await this.#checkRoot(context);
+      }
+      return;
+    }
+    const top = path.join(this.location, type);
+    const entries = await this.#readdir(top, context);
+    if (type !== 'data') {
+      yield* statFiles(top, entries, context);
+      return;
+    }
+    for (const sub of entries) {
+      if (!sub.isDirectory()) continue;
+      const dir = path.join(top, sub.name);
+      yield* statFiles(dir, await this.#readdir(dir, context), context);
+    }
+  }
+
+  async stat(h: Handle): Promise<FileInfo> {
+    checkHandle(h, 'stat', this.location);
+    try {
+      const st = await fs.stat(this.#path(h));
+      return { name: h.name, size: st.size };
+    } catch (err) {
+      throw await this.#error(err, 'stat', h);
+    }
+  }
+
+  async read(h: Handle, range?: { offset: number; length: number }): Promise<Buffer> {
+    checkHandle(h, 'read', this.location);
+    if (range !== undefined) checkRange(h, range, this.location);
+    let fh: FileHandle | undefined;
+    try {
+      if (range === undefined) return await fs.readFile(this.#path(h));
+      fh = await fs.open(this.#path(h), 'r');
+      const buf = Buffer.allocUnsafe(range.length);
+      let done = 0;
+      while (done < range.length) {
+        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+        if (bytesRead === 0) {
+          throw new CairnError(
+            'BACKEND_IO',
+            `Cannot read ${describeHandle(h)} in ${this.location}: short read, got ${done} of ` +
+              `${range.length} bytes at offset ${range.offset}`,
+          );
+        }
+        done += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      throw await this.#error(err, 'read', h);
+    } finally {
+      await fh?.close().catch(() => {});
+    }
+  }
+
+  async write(h: Handle, data: readonly Uint8Array[]): Promise<void> {
+    checkHandle(h, 'write', this.location);
+    const target = this.#path(h);
+    const dir = path.dirname(target);
+    const temp = path.join(dir, TEMP_PREFIX + randomBytes(12).toString('hex'));
+    let fh: FileHandle | undefined;
+    let renamed = false;
+    try {
+      fh = await fs.open(temp, 'wx', FILE_MODE);
+      await writeAll(fh, data);
+      await fh.sync();
+      // close() can report a deferred write error (e.g. on NFS), so it must succeed too.
+      const closing = fh;
+      fh = undefined;
+      await closing.close();
+      await fs.rename(temp, target);
+      renamed = true;
+      await syncDir(dir);
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      if (!renamed) await fs.rm(temp, { force: true }).catch(() => {});
+      throw await this.#error(err, 'write', h);
+    }
+  }
+
+  async remove(h: Handle): Promise<void> {
+    checkHandle(h, 'remove', this.location);
+    try {
+      await fs.unlink(this.#path(h));
+    } catch (err) {
+      throw await this.#error(err, 'remove', h);
+    }
+  }
+
+  /** Nothing to release: no file stays open between calls. */
+  async close(): Promise<void> {}
+
+  /**
+   * Removes temp files (left behind by a process that died mid-write) whose last change is more
+   * than `olderThanMs` ago; younger ones may belong to a write in progress. Returns how many.
+   */
+  async removeStaleTempFiles(olderThanMs: number): Promise<number> {
+    const context = `Cannot remove stale temp files in ${this.location}`;
+    const dirs = [this.location];
+    for (const type of FILE_TYPES) {
+      if (type === 'config') continue;
+      const dir = path.join(this.location, type);
+      dirs.push(dir);
+      if (type === 'data') {
+        for (const sub of await this.#readdir(dir, context)) {
+          if (sub.isDirectory()) dirs.push(path.join(dir, sub.name));
+        }
+      }
+    }
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const dir of dirs) {
+      for (const entry of await this.#readdir(dir, context)) {
+        if (!entry.isFile() || !entry.name.startsWith(TEMP_PREFIX)) continue;
+        const file = path.join(dir, entry.name);
+        try {
+          if ((await fs.stat(file)).mtimeMs >= cutoff) continue;
+          await fs.unlink(file);
+          removed++;
+        } catch (err) {
+          // Gone already: its write finished or another cleaner got there first.
+          if (errnoCode(err) !== 'ENOENT') throw fsError(err, `${context}: ${file}`);
+        }
+      }
+    }
+    return removed;
+  }
+
+  #path(h: Handle): string {
+    switch (h.type) {
+      case 'config':
+        return path.join(this.location, 'config');
+      case 'data':
+        return path.join(this.location, 'data', h.name.slice(0, 2), h.name);
+      default:
+        return path.join(this.location, h.type, h.name);
+    }
+  }
+
+  /** Throws REPO_EXISTS / REPO_NOT_CAIRN unless the directory is absent, empty or an unfinished layout. */
+  async #checkCreatable(context: string): Promise<void> {
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(this.location, { withFileTypes: true });
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      if (errnoCode(err) === 'ENOTDIR') {
+        throw new CairnError('REPO_NOT_CAIRN', `${context}: it is not a directory`, { cause: err });
+      }
+      throw err;
+    }
+    if (entries.some((e) => e.name === 'config')) {
+      throw new CairnError('REPO_EXISTS', `${context}: a repository already exists there`);
+    }
+    const layout = new Set<string>(FILE_TYPES.filter((t) => t !== 'config'));
+    // Temp files are tolerated: a crashed write of the config leaves one at the top.
+    const foreign = entries.find(
+      (e) => !(e.isDirectory() && layout.has(e.name)) && !(e.isFile() && e.name.startsWith(TEMP_PREFIX)),
+    );
+    if (foreign !== undefined) {
+      throw new CairnError(
+        'REPO_NOT_CAIRN',
+        `${context}: the directory is not empty and holds no repository (found ${JSON.stringify(foreign.name)})`,
+      );
+    }
+  }
+
+  /** BACKEND_NOT_FOUND naming the directory if the repository directory is absent. */
+  async #checkRoot(context: string): Promise<void> {
+    try {
+      await fs.stat(this.location);
+    } catch (err) {
+      throw fsError(err, context, `${this.location} does not exist`);
+    }
+  }
+
+  /** Maps a failure of `verb` on `h`, telling an absent file from an absent repository directory. */
+  async #error(err: unknown, verb: string, h: Handle): Promise<CairnError> {
+    const context = `Cannot ${verb} ${describeHandle(h)} in ${this.location}`;
+    if (errnoCode(err) === 'ENOENT') {
+      await this.#checkRoot(context);
+      // A write only meets ENOENT when the target's folder is gone.
+      const notFound =
+        verb === 'write' ? `its folder ${path.dirname(this.#path(h))} does not exist` : 'no such file';
+      return fsError(err, context, notFound);
+    }
+    return fsError(err, context);
+  }
+
+  /** The entries of `dir`; none if it is absent but the repository directory exists. */
+  async #readdir(dir: string, context: string): Promise<Dirent[]> {
+    try {
+      return await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw fsError(err, context);
+      await this.#checkRoot(context);
+      return [];
+    }
+  }
+}
+
+/** Sizes of the regular files among `entries`, skipping temp files and files removed meanwhile. */
+async function* statFiles(
+  dir: string,
+  entries: readonly Dirent[],
+  context: string,
+): AsyncGenerator<FileInfo> {
+  const names = entries.filter((e) => !e.isDirectory() && !e.name.startsWith(TEMP_PREFIX)).map((e) => e.name);
+  for (let i = 0; i < names.length; i += STAT_BATCH) {
+    const batch = names.slice(i, i + STAT_BATCH);
+    const infos = await Promise.all(
+      batch.map(async (name): Promise<FileInfo | undefined> => {
+        try {
+          const st = await fs.stat(path.join(dir, name));
+          return st.isFile() ? { name, size: st.size } : undefined;
+        } catch (err) {
+          if (errnoCode(err) === 'ENOENT') return undefined;
+          throw fsError(err, context);
+        }
+      }),
+    );
+    for (const info of infos) if (info !== undefined) yield info;
+  }
+}
+
+/** Writes all of `data` from offset 0, looping over partial writes and IOV_MAX-sized batches. */
+async function writeAll(fh: FileHandle, data: readonly Uint8Array[]): Promise<void> {
+  const bufs = data.filter((b) => b.byteLength > 0);
+  let index = 0; // first buffer not yet fully written
+  let skip = 0; // bytes of bufs[index] already written
+  let position = 0;
+  while (index < bufs.length) {
+    const batch = bufs.slice(index, index + IOV_MAX);
+    if (skip > 0) batch[0] = batch[0]!.subarray(skip);
+    let { bytesWritten } = await fh.writev(batch, position);
+    if (bytesWritten === 0) throw new Error('writev made no progress');
+    position += bytesWritten;
+    bytesWritten += skip;
+    skip = 0;
+    while (index < bufs.length && bytesWritten >= bufs[index]!.byteLength) {
+      bytesWritten -= bufs[index]!.byteLength;
+      index++;
+    }
+    skip = bytesWritten;
+  }
+}
+
+async function mkdirIfMissing(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { mode: DIR_MODE });
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err;
+  }
+}
+
+/** fsync a directory, so entries created, renamed or removed in it survive a crash. */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await fs.open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    // Some file systems (SMB, some FUSE) cannot sync a directory; the data itself was synced.
+    const code = errnoCode(err);
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM') throw err;
+  } finally {
+    await fh?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,133 @@
+import type { Command } from 'commander';
+import { backup, normalisePaths, type BackupProgress, type SnapshotInfo } from '../repo/index.ts';
+import { openSession, type GlobalOptions } from './context.ts';
+import { formatBytes, formatDuration, outcome } from './output.ts';
+import { withSignals } from './signals.ts';
+
+interface BackupFlags {
+  readonly tag: string[];
+  readonly host?: string;
+  readonly parent?: string;
+  readonly force?: boolean;
+}
+
+export function registerBackup(program: Command): void {
+  program
+    .command('backup')
+    .description('back up files and directories into a new snapshot')
+    .argument('<path...>', 'files and directories to back up')
+    .option(
+      '--tag <tag>',
+      'add a tag to the snapshot (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
+    .option('--host <name>', "record this host name instead of the machine's")
+    .option(
+      '--parent <snapshot>',
+      'compare with this snapshot instead of the latest of the same host and paths',
+    )
+    .option('--force', 'read every file again, ignoring the parent snapshot')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 3 done but some files could not be read (listed as warnings), other codes per error.',
+    )
+    .action(async (paths: string[], flags: BackupFlags, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const s = await openSession(g, { lock: 'shared', command: 'backup' });
+      try {
+        const { repo, out } = s;
+        const sources = normalisePaths(paths);
+        const host = flags.host;
+        let parent: SnapshotInfo | undefined;
+        if (!flags.force) {
+          if (flags.parent) parent = await repo.findSnapshot(flags.parent);
+          else {
+            const { snapshots } = await repo.listSnapshots();
+            const myHost = host ?? (await import('node:os')).hostname();
+            const same = snapshots.filter(
+              (x) => x.host === myHost && JSON.stringify(x.paths) === JSON.stringify(sources),
+            );
+            parent = same[same.length - 1];
+          }
+        }
+        if (parent) out.line(`using parent snapshot ${parent.id.slice(0, 12)}`);
+        const progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, currentFile: '' };
+        const stop = out.progress((ms) => {
+          const rate = ms > 0 ? (progress.bytesDone / ms) * 1000 : 0;
+          return `[${formatDuration(ms)}] ${progress.filesDone} files ${formatBytes(progress.bytesDone)} ${formatBytes(rate)}/s ${progress.currentFile}`;
+        });
+        const started = Date.now();
+        const status = out.json
+          ? setInterval(() => {
+              out.emit({
+                message_type: 'status',
+                seconds_elapsed: Math.round((Date.now() - started) / 1000),
+                files_done: progress.filesDone,
+                bytes_done: progress.bytesDone,
+                current_files: progress.currentFile ? [progress.currentFile] : [],
+              });
+            }, 1000)
+          : undefined;
+        status?.unref();
+        let result;
+        try {
+          result = await withSignals((signal) =>
+            backup(repo, sources, {
+              ...(host ? { host } : {}),
+              tags: flags.tag,
+              ...(parent ? { parent } : {}),
+              signal,
+              progress,
+              onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
+            }),
+          );
+        } finally {
+          stop();
+          if (status) clearInterval(status);
+        }
+        const sum = result.snapshot.summary;
+        const duration = (Date.now() - started) / 1000;
+        if (sum) {
+          out.line(
+            `Files:       ${sum.filesNew} new, ${sum.filesChanged} changed, ${sum.filesUnmodified} unmodified`,
+          );
+          out.line(
+            `Dirs:        ${sum.dirsNew} new, ${sum.dirsChanged} changed, ${sum.dirsUnmodified} unmodified`,
+          );
+          out.line(
+            `Added to the repository: ${formatBytes(sum.dataAdded)} (${formatBytes(sum.dataAddedPacked)} stored)`,
+          );
+          out.line(
+            `processed ${sum.totalFilesProcessed} files, ${formatBytes(sum.totalBytesProcessed)} in ${formatDuration(duration * 1000)}`,
+          );
+          out.emit({
+            message_type: 'summary',
+            files_new: sum.filesNew,
+            files_changed: sum.filesChanged,
+            files_unmodified: sum.filesUnmodified,
+            dirs_new: sum.dirsNew,
+            dirs_changed: sum.dirsChanged,
+            dirs_unmodified: sum.dirsUnmodified,
+            data_blobs: sum.dataBlobs,
+            tree_blobs: sum.treeBlobs,
+            data_added: sum.dataAdded,
+            data_added_packed: sum.dataAddedPacked,
+            total_files_processed: sum.totalFilesProcessed,
+            total_bytes_processed: sum.totalBytesProcessed,
+            total_duration: duration,
+            backup_start: sum.backupStart,
+            backup_end: sum.backupEnd,
+            warnings: result.warnings.length,
+            snapshot_id: result.id,
+          });
+        }
+        out.line(
+          `snapshot ${result.id.slice(0, 12)} saved${result.warnings.length ? ` with ${result.warnings.length} warnings (files listed above were not backed up)` : ''}`,
+        );
+        outcome.warnings += result.warnings.length;
+      } finally {
+        await s.close();
+      }
+    });
+}

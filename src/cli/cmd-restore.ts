@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { restore, type RestoreProgress } from '../repo/index.ts';
+import { openSession, type GlobalOptions } from './context.ts';
+import { formatBytes, formatDuration, outcome } from './output.ts';
+import { withSignals } from './signals.ts';
+
+export function registerRestore(program: Command): void {
+  program
+    .command('restore')
+    .description('restore a snapshot into a directory')
+    .argument('<snapshot>', 'snapshot id (or a unique prefix), or "latest"')
+    .requiredOption(
+      '-t, --target <dir>',
+      'directory to restore into; the backed-up paths are re-created under it',
+    )
+    .addHelpText(
+      'after',
+      '\nExisting files at the same paths are replaced. Every blob is verified before it is written.',
+    )
+    .action(async (ref: string, flags: { target: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const s = await openSession(g, { lock: 'shared', command: 'restore' });
+      try {
+        const { repo, out } = s;
+        const snap = await repo.findSnapshot(ref);
+        out.line(
+          `restoring snapshot ${snap.id.slice(0, 12)} of ${snap.paths.join(' ')} at ${snap.time} to ${flags.target}`,
+        );
+        const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, currentFile: '' };
+        const total = snap.summary?.totalBytesProcessed ?? 0;
+        const stop = out.progress((ms) => {
+          const pct = total > 0 ? ` ${((progress.bytesDone / total) * 100).toFixed(1)}%` : '';
+          return `[${formatDuration(ms)}]${pct} ${progress.filesDone} files ${formatBytes(progress.bytesDone)} ${progress.currentFile}`;
+        });
+        const started = Date.now();
+        let sum;
+        try {
+          sum = await withSignals((signal) =>
+            restore(repo, snap, flags.target, {
+              signal,
+              progress,
+              onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
+            }),
+          );
+        } finally {
+          stop();
+        }
+        const ms = Date.now() - started;
+        out.line(
+          `restored ${sum.files} files, ${sum.dirs} dirs, ${sum.symlinks} symlinks, ${formatBytes(sum.bytes)} in ${formatDuration(ms)}`,
+        );
+        out.emit({
+          message_type: 'summary',
+          snapshot_id: snap.id,
+          files_restored: sum.files,
+          dirs_restored: sum.dirs,
+          symlinks_restored: sum.symlinks,
+          bytes_restored: sum.bytes,
+          total_duration: ms / 1000,
+          warnings: sum.warnings.length,
+        });
+        outcome.warnings += sum.warnings.length;
+      } finally {
+        await s.close();
+      }
+    });
+}

@@ -1,0 +1,74 @@
+/**
+ * The command line: the `cairn` command tree and `main`, the only place that turns an outcome
+ * into an exit code (from the error registry). Commands parse, open the repository and present;
+ * the work is done by repo/.
+ */
+import { Command, CommanderError } from 'commander';
+import { CairnError, ERRORS } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { registerBackup } from './cmd-backup.ts';
+import { registerCheck } from './cmd-check.ts';
+import { registerInit } from './cmd-init.ts';
+import { registerKey } from './cmd-key.ts';
+import { registerRestore } from './cmd-restore.ts';
+import { registerSnapshots } from './cmd-snapshots.ts';
+import { registerUnlock } from './cmd-unlock.ts';
+import { outcome } from './output.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('cairn')
+    .description('Cairn: deduplicated, compressed, encrypted backups')
+    .version(VERSION, '-V, --version')
+    .option('-r, --repo <dir>', 'repository location (default: $CAIRN_REPOSITORY)')
+    .option(
+      '--password-file <file>',
+      'read the repository password from this file (or $CAIRN_PASSWORD_FILE, $CAIRN_PASSWORD)',
+    )
+    .option(
+      '--kek-file <file>',
+      'open with the key-encryption key in this file (64 hex characters; or $CAIRN_KEK_FILE)',
+    )
+    .option('--json', 'print JSON instead of text')
+    .option('-q, --quiet', 'print only warnings and errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerInit(program);
+  registerBackup(program);
+  registerSnapshots(program);
+  registerRestore(program);
+  registerCheck(program);
+  registerKey(program);
+  registerUnlock(program);
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return outcome.warnings > 0 ? 3 : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? 0 : ERRORS.USAGE.exit;
+    }
+    if (err instanceof CairnError) {
+      if (json)
+        process.stdout.write(
+          JSON.stringify({ message_type: 'error', code: err.code, message: err.message }) + '\n',
+        );
+      process.stderr.write(`error: ${err.message} [${err.code}]\n`);
+      return err.spec.exit;
+    }
+    process.stderr.write(
+      `error: unexpected failure (a bug, please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return ERRORS.INTERNAL.exit;
+  }
+}

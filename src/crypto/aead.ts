@@ -1,0 +1,45 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+const NONCE = 12;
+const TAG = 16;
+/** Bytes a sealed message has beyond its plaintext. */
+export const SEAL_OVERHEAD = NONCE + TAG;
+
+/** The sealed bytes failed authentication: wrong key, or a changed byte. */
+export class DecryptError extends Error {
+  constructor() {
+    super('authentication failed');
+    this.name = 'DecryptError';
+  }
+}
+
+/**
+ * Seals plaintext as nonce ‖ ciphertext ‖ tag. The nonce is 96 random bits per call: with at
+ * most 2^32 messages per key the collision chance stays below 2^-32 (NIST SP 800-38D §8.3).
+ * Returns the parts so that a pack writer can write them without concatenating.
+ */
+export function seal(encKey: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer[] {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', encKey, nonce);
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const rest = cipher.final();
+  return rest.length > 0 ? [nonce, body, rest, cipher.getAuthTag()] : [nonce, body, cipher.getAuthTag()];
+}
+
+/** Opens what seal() produced; throws DecryptError when the bytes or the additional data differ. */
+export function open(encKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+  if (sealed.length < SEAL_OVERHEAD) throw new DecryptError();
+  const nonce = sealed.subarray(0, NONCE);
+  const tag = sealed.subarray(sealed.length - TAG);
+  const decipher = createDecipheriv('aes-256-gcm', encKey, nonce, { authTagLength: TAG });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  const body = decipher.update(sealed.subarray(NONCE, sealed.length - TAG));
+  try {
+    const rest = decipher.final();
+    return rest.length > 0 ? Buffer.concat([body, rest]) : body;
+  } catch {
+    throw new DecryptError();
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The one registry of Cairn's error codes.
+ *
+ * Every failure a user can meet carries a code from this table. The code decides the process exit
+ * code (chosen only in the CLI's entry point), the HTTP status (chosen only in the API's error
+ * handler) and whether a caller may retry. Codes are stable: users search for them, scripts match
+ * them. Never rename or reuse a code; add new ones at the end of their group.
+ *
+ * Exit codes 0 (done), 1 (unexpected failure), 2 (usage) and 3 (done with warnings) are shared
+ * with restic's conventions; every other code has an exit code of its own.
+ */
+
+export interface ErrorSpec {
+  /** Process exit code used by the CLI. */
+  readonly exit: number;
+  /** HTTP status used by the API. */
+  readonly http: number;
+  /** Whether repeating the same operation may succeed (transient I/O, a lock held by another). */
+  readonly retryable: boolean;
+  /** One line for the docs: what the code means. */
+  readonly summary: string;
+}
+
+export const ERRORS = {
+  INTERNAL: { exit: 1, http: 500, retryable: false, summary: 'An unexpected failure (a bug).' },
+  USAGE: { exit: 2, http: 400, retryable: false, summary: 'A command line or request that is not valid.' },
+
+  REPO_NOT_FOUND: { exit: 10, http: 404, retryable: false, summary: 'No repository at the given location.' },
+  REPO_NOT_CAIRN: {
+    exit: 11,
+    http: 422,
+    retryable: false,
+    summary: 'The location holds something that is not a Cairn repository.',
+  },
+  REPO_EXISTS: { exit: 12, http: 409, retryable: false, summary: 'A repository already exists there.' },
+  REPO_WRONG_PASSWORD: {
+    exit: 13,
+    http: 401,
+    retryable: false,
+    summary: 'No key slot opens with the given password or key-encryption key.',
+  },
+  REPO_LOCKED: {
+    exit: 14,
+    http: 409,
+    retryable: true,
+    summary: 'Another process holds a conflicting lock on the repository.',
+  },
+  REPO_UNSUPPORTED_VERSION: {
+    exit: 15,
+    http: 422,
+    retryable: false,
+    summary: 'The repository format version is newer than this program understands.',
+  },
+  REPO_NO_PASSWORD: {
+    exit: 16,
+    http: 400,
+    retryable: false,
+    summary: 'No password was given and none can be asked for (no terminal).',
+  },
+  KEY_LAST_SLOT: {
+    exit: 17,
+    http: 409,
+    retryable: false,
+    summary: 'The last key slot of a repository cannot be removed.',
+  },
+  KEY_NOT_FOUND: { exit: 18, http: 404, retryable: false, summary: 'No key slot with that id.' },
+
+  CONFIG_CORRUPT: {
+    exit: 20,
+    http: 500,
+    retryable: false,
+    summary: 'The repository config cannot be read.',
+  },
+  KEY_CORRUPT: { exit: 21, http: 500, retryable: false, summary: 'A key slot file cannot be parsed.' },
+  PACK_CORRUPT: {
+    exit: 22,
+    http: 500,
+    retryable: false,
+    summary: 'A pack file does not match its name or its trailer cannot be read.',
+  },
+  INDEX_CORRUPT: { exit: 23, http: 500, retryable: false, summary: 'An index file cannot be read.' },
+  SNAPSHOT_CORRUPT: { exit: 24, http: 500, retryable: false, summary: 'A snapshot file cannot be read.' },
+  BLOB_MISSING: {
+    exit: 25,
+    http: 500,
+    retryable: false,
+    summary: 'A blob that a tree or file needs is in no index.',
+  },
+  BLOB_CORRUPT: {
+    exit: 26,
+    http: 500,
+    retryable: false,
+    summary: 'A blob fails authentication or does not match its id.',
+  },
+  CHECK_FAILED: { exit: 27, http: 500, retryable: false, summary: '`check` found errors in the repository.' },
+
+  SNAPSHOT_NOT_FOUND: { exit: 30, http: 404, retryable: false, summary: 'No snapshot matches the given id.' },
+  SNAPSHOT_AMBIGUOUS: {
+    exit: 31,
+    http: 400,
+    retryable: false,
+    summary: 'A snapshot id prefix matches more than one snapshot.',
+  },
+
+  SOURCE_NOT_FOUND: {
+    exit: 40,
+    http: 400,
+    retryable: false,
+    summary: 'A path given for backup does not exist.',
+  },
+  SOURCE_UNREADABLE: {
+    exit: 41,
+    http: 500,
+    retryable: false,
+    summary: 'A source file or directory cannot be read.',
+  },
+  TARGET_UNWRITABLE: {
+    exit: 42,
+    http: 500,
+    retryable: false,
+    summary: 'The restore target cannot be written.',
+  },
+  NO_SPACE: { exit: 43, http: 507, retryable: false, summary: 'The device has no space left.' },
+
+  BACKEND_IO: {
+    exit: 50,
+    http: 503,
+    retryable: true,
+    summary: 'Reading or writing the repository storage failed.',
+  },
+  BACKEND_NOT_FOUND: {
+    exit: 51,
+    http: 500,
+    retryable: false,
+    summary: 'A file the repository expects in storage is absent.',
+  },
+
+  INTERRUPTED: { exit: 130, http: 499, retryable: true, summary: 'The operation was cancelled.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The error every Cairn layer throws. `message` names the object and the reason. */
+export class CairnError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CairnError';
+    this.code = code;
+  }
+
+  get spec(): ErrorSpec {
+    return ERRORS[this.code];
+  }
+}
+
+export function isCairnError(err: unknown, code?: ErrorCode): err is CairnError {
+  return err instanceof CairnError && (code === undefined || err.code === code);
+}
+
+/** The errno-style code of a Node system error, if it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = err.code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** The message of any thrown value, for wrapping it in a CairnError. */
+export function reason(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,486 @@
+/**
+ * The archiver: walks source paths and writes their content, trees and a snapshot.
+ *
+ * Files are read with bounded concurrency; each is cut by the repository's chunker, each chunk is
+ * named (HMAC) on the main thread and handed to the repository, which compresses and packs new
+ * ones in the background. A file unchanged since the parent snapshot (same size, mtime, ctime and
+ * inode, and all its blobs indexed) keeps its chunk list without being read.
+ */
+import { constants, promises as fs, type BigIntStats } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import path from 'node:path';
+import { CairnError, errnoCode, reason } from '../errors.ts';
+import { chunkStream, DEFAULT_READ_SIZE } from '../chunker/index.ts';
+import { blobId } from '../crypto/index.ts';
+import { VERSION } from '../version.ts';
+import { Limiter } from './limiter.ts';
+import { groupName, userName } from './owners.ts';
+import type { Repository } from './repository.ts';
+import type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+import { compareNames, type NodeType, type Tree, type TreeNode } from './tree.ts';
+
+export interface BackupWarning {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Live counters, updated as the backup goes; read them from a timer to show progress. */
+export interface BackupProgress {
+  filesDone: number;
+  dirsDone: number;
+  bytesDone: number;
+  currentFile: string;
+}
+
+export interface BackupOptions {
+  readonly host?: string;
+  readonly tags?: readonly string[];
+  /** The snapshot to compare with; unchanged files are not read again. */
+  readonly parent?: SnapshotInfo;
+  readonly signal?: AbortSignal;
+  readonly progress?: BackupProgress;
+  readonly onWarning?: (w: BackupWarning) => void;
+  readonly now?: () => Date;
+  readonly fileConcurrency?: number;
+}
+
+export interface BackupResult {
+  readonly id: string;
+  readonly snapshot: Snapshot;
+  readonly warnings: readonly BackupWarning[];
+}
+
+interface Counters {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
+  totalFilesProcessed: number;
+  totalBytesProcessed: number;
+}
+
+/** The directories above the backed-up paths: name → child, or the real path to walk. */
+interface Virtual {
+  readonly children: Map<string, Virtual | string>;
+}
+
+function nodeType(st: BigIntStats): NodeType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return 'socket';
+}
+
+function baseNode(name: string, st: BigIntStats): TreeNode {
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  const user = userName(uid);
+  const group = groupName(gid);
+  const type = nodeType(st);
+  return {
+    name,
+    type,
+    mode: Number(st.mode) & 0o7777,
+    uid,
+    gid,
+    ...(user === undefined ? {} : { user }),
+    ...(group === undefined ? {} : { group }),
+    size: type === 'file' ? Number(st.size) : 0,
+    mtimeNs: st.mtimeNs.toString(),
+    atimeNs: st.atimeNs.toString(),
+    ctimeNs: st.ctimeNs.toString(),
+    inode: Number(st.ino),
+    device: Number(st.dev),
+    links: Number(st.nlink),
+    ...(type === 'chardev' || type === 'blockdev' ? { rdev: Number(st.rdev) } : {}),
+  };
+}
+
+/** Absolute, normalised, without duplicates or paths inside other given paths. */
+export function normalisePaths(paths: readonly string[]): string[] {
+  const abs = [...new Set(paths.map((p) => path.resolve(p)))].sort();
+  return abs.filter((p) => !abs.some((q) => q !== p && (q === '/' || p.startsWith(q + '/'))));
+}
+
+export async function backup(
+  repo: Repository,
+  paths: readonly string[],
+  options: BackupOptions = {},
+): Promise<BackupResult> {
+  const now = options.now ?? (() => new Date());
+  const start = now();
+  const sources = normalisePaths(paths);
+  if (sources.length === 0) throw new CairnError('USAGE', 'Cannot back up: no paths given');
+  for (const p of sources) {
+    try {
+      await fs.lstat(p);
+    } catch (err) {
+      const code = errnoCode(err) === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE';
+      throw new CairnError(
+        code,
+        `Cannot back up ${p}: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : reason(err)}`,
+        { cause: err },
+      );
+    }
+  }
+  const walker = new Walker(repo, options);
+  let root: string;
+  try {
+    root = await walker.walkRoot(sources);
+    await repo.flush();
+  } catch (err) {
+    // Keep what was written durable and indexed, so the next backup does not upload it again.
+    await repo.flush().catch(() => undefined);
+    if (options.signal?.aborted) {
+      throw new CairnError(
+        'INTERRUPTED',
+        `Backup cancelled: no snapshot was written; ${repo.stats.packs} packs already written are kept for the next backup`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  const end = now();
+  const c = walker.counters;
+  const summary: SnapshotSummary = {
+    ...c,
+    dataBlobs: repo.stats.dataBlobs,
+    treeBlobs: repo.stats.treeBlobs,
+    dataAdded: repo.stats.bytesAdded,
+    dataAddedPacked: repo.stats.bytesStored,
+    backupStart: start.toISOString(),
+    backupEnd: end.toISOString(),
+    warnings: walker.warnings.length,
+  };
+  let username = '';
+  try {
+    username = userInfo().username;
+  } catch {
+    username = '';
+  }
+  const snapshot: Snapshot = {
+    version: 1,
+    time: start.toISOString(),
+    host: options.host ?? hostname(),
+    username,
+    ...(process.getuid ? { uid: process.getuid() } : {}),
+    ...(process.getgid ? { gid: process.getgid() } : {}),
+    paths: sources,
+    tags: [...(options.tags ?? [])],
+    ...(options.parent ? { parent: options.parent.id } : {}),
+    tree: root,
+    programVersion: `cairn ${VERSION}`,
+    summary,
+  };
+  const id = await repo.saveSnapshot(snapshot);
+  return { id, snapshot, warnings: walker.warnings };
+}
+
+class Walker {
+  readonly counters: Counters = {
+    filesNew: 0,
+    filesChanged: 0,
+    filesUnmodified: 0,
+    dirsNew: 0,
+    dirsChanged: 0,
+    dirsUnmodified: 0,
+    totalFilesProcessed: 0,
+    totalBytesProcessed: 0,
+  };
+  readonly warnings: BackupWarning[] = [];
+  private readonly repo: Repository;
+  private readonly options: BackupOptions;
+  private readonly files: Limiter;
+  private readonly statLimiter = new Limiter(32);
+  /** Chunking windows, reused from file to file (one per file read at once). */
+  private readonly windows: Buffer[] = [];
+  /** Files smaller than the chunker's minimum are one chunk by definition. */
+  private readonly smallFile: number;
+  private readonly signalOption: { signal?: AbortSignal };
+  private readonly progress: BackupProgress;
+
+  constructor(repo: Repository, options: BackupOptions) {
+    this.repo = repo;
+    this.options = options;
+    this.files = new Limiter(options.fileConcurrency ?? 4);
+    this.progress = options.progress ?? { filesDone: 0, dirsDone: 0, bytesDone: 0, currentFile: '' };
+    this.smallFile = repo.config.chunker.minSize;
+    this.signalOption = options.signal ? { signal: options.signal } : {};
+  }
+
+  private warn(p: string, message: string): void {
+    const w = { path: p, message };
+    this.warnings.push(w);
+    this.options.onWarning?.(w);
+  }
+
+  async walkRoot(sources: readonly string[]): Promise<string> {
+    const parentRoot = this.options.parent ? await this.loadParentTree(this.options.parent.tree) : undefined;
+    if (sources.length === 1 && sources[0] === '/') {
+      return this.saveDir('/', parentRoot);
+    }
+    const top: Virtual = { children: new Map() };
+    for (const src of sources) {
+      const parts = src.split('/').filter(Boolean);
+      let v = top;
+      parts.forEach((part, i) => {
+        if (i === parts.length - 1) {
+          v.children.set(part, src);
+          return;
+        }
+        let next = v.children.get(part);
+        if (next === undefined || typeof next === 'string') {
+          next = { children: new Map() };
+          v.children.set(part, next);
+        }
+        v = next;
+      });
+    }
+    return this.saveVirtual(top, '/', parentRoot);
+  }
+
+  private async loadParentTree(id: string | undefined): Promise<Map<string, TreeNode> | undefined> {
+    if (id === undefined) return undefined;
+    try {
+      const tree = await this.repo.loadTree(id);
+      return new Map(tree.nodes.map((n) => [n.name, n]));
+    } catch {
+      // A damaged parent only costs reading files again.
+      return undefined;
+    }
+  }
+
+  private async saveVirtual(
+    v: Virtual,
+    dir: string,
+    parent: Map<string, TreeNode> | undefined,
+  ): Promise<string> {
+    const nodes: TreeNode[] = [];
+    const names = [...v.children.keys()].sort(compareNames);
+    for (const name of names) {
+      const child = v.children.get(name);
+      const full = path.join(dir, name);
+      const prev = parent?.get(name);
+      if (typeof child === 'string') {
+        const node = await this.saveEntry(full, name, prev);
+        if (node) nodes.push(node);
+      } else if (child) {
+        const st = await fs.lstat(full, { bigint: true });
+        const sub = await this.saveVirtual(child, full, await this.loadParentTree(prev?.subtree));
+        nodes.push({ ...baseNode(name, st), subtree: sub });
+      }
+    }
+    return (await this.repo.saveTree({ nodes })).id.toString('hex');
+  }
+
+  /** One entry given by path; undefined when it could not be read (a warning says why). */
+  private async saveEntry(
+    full: string,
+    name: string,
+    prev: TreeNode | undefined,
+  ): Promise<TreeNode | undefined> {
+    const st = await this.stat(full);
+    if (st === undefined) return undefined;
+    const node = baseNode(name, st);
+    if (node.type === 'dir') return this.saveDirNode(full, node, prev);
+    if (node.type === 'file') return this.files.run(() => this.saveFile(full, node, prev));
+    return this.saveSpecial(full, node);
+  }
+
+  private async stat(full: string): Promise<BigIntStats | undefined> {
+    this.options.signal?.throwIfAborted();
+    try {
+      return await fs.lstat(full, { bigint: true });
+    } catch (err) {
+      this.warn(full, `cannot stat: ${reason(err)}`);
+      return undefined;
+    }
+  }
+
+  private async saveSpecial(full: string, node: TreeNode): Promise<TreeNode | undefined> {
+    if (node.type !== 'symlink') return node;
+    try {
+      return { ...node, linkTarget: await fs.readlink(full) };
+    } catch (err) {
+      this.warn(full, `cannot read link: ${reason(err)}`);
+      return undefined;
+    }
+  }
+
+  private async saveDirNode(
+    full: string,
+    node: TreeNode,
+    prev: TreeNode | undefined,
+  ): Promise<TreeNode | undefined> {
+    const parent = prev?.type === 'dir' ? await this.loadParentTree(prev.subtree) : undefined;
+    let subtree: string;
+    try {
+      subtree = await this.saveDir(full, parent);
+    } catch (err) {
+      if (err instanceof CairnError && err.code === 'SOURCE_UNREADABLE') {
+        this.warn(full, err.message);
+        return undefined;
+      }
+      throw err;
+    }
+    if (prev?.type !== 'dir') this.counters.dirsNew++;
+    else if (prev.subtree === subtree) this.counters.dirsUnmodified++;
+    else this.counters.dirsChanged++;
+    this.progress.dirsDone++;
+    return { ...node, subtree };
+  }
+
+  private async saveDir(dir: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (err) {
+      throw new CairnError('SOURCE_UNREADABLE', `cannot read directory: ${reason(err)}`, { cause: err });
+    }
+    names.sort(compareNames);
+    const stats = await Promise.all(
+      names.map((name) => this.statLimiter.run(() => this.stat(path.join(dir, name)))),
+    );
+    // Files of this directory queue for the file limiter while subdirectories are walked one at a
+    // time: reading overlaps across folders, and memory stays bounded by the depth of the walk.
+    const results: Promise<TreeNode | undefined>[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      const st = stats[i];
+      if (st === undefined) continue;
+      const full = path.join(dir, name);
+      const node = baseNode(name, st);
+      const prev = parent?.get(name);
+      if (node.type === 'dir') {
+        const done = await this.saveDirNode(full, node, prev);
+        results.push(Promise.resolve(done));
+      } else if (node.type === 'file') {
+        const p = this.files.run(() => this.saveFile(full, node, prev));
+        // Rejections are collected below; this keeps an early one from going unhandled meanwhile.
+        p.catch(() => undefined);
+        results.push(p);
+      } else {
+        results.push(this.saveSpecial(full, node));
+      }
+    }
+    const nodes = (await Promise.all(results)).filter((n): n is TreeNode => n !== undefined);
+    return (await this.repo.saveTree({ nodes } satisfies Tree)).id.toString('hex');
+  }
+
+  private unchanged(
+    node: TreeNode,
+    prev: TreeNode | undefined,
+  ): prev is TreeNode & { content: readonly string[] } {
+    if (prev?.type !== 'file' || prev.content === undefined) return false;
+    if (
+      prev.size !== node.size ||
+      prev.mtimeNs !== node.mtimeNs ||
+      prev.ctimeNs !== node.ctimeNs ||
+      prev.inode !== node.inode
+    ) {
+      return false;
+    }
+    return prev.content.every((id) => this.repo.index.has(Buffer.from(id, 'hex')));
+  }
+
+  private async saveFile(
+    full: string,
+    node: TreeNode,
+    prev: TreeNode | undefined,
+  ): Promise<TreeNode | undefined> {
+    this.options.signal?.throwIfAborted();
+    this.counters.totalFilesProcessed++;
+    this.counters.totalBytesProcessed += node.size;
+    if (this.unchanged(node, prev)) {
+      this.counters.filesUnmodified++;
+      this.progress.filesDone++;
+      this.progress.bytesDone += node.size;
+      return { ...node, content: prev.content };
+    }
+    this.progress.currentFile = full;
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs
+        .open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME)
+        .catch((err: unknown) =>
+          errnoCode(err) === 'EPERM'
+            ? fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW)
+            : Promise.reject(err as Error),
+        );
+    } catch (err) {
+      this.warn(full, `cannot open: ${reason(err)}`);
+      return undefined;
+    }
+    const content: string[] = [];
+    let size = 0;
+    const window =
+      this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + DEFAULT_READ_SIZE);
+    try {
+      let position = 0;
+      const read = (buf: Buffer, offset: number, length: number) =>
+        fh.read(buf, offset, length, position).then((r) => {
+          position += r.bytesRead;
+          return r.bytesRead;
+        });
+      const readAt = (buf: Buffer, offset: number, length: number, at: number) =>
+        fh.read(buf, offset, length, at).then((r) => r.bytesRead);
+      const add = async (chunk: Buffer) => {
+        const id = blobId(this.repo.key, chunk);
+        content.push(id.toString('hex'));
+        size += chunk.length;
+        this.progress.bytesDone += chunk.length;
+        await this.repo.saveBlob('data', chunk, id);
+      };
+      if (node.size < this.smallFile) {
+        // Most files are small: read them whole into a buffer of their size, one chunk, no copy.
+        const small = await readSmall(readAt, node.size);
+        if (small !== undefined) {
+          if (small.length > 0) await add(small);
+        } else {
+          for await (const chunk of chunkStream(read, this.repo.chunker, { window, ...this.signalOption }))
+            await add(chunk);
+        }
+      } else {
+        for await (const chunk of chunkStream(read, this.repo.chunker, { window, ...this.signalOption }))
+          await add(chunk);
+      }
+    } catch (err) {
+      if (err instanceof CairnError || this.options.signal?.aborted) throw err;
+      this.warn(full, `cannot read: ${reason(err)}`);
+      return undefined;
+    } finally {
+      this.windows.push(window);
+      await fh.close();
+    }
+    if (prev?.type === 'file') this.counters.filesChanged++;
+    else this.counters.filesNew++;
+    this.progress.filesDone++;
+    if (size !== node.size)
+      this.warn(full, `changed while being read (size ${node.size} became ${size}); the bytes read are kept`);
+    return { ...node, size, content };
+  }
+}
+
+/**
+ * Reads a file expected to be `size` bytes whole, into a buffer of exactly its content. Returns
+ * undefined when the file turns out longer (it grew): the caller then chunks it as a stream.
+ */
+async function readSmall(
+  read: (buf: Buffer, offset: number, length: number, position: number) => Promise<number>,
+  size: number,
+): Promise<Buffer | undefined> {
+  const buf = Buffer.allocUnsafeSlow(size);
+  let n = 0;
+  while (n < size) {
+    const got = await read(buf, n, size - n, n);
+    if (got === 0) return Buffer.from(buf.subarray(0, n));
+    n += got;
+  }
+  const probe = Buffer.allocUnsafe(1);
+  return (await read(probe, 0, 1, size)) === 0 ? buf : undefined;
+}

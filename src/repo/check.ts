@@ -1,0 +1,394 @@
+/**
+ * check: proves the repository is whole.
+ *
+ * Structure (always): every index file authenticates; every indexed pack exists and its trailer
+ * agrees with the index; every snapshot authenticates; every tree it reaches loads; every blob a
+ * tree names is indexed. With readData, every selected pack is read whole: its SHA-256 must equal
+ * its name and every blob must authenticate, decompress and match its id. A finding about a pack
+ * names the files and snapshots that depend on it.
+ */
+import { randomInt } from 'node:crypto';
+import path from 'node:path';
+import { CairnError, reason, type ErrorCode } from '../errors.ts';
+import { sha256 } from '../crypto/index.ts';
+import { isHexId, type BlobEntry } from './format.ts';
+import { Limiter } from './limiter.ts';
+import { parseTrailer, trailerRange, TAIL_GUESS } from './pack.ts';
+import type { Repository } from './repository.ts';
+import type { SnapshotInfo } from './snapshot.ts';
+
+export type Subset = { readonly percent: number } | { readonly part: number; readonly of: number };
+
+export interface CheckOptions {
+  readonly readData?: boolean;
+  readonly subset?: Subset;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (done: number, total: number, what: string) => void;
+  /** Random source for percent subsets (injected in tests). */
+  readonly random?: (max: number) => number;
+}
+
+export interface Affected {
+  readonly snapshot: string;
+  readonly path: string;
+}
+
+export interface Finding {
+  readonly severity: 'error' | 'warning';
+  readonly code: ErrorCode | 'PACK_UNREFERENCED';
+  readonly message: string;
+  readonly pack?: string;
+  readonly blob?: string;
+  /** Files (and the snapshots they are in) that need the damaged object. */
+  readonly affected?: readonly Affected[];
+}
+
+export interface CheckResult {
+  readonly errors: readonly Finding[];
+  readonly warnings: readonly Finding[];
+  readonly packs: number;
+  readonly packsRead: number;
+  readonly bytesRead: number;
+  readonly snapshots: number;
+  readonly trees: number;
+  readonly blobs: number;
+}
+
+/** Parses "10%" or "2/5" (the second fifth of packs). */
+export function parseSubset(text: string): Subset {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (pct) {
+    const percent = Number(pct[1]);
+    if (percent > 0 && percent <= 100) return { percent };
+  }
+  const part = /^(\d+)\/(\d+)$/.exec(text);
+  if (part) {
+    const n = Number(part[1]);
+    const m = Number(part[2]);
+    if (m >= 1 && n >= 1 && n <= m) return { part: n, of: m };
+  }
+  throw new CairnError(
+    'USAGE',
+    `Cannot check a subset "${text}": give a percentage like 10% or a part like 2/5 (n from 1 to m)`,
+  );
+}
+
+function selected(pack: string, subset: Subset | undefined, random: (max: number) => number): boolean {
+  if (subset === undefined) return true;
+  if ('percent' in subset) return random(10000) < subset.percent * 100;
+  // The first byte of the (uniformly distributed) pack name decides its part, as restic does.
+  return parseInt(pack.slice(0, 2), 16) % subset.of === subset.part - 1;
+}
+
+export async function check(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
+  const findings: Finding[] = [];
+  const add = (f: Finding) => findings.push(f);
+  const random = options.random ?? ((max: number) => randomInt(max));
+
+  // 1. Index files.
+  const { errors: indexErrors } = await repo.loadIndex({ tolerant: true });
+  for (const e of indexErrors) add({ severity: 'error', code: e.code, message: e.message });
+
+  // 2. Packs present, and their trailers agreeing with the index.
+  const present = new Map<string, number>();
+  for await (const f of repo.backend.list('data')) present.set(f.name, f.size);
+  const indexed = new Map<string, BlobEntry[]>();
+  for (const e of repo.index.entries()) {
+    let list = indexed.get(e.pack);
+    if (list === undefined) indexed.set(e.pack, (list = []));
+    list.push({
+      type: e.type,
+      codec: e.codec,
+      id: e.id,
+      offset: e.offset,
+      length: e.length,
+      rawLength: e.rawLength,
+    });
+  }
+  /** Blobs known to be unreadable, with the pack they are in. */
+  const badBlobs = new Map<string, string>();
+  const badPacks = new Map<string, Finding>();
+  const markPack = (pack: string, f: Finding, blobs: readonly BlobEntry[]) => {
+    badPacks.set(pack, f);
+    for (const b of blobs) badBlobs.set(b.id.toString('hex'), pack);
+  };
+  for (const [name, size] of present) {
+    if (!isHexId(name))
+      add({
+        severity: 'warning',
+        code: 'PACK_UNREFERENCED',
+        message: `data/${name} is not a pack name; it is ignored`,
+        pack: name,
+      });
+    else if (!indexed.has(name)) {
+      add({
+        severity: 'warning',
+        code: 'PACK_UNREFERENCED',
+        message: `pack ${name} (${size} bytes) is in no index: left by an interrupted backup; its blobs are not used`,
+        pack: name,
+      });
+    }
+  }
+  const limiter = new Limiter(4);
+  let done = 0;
+  const packList = [...indexed.keys()];
+  await Promise.all(
+    packList.map((pack) =>
+      limiter.run(async () => {
+        options.signal?.throwIfAborted();
+        const blobs = indexed.get(pack) ?? [];
+        const size = present.get(pack);
+        if (size === undefined) {
+          markPack(
+            pack,
+            {
+              severity: 'error',
+              code: 'BACKEND_NOT_FOUND',
+              message: `pack ${pack} is named by the index but missing from storage`,
+              pack,
+            },
+            blobs,
+          );
+          return;
+        }
+        try {
+          const tailLen = Math.min(size, TAIL_GUESS);
+          let tail = await repo.backend.read(
+            { type: 'data', name: pack },
+            { offset: size - tailLen, length: tailLen },
+          );
+          const range = trailerRange(pack, size, tail);
+          let sealed: Buffer;
+          if (range.offset >= size - tailLen) {
+            sealed = tail.subarray(
+              range.offset - (size - tailLen),
+              range.offset - (size - tailLen) + range.length,
+            );
+          } else {
+            tail = await repo.backend.read({ type: 'data', name: pack }, range);
+            sealed = tail;
+          }
+          const trailer = parseTrailer(repo.key, pack, size, sealed);
+          const key = (e: BlobEntry) =>
+            `${e.id.toString('hex')}:${e.type}:${e.codec}:${e.offset}:${e.length}:${e.rawLength}`;
+          const inTrailer = new Set(trailer.map(key));
+          const missing = blobs.filter((b) => !inTrailer.has(key(b)));
+          if (missing.length > 0) {
+            markPack(
+              pack,
+              {
+                severity: 'error',
+                code: 'INDEX_CORRUPT',
+                message: `pack ${pack}: ${missing.length} blobs of the index are not in its trailer as indexed`,
+                pack,
+              },
+              missing,
+            );
+          }
+        } catch (err) {
+          if (!(err instanceof CairnError)) throw err;
+          markPack(pack, { severity: 'error', code: err.code, message: err.message, pack }, blobs);
+        }
+        options.onProgress?.(++done, packList.length, 'packs');
+      }),
+    ),
+  );
+
+  // 3. Reading the data.
+  let packsRead = 0;
+  let bytesRead = 0;
+  if (options.readData) {
+    const toRead = packList.filter(
+      (p) => present.has(p) && !badPacks.has(p) && selected(p, options.subset, random),
+    );
+    let n = 0;
+    const readLimiter = new Limiter(2);
+    await Promise.all(
+      toRead.map((pack) =>
+        readLimiter.run(async () => {
+          options.signal?.throwIfAborted();
+          const bytes = await repo.backend.read({ type: 'data', name: pack });
+          packsRead++;
+          bytesRead += bytes.length;
+          const bad: BlobEntry[] = [];
+          const blobs = indexed.get(pack) ?? [];
+          for (const b of blobs) {
+            try {
+              await repo.openBlob(b.id, { ...b, pack }, bytes.subarray(b.offset, b.offset + b.length));
+            } catch (err) {
+              if (!(err instanceof CairnError)) throw err;
+              bad.push(b);
+            }
+          }
+          const hashOk = sha256(bytes).equals(Buffer.from(pack, 'hex'));
+          if (!hashOk || bad.length > 0) {
+            const what =
+              bad.length > 0
+                ? `${bad.length} of its ${blobs.length} blobs fail verification`
+                : 'its padding or trailer was changed (every blob still verifies)';
+            markPack(
+              pack,
+              {
+                severity: 'error',
+                code: 'PACK_CORRUPT',
+                message: `pack ${pack} is damaged: its content does not match its name (SHA-256); ${what}`,
+                pack,
+              },
+              bad,
+            );
+          }
+          options.onProgress?.(++n, toRead.length, 'read');
+        }),
+      ),
+    );
+  }
+
+  // 4. Snapshots and trees.
+  const { snapshots, errors: snapErrors } = await repo.listSnapshots();
+  for (const e of snapErrors) add({ severity: 'error', code: e.code, message: e.message });
+  const walk = new TreeWalk(repo, badBlobs);
+  const affectedByPack = new Map<string, Affected[]>();
+  for (const snap of snapshots) {
+    options.signal?.throwIfAborted();
+    const hits = await walk.affected(snap.tree, '/');
+    for (const h of hits) {
+      if (h.kind === 'tree') {
+        add({
+          severity: 'error',
+          code: h.code,
+          message: `snapshot ${snap.id.slice(0, 12)}: ${h.message}`,
+          ...(h.pack ? { pack: h.pack } : {}),
+          blob: h.blob,
+          affected: [{ snapshot: snap.id, path: h.path }],
+        });
+        continue;
+      }
+      if (h.pack === undefined) {
+        add({
+          severity: 'error',
+          code: 'BLOB_MISSING',
+          message: `snapshot ${snap.id.slice(0, 12)}: ${h.path} needs blob ${h.blob}, which is in no index`,
+          blob: h.blob,
+          affected: [{ snapshot: snap.id, path: h.path }],
+        });
+        continue;
+      }
+      let list = affectedByPack.get(h.pack);
+      if (list === undefined) affectedByPack.set(h.pack, (list = []));
+      list.push({ snapshot: snap.id, path: h.path });
+    }
+  }
+  for (const [pack, f] of badPacks) {
+    const affected = affectedByPack.get(pack) ?? [];
+    const snaps = new Set(affected.map((a) => a.snapshot));
+    const tail =
+      affected.length > 0
+        ? `; it affects ${affected.length} file(s) in ${snaps.size} snapshot(s)`
+        : '; no file of any snapshot needs it';
+    add({ ...f, message: f.message + tail, affected });
+  }
+
+  const errors = findings.filter((f) => f.severity === 'error');
+  const warnings = findings.filter((f) => f.severity === 'warning');
+  return {
+    errors,
+    warnings,
+    packs: packList.length,
+    packsRead,
+    bytesRead,
+    snapshots: snapshots.length,
+    trees: walk.trees,
+    blobs: repo.index.size,
+  };
+}
+
+interface Hit {
+  readonly kind: 'file' | 'tree';
+  readonly path: string;
+  readonly blob: string;
+  readonly pack: string | undefined;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** Walks trees once each; remembers per tree which of its files need bad or missing blobs. */
+class TreeWalk {
+  trees = 0;
+  private readonly memo = new Map<string, Hit[]>();
+  private readonly repo: Repository;
+  private readonly bad: Map<string, string>;
+
+  constructor(repo: Repository, bad: Map<string, string>) {
+    this.repo = repo;
+    this.bad = bad;
+  }
+
+  /** Hits with paths relative to the tree, prefixed by `prefix`. */
+  async affected(treeId: string, prefix: string): Promise<Hit[]> {
+    let rel = this.memo.get(treeId);
+    if (rel === undefined) {
+      rel = await this.compute(treeId);
+      this.memo.set(treeId, rel);
+    }
+    return rel.map((h) => ({ ...h, path: path.posix.join(prefix, h.path) }));
+  }
+
+  private async compute(treeId: string): Promise<Hit[]> {
+    this.trees++;
+    const hits: Hit[] = [];
+    const id = Buffer.from(treeId, 'hex');
+    const badPack = this.bad.get(treeId);
+    if (badPack !== undefined || !this.repo.index.has(id)) {
+      return [
+        {
+          kind: 'tree',
+          path: '',
+          blob: treeId,
+          pack: badPack,
+          code: badPack ? 'PACK_CORRUPT' : 'BLOB_MISSING',
+          message: `tree ${treeId} is ${badPack ? `in damaged pack ${badPack}` : 'in no index'}; the folder cannot be restored`,
+        },
+      ];
+    }
+    let nodes;
+    try {
+      nodes = (await this.repo.loadTree(treeId)).nodes;
+    } catch (err) {
+      const code = err instanceof CairnError ? err.code : 'BLOB_CORRUPT';
+      return [
+        {
+          kind: 'tree',
+          path: '',
+          blob: treeId,
+          pack: this.repo.lookup(id)?.pack,
+          code,
+          message: reason(err),
+        },
+      ];
+    }
+    for (const n of nodes) {
+      if (n.type === 'dir' && n.subtree !== undefined) {
+        hits.push(...(await this.affected(n.subtree, n.name)));
+      } else if (n.type === 'file') {
+        for (const blob of n.content ?? []) {
+          const pack = this.bad.get(blob);
+          const indexed = this.repo.index.has(Buffer.from(blob, 'hex'));
+          if (pack !== undefined || !indexed) {
+            hits.push({
+              kind: 'file',
+              path: n.name,
+              blob,
+              pack,
+              code: pack ? 'PACK_CORRUPT' : 'BLOB_MISSING',
+              message: '',
+            });
+            break;
+          }
+        }
+      }
+    }
+    return hits;
+  }
+}
+
+export type { SnapshotInfo };

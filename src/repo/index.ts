@@ -1,0 +1,47 @@
+/**
+ * The repository engine.
+ *
+ * - blob: a chunk of file content (data blob) or a directory listing (tree blob), named by its
+ *   HMAC id, stored compressed and sealed.
+ * - pack: a file under data/ holding many blobs of one type and a trailer listing them.
+ * - index: files under index/ mapping blob ids to packs; loaded into a compact in-memory table.
+ * - tree: a directory's entries (metadata, content blob ids, subtree ids).
+ * - snapshot: a restore point: time, host, paths, tags and the root tree.
+ * - key slot: a file under keys/ wrapping the master key for one password or KEK.
+ * - lock: a file under locks/ saying who uses the repository (shared or exclusive).
+ *
+ * This folder knows nothing of jobs, HTTP or databases: the CLI drives it alone.
+ */
+export { Repository, DEFAULT_PACK_SIZE, type InitOptions, type WriteStats } from './repository.ts';
+export type { RepoConfig } from './config.ts';
+export { readEnvelope } from './config.ts';
+export { listKeySlots, validateKek, writeKeySlot, type KeySlotInfo, type Secret } from './keys.ts';
+export { Lock, unlock, readLocks, isStale, STALE_AFTER_MS, type LockEnv, type LockInfo } from './lock.ts';
+export {
+  backup,
+  normalisePaths,
+  type BackupOptions,
+  type BackupProgress,
+  type BackupResult,
+  type BackupWarning,
+} from './archiver.ts';
+export {
+  restore,
+  type RestoreOptions,
+  type RestoreProgress,
+  type RestoreSummary,
+  type RestoreWarning,
+} from './restorer.ts';
+export {
+  check,
+  parseSubset,
+  type CheckOptions,
+  type CheckResult,
+  type Finding,
+  type Affected,
+  type Subset,
+} from './check.ts';
+export type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+export type { Tree, TreeNode, NodeType } from './tree.ts';
+export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';
+export { MasterIndex } from './master-index.ts';

@@ -1,0 +1,192 @@
+/**
+ * Locks: files under locks/ that say who is using the repository. Shared locks (backup, restore,
+ * check) coexist; an exclusive lock (prune, key removal) excludes every other lock. A lock is
+ * stale, and ignored, when it was not refreshed for STALE_AFTER or when it was taken on this host
+ * by a process that no longer runs: a killed backup never blocks the next command.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { CairnError, reason } from '../errors.ts';
+import { openFile, sealFile } from './format.ts';
+import type { Repository } from './repository.ts';
+
+export const STALE_AFTER_MS = 30 * 60 * 1000;
+export const REFRESH_EVERY_MS = 5 * 60 * 1000;
+
+export interface LockInfo {
+  readonly time: string;
+  readonly exclusive: boolean;
+  readonly host: string;
+  readonly pid: number;
+  readonly user: string;
+  readonly command: string;
+}
+
+export interface LockEnv {
+  readonly now: () => Date;
+  readonly host: string;
+  readonly pid: number;
+  /** Whether a process of this host runs. */
+  readonly alive: (pid: number) => boolean;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const defaultLockEnv: LockEnv = {
+  now: () => new Date(),
+  host: hostname(),
+  pid: process.pid,
+  alive: processAlive,
+};
+
+type Repo = Pick<Repository, 'backend' | 'key'>;
+
+export function isStale(lock: LockInfo, env: LockEnv): boolean {
+  const age = env.now().getTime() - Date.parse(lock.time);
+  if (!(age < STALE_AFTER_MS)) return true;
+  return lock.host === env.host && lock.pid !== env.pid && !env.alive(lock.pid);
+}
+
+export async function readLocks(repo: Repo): Promise<{ name: string; lock: LockInfo | undefined }[]> {
+  const out: { name: string; lock: LockInfo | undefined }[] = [];
+  for await (const f of repo.backend.list('locks')) {
+    try {
+      const bytes = await repo.backend.read({ type: 'locks', name: f.name });
+      out.push({
+        name: f.name,
+        lock: JSON.parse(openFile(repo.key, 'lock', bytes).toString('utf8')) as LockInfo,
+      });
+    } catch (err) {
+      // Deleted between list and read (released), or unreadable: an unreadable lock is reported
+      // as such and removable with unlock.
+      if (err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND') continue;
+      out.push({ name: f.name, lock: undefined });
+    }
+  }
+  return out;
+}
+
+function describe(l: LockInfo): string {
+  return `${l.exclusive ? 'an exclusive' : 'a shared'} lock held by "${l.command}" (pid ${l.pid} on ${l.host}, user ${l.user}) since ${l.time}`;
+}
+
+export class Lock {
+  readonly name: string;
+  private info: LockInfo;
+  private readonly repo: Repo;
+  private readonly env: LockEnv;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshError: unknown;
+
+  private constructor(repo: Repo, name: string, info: LockInfo, env: LockEnv) {
+    this.repo = repo;
+    this.name = name;
+    this.info = info;
+    this.env = env;
+  }
+
+  /**
+   * Takes a lock or throws REPO_LOCKED naming the holder. Writes its own lock first, then looks
+   * for conflicts, so two processes racing both see each other and both back off.
+   */
+  static async acquire(
+    repo: Repo,
+    options: { exclusive: boolean; command: string; env?: LockEnv; refresh?: boolean },
+  ): Promise<Lock> {
+    const env = options.env ?? defaultLockEnv;
+    let user = '';
+    try {
+      user = userInfo().username;
+    } catch {
+      user = String(process.getuid?.() ?? '');
+    }
+    const info: LockInfo = {
+      time: env.now().toISOString(),
+      exclusive: options.exclusive,
+      host: env.host,
+      pid: env.pid,
+      user,
+      command: options.command,
+    };
+    const lock = new Lock(repo, randomBytes(32).toString('hex'), info, env);
+    await lock.write();
+    try {
+      for (const other of await readLocks(repo)) {
+        if (other.name === lock.name) continue;
+        if (other.lock === undefined) continue;
+        if (isStale(other.lock, env)) continue;
+        if (options.exclusive || other.lock.exclusive) {
+          throw new CairnError(
+            'REPO_LOCKED',
+            `Cannot lock the repository at ${repo.backend.location}: it has ${describe(other.lock)}; if that process is gone, run "cairn unlock"`,
+          );
+        }
+      }
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    if (options.refresh !== false) {
+      lock.timer = setInterval(() => {
+        lock.refresh().catch((e: unknown) => {
+          lock.refreshError = e;
+        });
+      }, REFRESH_EVERY_MS);
+      lock.timer.unref();
+    }
+    return lock;
+  }
+
+  private async write(): Promise<void> {
+    const bytes = sealFile(this.repo.key, 'lock', Buffer.from(JSON.stringify(this.info)));
+    await this.repo.backend.write({ type: 'locks', name: this.name }, [bytes]);
+  }
+
+  async refresh(): Promise<void> {
+    this.info = { ...this.info, time: this.env.now().toISOString() };
+    await this.write();
+  }
+
+  /** Throws if refreshing failed, so a long operation stops before its lock can go stale. */
+  check(): void {
+    if (this.refreshError !== undefined) {
+      throw new CairnError('BACKEND_IO', `Cannot keep the repository lock: ${reason(this.refreshError)}`, {
+        cause: this.refreshError,
+      });
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    try {
+      await this.repo.backend.remove({ type: 'locks', name: this.name });
+    } catch (err) {
+      if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
+    }
+  }
+}
+
+/** Removes stale locks (or all with `all`); returns the names removed. */
+export async function unlock(repo: Repo, options: { all?: boolean; env?: LockEnv } = {}): Promise<string[]> {
+  const env = options.env ?? defaultLockEnv;
+  const removed: string[] = [];
+  for (const l of await readLocks(repo)) {
+    if (options.all || l.lock === undefined || isStale(l.lock, env)) {
+      try {
+        await repo.backend.remove({ type: 'locks', name: l.name });
+        removed.push(l.name);
+      } catch (err) {
+        if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
+      }
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,179 @@
+/**
+ * Packs: the files under data/ that hold blobs.
+ *
+ *   pack    := large-blob* small-blob* trailer trailerLength(u32le) "CAIRNPK1"
+ *   trailer := seal("cairn/v1/pack-trailer", version(u8)=1 ‖ count(u32le) ‖ entry*)
+ *
+ * Data blobs whose sealed length is at least ALIGN_THRESHOLD start at a multiple of the
+ * repository's alignment (zero padding before them), so a file system that shares blocks can
+ * clone them into another file. Smaller blobs are kept back and written densely after the large
+ * ones. A pack's name is the SHA-256 of all its bytes, padding included.
+ */
+import { CairnError } from '../errors.ts';
+import type { MasterKey } from '../crypto/index.ts';
+import { open, seal, sha256, DecryptError } from '../crypto/index.ts';
+import {
+  ALIGN_THRESHOLD,
+  BLOB_TYPE,
+  ENTRY_SIZE,
+  PACK_MAGIC,
+  fileAad,
+  readEntry,
+  writeEntry,
+  type BlobEntry,
+  type BlobTypeId,
+} from './format.ts';
+
+const TAIL = 4 + PACK_MAGIC.length;
+const TRAILER_VERSION = 1;
+
+export interface FinishedPack {
+  readonly id: string;
+  readonly parts: Buffer[];
+  readonly size: number;
+  readonly entries: BlobEntry[];
+}
+
+interface Pending {
+  type: BlobTypeId;
+  codec: number;
+  id: Buffer;
+  parts: Buffer[];
+  length: number;
+  rawLength: number;
+}
+
+/** Assembles one pack in memory. Not safe for concurrent finish(); add() is synchronous. */
+export class PackWriter {
+  readonly type: BlobTypeId;
+  private readonly alignment: number;
+  private readonly parts: Buffer[] = [];
+  private readonly entries: BlobEntry[] = [];
+  private readonly small: Pending[] = [];
+  private offset = 0;
+  private smallBytes = 0;
+
+  constructor(type: BlobTypeId, alignment: number) {
+    this.type = type;
+    this.alignment = alignment;
+  }
+
+  /** Bytes the pack will have without its trailer. */
+  get size(): number {
+    return this.offset + this.smallBytes;
+  }
+
+  get count(): number {
+    return this.entries.length + this.small.length;
+  }
+
+  add(codec: number, id: Buffer, sealedParts: Buffer[], rawLength: number): void {
+    let length = 0;
+    for (const p of sealedParts) length += p.length;
+    const blob: Pending = { type: this.type, codec, id, parts: sealedParts, length, rawLength };
+    if (this.type === BLOB_TYPE.data && this.alignment > 1 && length >= ALIGN_THRESHOLD) {
+      const pad = (this.alignment - (this.offset % this.alignment)) % this.alignment;
+      if (pad > 0) {
+        this.parts.push(Buffer.alloc(pad));
+        this.offset += pad;
+      }
+      this.place(blob);
+    } else {
+      this.small.push(blob);
+      this.smallBytes += length;
+    }
+  }
+
+  private place(b: Pending): void {
+    this.entries.push({
+      type: b.type,
+      codec: b.codec,
+      id: b.id,
+      offset: this.offset,
+      length: b.length,
+      rawLength: b.rawLength,
+    });
+    for (const p of b.parts) this.parts.push(p);
+    this.offset += b.length;
+  }
+
+  finish(key: MasterKey): FinishedPack {
+    for (const b of this.small) this.place(b);
+    this.small.length = 0;
+    this.smallBytes = 0;
+    const plain = Buffer.alloc(5 + this.entries.length * ENTRY_SIZE);
+    plain[0] = TRAILER_VERSION;
+    plain.writeUInt32LE(this.entries.length, 1);
+    this.entries.forEach((e, i) => writeEntry(plain, 5 + i * ENTRY_SIZE, e));
+    const trailer = seal(key.encKey, plain, fileAad('pack-trailer'));
+    let trailerLength = 0;
+    for (const p of trailer) trailerLength += p.length;
+    const tail = Buffer.alloc(TAIL);
+    tail.writeUInt32LE(trailerLength, 0);
+    PACK_MAGIC.copy(tail, 4);
+    const parts = [...this.parts, ...trailer, tail];
+    const size = this.offset + trailerLength + TAIL;
+    return { id: sha256(parts).toString('hex'), parts, size, entries: this.entries };
+  }
+}
+
+/** Where the trailer of a pack of `size` bytes is, given its last bytes. */
+export function trailerRange(
+  packName: string,
+  size: number,
+  tail: Buffer,
+): { offset: number; length: number } {
+  if (size < TAIL || tail.length < TAIL) throw packCorrupt(packName, `it is too short (${size} bytes)`);
+  const t = tail.subarray(tail.length - TAIL);
+  if (!t.subarray(4).equals(PACK_MAGIC))
+    throw packCorrupt(packName, 'its last bytes are not a Cairn pack trailer');
+  const length = t.readUInt32LE(0);
+  if (length + TAIL > size) throw packCorrupt(packName, `its trailer length ${length} exceeds the pack`);
+  return { offset: size - TAIL - length, length };
+}
+
+/** Bytes to read from the end of a pack to get its trailer in one read, most of the time. */
+export const TAIL_GUESS = 64 * 1024;
+export const PACK_TAIL_SIZE = TAIL;
+
+export function parseTrailer(
+  key: MasterKey,
+  packName: string,
+  packSize: number,
+  sealed: Buffer,
+): BlobEntry[] {
+  let plain: Buffer;
+  try {
+    plain = open(key.encKey, sealed, fileAad('pack-trailer'));
+  } catch (err) {
+    if (err instanceof DecryptError) throw packCorrupt(packName, 'its trailer does not authenticate', err);
+    throw err;
+  }
+  if (plain[0] !== TRAILER_VERSION || plain.length < 5)
+    throw packCorrupt(packName, 'its trailer has an unknown version');
+  const count = plain.readUInt32LE(1);
+  if (plain.length !== 5 + count * ENTRY_SIZE)
+    throw packCorrupt(packName, 'its trailer length does not match its count');
+  const entries: BlobEntry[] = [];
+  const limit = packSize - TAIL - sealed.length;
+  for (let i = 0; i < count; i++) {
+    let e: BlobEntry;
+    try {
+      e = readEntry(plain, 5 + i * ENTRY_SIZE);
+    } catch (err) {
+      throw packCorrupt(packName, `trailer entry ${i} is invalid`, err);
+    }
+    if (e.offset + e.length > limit)
+      throw packCorrupt(packName, `blob ${e.id.toString('hex')} lies outside the pack`);
+    entries.push(e);
+  }
+  return entries;
+}
+
+export function packCorrupt(packName: string, why: string, cause?: unknown): CairnError {
+  return new CairnError(
+    'PACK_CORRUPT',
+    `Cannot read pack ${packName}: ${why}`,
+    cause === undefined ? undefined : { cause },
+  );
+}

@@ -1,0 +1,467 @@
+/**
+ * The repository: one object that opens a backend with a key and reads and writes blobs, trees
+ * and snapshots. Writing is pipelined: saveBlob() returns once the blob is accepted; compression
+ * runs on the thread pool, packs are written in the background, and flush() waits for all of it
+ * and writes the index. Errors of background work surface at the next saveBlob() or flush().
+ */
+import { randomBytes } from 'node:crypto';
+import { CairnError, reason } from '../errors.ts';
+import type { Backend } from '../backend/index.ts';
+import {
+  DEFAULT_CHUNKER_PARAMS,
+  FastCdcChunker,
+  gearTable,
+  validateChunkerParams,
+  type Chunker,
+  type ChunkerParams,
+} from '../chunker/index.ts';
+import { compress, decompress, DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
+import {
+  blobId,
+  DecryptError,
+  generateMasterKey,
+  open as openSealed,
+  seal,
+  sha256,
+  type MasterKey,
+  type ScryptParams,
+} from '../crypto/index.ts';
+import { openConfig, readEnvelope, writeConfig, type RepoConfig } from './config.ts';
+import {
+  BLOB_TYPE,
+  FORMAT_VERSION,
+  blobAad,
+  corrupt,
+  isHexId,
+  openFile,
+  sealFile,
+  type BlobEntry,
+  type BlobType,
+} from './format.ts';
+import { decodeIndex, encodeIndex, type IndexPack } from './index-file.ts';
+import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './keys.ts';
+import { Limiter } from './limiter.ts';
+import { MasterIndex, type Location } from './master-index.ts';
+import { PackWriter } from './pack.ts';
+import type { Snapshot, SnapshotInfo } from './snapshot.ts';
+import { decodeTree, encodeTree, type Tree } from './tree.ts';
+
+export interface InitOptions {
+  readonly chunker?: Partial<ChunkerParams>;
+  /** Target pack size in bytes (16 MiB default, 4 MiB to 64 MiB allowed... or smaller in tests). */
+  readonly packSize?: number;
+  readonly alignment?: number;
+  readonly compression?: CompressOptions;
+  readonly scrypt?: ScryptParams;
+  readonly now?: Date;
+}
+
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+/** A pack of this many packs' blobs is written as one index file during a long backup. */
+const PACKS_PER_INDEX = 64;
+/** Uncompressed bytes that may wait for compression at once. */
+const COMPRESS_BUDGET = 64 * 1024 * 1024;
+/** Finished packs that may be in the course of being written at once. */
+const UPLOADS = 2;
+
+export interface WriteStats {
+  dataBlobs: number;
+  treeBlobs: number;
+  /** Plaintext bytes of new blobs. */
+  bytesAdded: number;
+  /** Stored (compressed, sealed) bytes of new blobs. */
+  bytesStored: number;
+  packs: number;
+}
+
+export class Repository {
+  readonly backend: Backend;
+  readonly config: RepoConfig;
+  readonly key: MasterKey;
+  readonly slot: KeySlotInfo | undefined;
+  readonly index = new MasterIndex();
+  readonly chunker: Chunker;
+  readonly stats: WriteStats = { dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, bytesStored: 0, packs: 0 };
+
+  private readonly writers: Record<BlobType, PackWriter>;
+  private readonly inflight = new Set<string>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly compressLimiter = new Limiter(COMPRESS_BUDGET);
+  private readonly uploadLimiter = new Limiter(UPLOADS);
+  private pendingIndex: IndexPack[] = [];
+  private failure: unknown;
+  private readonly indexFiles = new Set<string>();
+
+  private constructor(backend: Backend, config: RepoConfig, key: MasterKey, slot: KeySlotInfo | undefined) {
+    this.backend = backend;
+    this.config = config;
+    this.key = key;
+    this.slot = slot;
+    this.chunker = new FastCdcChunker(config.chunker, gearTable(Buffer.from(config.chunker.secret, 'hex')));
+    this.writers = {
+      data: new PackWriter(BLOB_TYPE.data, config.alignment),
+      tree: new PackWriter(BLOB_TYPE.tree, config.alignment),
+    };
+  }
+
+  static async init(backend: Backend, secret: Secret, options: InitOptions = {}): Promise<Repository> {
+    const chunker = { ...DEFAULT_CHUNKER_PARAMS, ...options.chunker };
+    validateChunkerParams(chunker);
+    const alignment = options.alignment ?? backend.features.alignment;
+    if (
+      !Number.isInteger(alignment) ||
+      alignment < 1 ||
+      alignment > 1 << 20 ||
+      (alignment & (alignment - 1)) !== 0
+    ) {
+      throw new CairnError(
+        'USAGE',
+        `Cannot create a repository: alignment ${alignment} is not a power of two from 1 to 1 MiB`,
+      );
+    }
+    const packSize = options.packSize ?? DEFAULT_PACK_SIZE;
+    if (!Number.isInteger(packSize) || packSize < 64 * 1024 || packSize > 1 << 30) {
+      throw new CairnError(
+        'USAGE',
+        `Cannot create a repository: pack size ${packSize} is outside 64 KiB to 1 GiB`,
+      );
+    }
+    const now = options.now ?? new Date();
+    const config: RepoConfig = {
+      version: FORMAT_VERSION,
+      id: randomBytes(32).toString('hex'),
+      created: now.toISOString(),
+      chunker: { ...chunker, secret: randomBytes(32).toString('hex') },
+      packSize,
+      alignment,
+      compression: options.compression ?? DEFAULT_COMPRESSION,
+      idAlgorithm: 'hmac-sha256',
+    };
+    await backend.create();
+    const key = generateMasterKey();
+    // The slot goes first: a config without a slot would be a repository nobody can open.
+    await writeKeySlot(backend, key, secret, { ...(options.scrypt ? { scrypt: options.scrypt } : {}), now });
+    await writeConfig(backend, key, config);
+    return new Repository(backend, config, key, undefined);
+  }
+
+  static async open(backend: Backend, secret: Secret): Promise<Repository> {
+    const env = await readEnvelope(backend);
+    const { master, slot } = await openKeySlots(backend, secret);
+    return new Repository(backend, openConfig(backend, master, env), master, slot);
+  }
+
+  // ---- index ---------------------------------------------------------------------------------
+
+  /**
+   * Loads every index file. With `tolerant`, damaged files are returned instead of thrown (for
+   * `check`); otherwise the first damaged file throws INDEX_CORRUPT.
+   */
+  async loadIndex(options: { tolerant?: boolean } = {}): Promise<{ files: number; errors: CairnError[] }> {
+    const errors: CairnError[] = [];
+    const loaded: { name: string; packs: readonly IndexPack[]; supersedes: readonly string[] }[] = [];
+    const names: string[] = [];
+    for await (const f of this.backend.list('index')) names.push(f.name);
+    const limiter = new Limiter(8);
+    await Promise.all(
+      names.map((name) =>
+        limiter.run(async () => {
+          try {
+            const content = this.decodeIndexFile(name, await this.backend.read({ type: 'index', name }));
+            loaded.push({ name, ...content });
+          } catch (err) {
+            const e =
+              err instanceof CairnError
+                ? err
+                : corrupt('INDEX_CORRUPT', `index file ${name}`, reason(err), err);
+            if (!options.tolerant) throw e;
+            errors.push(e);
+          }
+        }),
+      ),
+    );
+    const superseded = new Set(loaded.flatMap((l) => l.supersedes));
+    for (const l of loaded.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (superseded.has(l.name)) continue;
+      this.indexFiles.add(l.name);
+      for (const p of l.packs) this.index.addPack(p.id, p.entries);
+    }
+    return { files: loaded.length, errors };
+  }
+
+  decodeIndexFile(
+    name: string,
+    bytes: Buffer,
+  ): { packs: readonly IndexPack[]; supersedes: readonly string[] } {
+    const what = `index file ${name}`;
+    if (!sha256(bytes).equals(Buffer.from(name, 'hex'))) {
+      throw corrupt('INDEX_CORRUPT', what, 'its content does not match its name (SHA-256)');
+    }
+    let plain: Buffer;
+    try {
+      plain = openFile(this.key, 'index', bytes);
+    } catch (err) {
+      throw corrupt('INDEX_CORRUPT', what, 'it does not authenticate with the repository key', err);
+    }
+    try {
+      return decodeIndex(plain);
+    } catch (err) {
+      throw corrupt('INDEX_CORRUPT', what, reason(err), err);
+    }
+  }
+
+  // ---- writing -------------------------------------------------------------------------------
+
+  /**
+   * Stores a blob unless the repository already has it (or it is on its way). Resolves when the
+   * blob is accepted, not when it is durable: call flush() for that. `added` tells whether this
+   * call stored it.
+   */
+  async saveBlob(type: BlobType, data: Buffer, id?: Buffer): Promise<{ id: Buffer; added: boolean }> {
+    this.throwIfFailed();
+    const blob = id ?? blobId(this.key, data);
+    const hex = blob.toString('hex');
+    if (this.inflight.has(hex) || this.index.has(blob)) return { id: blob, added: false };
+    this.inflight.add(hex);
+    await this.compressLimiter.acquire(data.length);
+    this.track(this.storeBlob(type, blob, data).finally(() => this.compressLimiter.release(data.length)));
+    return { id: blob, added: true };
+  }
+
+  async saveTree(tree: Tree): Promise<{ id: Buffer; added: boolean }> {
+    return this.saveBlob('tree', encodeTree(tree));
+  }
+
+  private async storeBlob(type: BlobType, id: Buffer, data: Buffer): Promise<void> {
+    const c = await compress(data, this.config.compression);
+    const sealed = seal(this.key.encKey, c.data, blobAad(BLOB_TYPE[type], id));
+    const writer = this.writers[type];
+    writer.add(c.codec, id, sealed, data.length);
+    if (type === 'data') this.stats.dataBlobs++;
+    else this.stats.treeBlobs++;
+    this.stats.bytesAdded += data.length;
+    this.stats.bytesStored += c.data.length + 28;
+    if (writer.size >= this.config.packSize) await this.finishPack(type);
+  }
+
+  private async finishPack(type: BlobType): Promise<void> {
+    const writer = this.writers[type];
+    if (writer.count === 0) return;
+    this.writers[type] = new PackWriter(BLOB_TYPE[type], this.config.alignment);
+    const pack = writer.finish(this.key);
+    await this.uploadLimiter.acquire();
+    this.track(
+      (async () => {
+        try {
+          await this.backend.write({ type: 'data', name: pack.id }, pack.parts);
+        } finally {
+          this.uploadLimiter.release();
+        }
+        this.stats.packs++;
+        this.index.addPack(pack.id, pack.entries);
+        for (const e of pack.entries) this.inflight.delete(e.id.toString('hex'));
+        this.pendingIndex.push({ id: pack.id, entries: pack.entries });
+        if (this.pendingIndex.length >= PACKS_PER_INDEX) await this.writeIndex();
+      })(),
+    );
+  }
+
+  /** Writes an index file for packs that are durable and not yet in one. */
+  private async writeIndex(): Promise<void> {
+    if (this.pendingIndex.length === 0) return;
+    const packs = this.pendingIndex;
+    this.pendingIndex = [];
+    const bytes = sealFile(this.key, 'index', encodeIndex({ supersedes: [], packs }), false);
+    const name = sha256(bytes).toString('hex');
+    await this.backend.write({ type: 'index', name }, [bytes]);
+    this.indexFiles.add(name);
+  }
+
+  private track(p: Promise<void>): void {
+    const t: Promise<void> = p
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.tasks.delete(t));
+    this.tasks.add(t);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) {
+      throw this.failure instanceof Error ? this.failure : new Error(reason(this.failure));
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.all([...this.tasks]);
+  }
+
+  /** Waits for every accepted blob to be in a durable pack named by a durable index file. */
+  async flush(): Promise<void> {
+    await this.drain();
+    this.throwIfFailed();
+    await this.finishPack('data');
+    await this.finishPack('tree');
+    await this.drain();
+    this.throwIfFailed();
+    await this.writeIndex();
+  }
+
+  // ---- reading -------------------------------------------------------------------------------
+
+  lookup(id: Buffer): Location | undefined {
+    return this.index.get(id);
+  }
+
+  async loadBlob(type: BlobType, id: Buffer): Promise<Buffer> {
+    const loc = this.index.get(id);
+    if (loc === undefined || loc.type !== BLOB_TYPE[type]) {
+      throw new CairnError(
+        'BLOB_MISSING',
+        `Cannot load ${type} blob ${id.toString('hex')}: it is in no index`,
+      );
+    }
+    const sealed = await this.backend.read(
+      { type: 'data', name: loc.pack },
+      { offset: loc.offset, length: loc.length },
+    );
+    return this.openBlob(id, loc, sealed);
+  }
+
+  /** Decrypts, decompresses and verifies one stored blob. Throws BLOB_CORRUPT naming the pack. */
+  async openBlob(
+    id: Buffer,
+    loc: Omit<Location, 'pack'> & { pack: string },
+    sealed: Buffer,
+  ): Promise<Buffer> {
+    const where = `blob ${id.toString('hex')} in pack ${loc.pack}`;
+    let plain: Buffer;
+    try {
+      plain = openSealed(this.key.encKey, sealed, blobAad(loc.type, id));
+    } catch (err) {
+      if (err instanceof DecryptError) {
+        throw new CairnError(
+          'BLOB_CORRUPT',
+          `Cannot read ${where}: it fails authentication (damaged bytes)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    let raw: Buffer;
+    try {
+      raw = await decompress(loc.codec, plain, loc.rawLength);
+    } catch (err) {
+      throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: it does not decompress (${reason(err)})`, {
+        cause: err,
+      });
+    }
+    if (raw.length !== loc.rawLength || !blobId(this.key, raw).equals(id)) {
+      throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: its content does not match its id`);
+    }
+    return raw;
+  }
+
+  async loadTree(id: string): Promise<Tree> {
+    const raw = await this.loadBlob('tree', Buffer.from(id, 'hex'));
+    try {
+      return decodeTree(raw);
+    } catch (err) {
+      throw new CairnError('BLOB_CORRUPT', `Cannot read tree ${id}: ${reason(err)}`, { cause: err });
+    }
+  }
+
+  // ---- snapshots -----------------------------------------------------------------------------
+
+  /** Writes a snapshot manifest. Call only after flush(): the crash rule. */
+  async saveSnapshot(snapshot: Snapshot): Promise<string> {
+    const bytes = sealFile(this.key, 'snapshot', Buffer.from(JSON.stringify(snapshot)));
+    const id = sha256(bytes).toString('hex');
+    await this.backend.write({ type: 'snapshots', name: id }, [bytes]);
+    return id;
+  }
+
+  async loadSnapshot(id: string): Promise<SnapshotInfo> {
+    const bytes = await this.backend.read({ type: 'snapshots', name: id });
+    const what = `snapshot ${id}`;
+    if (!sha256(bytes).equals(Buffer.from(id, 'hex'))) {
+      throw corrupt('SNAPSHOT_CORRUPT', what, 'its content does not match its name (SHA-256)');
+    }
+    let snap: Snapshot;
+    try {
+      snap = JSON.parse(openFile(this.key, 'snapshot', bytes).toString('utf8')) as Snapshot;
+    } catch (err) {
+      throw corrupt(
+        'SNAPSHOT_CORRUPT',
+        what,
+        err instanceof DecryptError ? 'it does not authenticate' : reason(err),
+        err,
+      );
+    }
+    if (snap.version !== 1 || typeof snap.tree !== 'string') {
+      throw corrupt('SNAPSHOT_CORRUPT', what, 'unknown manifest version');
+    }
+    return { ...snap, id };
+  }
+
+  /** Every readable snapshot, oldest first; damaged ones are returned as errors. */
+  async listSnapshots(): Promise<{ snapshots: SnapshotInfo[]; errors: CairnError[] }> {
+    const names: string[] = [];
+    for await (const f of this.backend.list('snapshots')) if (isHexId(f.name)) names.push(f.name);
+    const snapshots: SnapshotInfo[] = [];
+    const errors: CairnError[] = [];
+    const limiter = new Limiter(8);
+    await Promise.all(
+      names.map((n) =>
+        limiter.run(async () => {
+          try {
+            snapshots.push(await this.loadSnapshot(n));
+          } catch (err) {
+            if (err instanceof CairnError) errors.push(err);
+            else throw err;
+          }
+        }),
+      ),
+    );
+    snapshots.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+    return { snapshots, errors };
+  }
+
+  /** "latest" or an id prefix; `filter` narrows "latest" (same host and paths for a parent). */
+  async findSnapshot(ref: string, filter?: (s: SnapshotInfo) => boolean): Promise<SnapshotInfo> {
+    const { snapshots } = await this.listSnapshots();
+    if (ref === 'latest') {
+      const pool = filter ? snapshots.filter(filter) : snapshots;
+      const last = pool[pool.length - 1];
+      if (last === undefined)
+        throw new CairnError(
+          'SNAPSHOT_NOT_FOUND',
+          `Cannot find the latest snapshot: the repository has none${filter ? ' that matches' : ''}`,
+        );
+      return last;
+    }
+    if (!/^[0-9a-f]{1,64}$/.test(ref)) {
+      throw new CairnError(
+        'USAGE',
+        `Cannot find snapshot "${ref}": a snapshot is named by "latest" or a hex id (prefix)`,
+      );
+    }
+    const found = snapshots.filter((s) => s.id.startsWith(ref));
+    if (found.length === 0)
+      throw new CairnError('SNAPSHOT_NOT_FOUND', `Cannot find snapshot ${ref}: no snapshot has that id`);
+    if (found.length > 1) {
+      throw new CairnError(
+        'SNAPSHOT_AMBIGUOUS',
+        `Cannot find snapshot ${ref}: it matches ${found.length} snapshots; give more characters`,
+      );
+    }
+    return found[0] as SnapshotInfo;
+  }
+
+  /** Blob entries of packs indexed in this session's index files (for check). */
+  indexFileNames(): readonly string[] {
+    return [...this.indexFiles];
+  }
+}
+
+export type { BlobEntry };
