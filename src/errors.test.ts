@@ -6,7 +6,7 @@ import { errorsMarkdown } from './errors-doc.ts';
 
 describe('error registry', () => {
   it('gives every code its own exit code', () => {
-    const exits = Object.values(ERRORS).map((e) => e.exit);
+    const exits: number[] = Object.values(ERRORS).map((e) => e.exit);
     assert.equal(new Set(exits).size, exits.length);
     assert.ok(!exits.includes(0) && !exits.includes(3), 'exit codes 0 and 3 mean success');
   });

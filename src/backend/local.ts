@@ -39,7 +39,10 @@ const DATA_SUBDIRS: readonly string[] = Array.from({ length: 256 }, (_, i) =>
 /** The CairnError code for a Node file-system error. */
 export function errorCodeForErrno(errno: string | undefined): ErrorCode {
   switch (errno) {
+    // ENOTDIR: a path component is a file, so nothing can be found below it and retrying will
+    // not help.
     case 'ENOENT':
+    case 'ENOTDIR':
       return 'BACKEND_NOT_FOUND';
     case 'ENOSPC':
     case 'EDQUOT':

@@ -5,7 +5,7 @@ import { formatBytes, formatDuration, outcome } from './output.ts';
 import { withSignals } from './signals.ts';
 
 interface BackupFlags {
-  readonly tag: string[];
+  readonly tag?: string[];
   readonly host?: string;
   readonly parent?: string;
   readonly force?: boolean;
@@ -19,8 +19,7 @@ export function registerBackup(program: Command): void {
     .option(
       '--tag <tag>',
       'add a tag to the snapshot (repeatable)',
-      (v: string, prev: string[]) => [...prev, v],
-      [],
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option('--host <name>', "record this host name instead of the machine's")
     .option(
@@ -75,7 +74,7 @@ export function registerBackup(program: Command): void {
           result = await withSignals((signal) =>
             backup(repo, sources, {
               ...(host ? { host } : {}),
-              tags: flags.tag,
+              tags: flags.tag ?? [],
               ...(parent ? { parent } : {}),
               signal,
               progress,
@@ -122,8 +121,10 @@ export function registerBackup(program: Command): void {
             snapshot_id: result.id,
           });
         }
+        const n = result.warnings.length;
+        // Not every warning means a file is missing (one that changed while read is kept as read).
         out.line(
-          `snapshot ${result.id.slice(0, 12)} saved${result.warnings.length ? ` with ${result.warnings.length} warnings (files listed above were not backed up)` : ''}`,
+          `snapshot ${result.id.slice(0, 12)} saved${n ? ` with ${n} ${n === 1 ? 'warning' : 'warnings'} (listed above)` : ''}`,
         );
         outcome.warnings += result.warnings.length;
       } finally {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
 import { check, parseSubset, type Finding } from '../repo/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes, formatDuration } from './output.ts';
+import { formatBytes, formatDuration, plural } from './output.ts';
 import { withSignals } from './signals.ts';
 
 interface CheckFlags {
@@ -59,7 +59,7 @@ export function registerCheck(program: Command): void {
             (result.packsRead > 0
               ? `; read ${result.packsRead} packs (${formatBytes(result.bytesRead)})`
               : '') +
-            ` in ${formatDuration(Date.now() - started)}: ${result.errors.length === 0 ? 'no errors' : `${result.errors.length} errors`}`,
+            ` in ${formatDuration(Date.now() - started)}: ${result.errors.length === 0 ? 'no errors' : plural(result.errors.length, 'error')}`,
         );
         out.emit({
           message_type: 'summary',

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
-import { listKeySlots, writeKeySlot } from '../repo/index.ts';
+import { listKeySlots, readKeySlots, writeKeySlot } from '../repo/index.ts';
+import { outcome } from './output.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { resolveNewSecret } from './secrets.ts';
 
@@ -22,7 +23,13 @@ export function registerKey(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const s = await openSession(g, { lock: 'none', command: 'key list', index: false });
       try {
-        const slots = await listKeySlots(s.repo.backend);
+        const { slots, damaged } = await readKeySlots(s.repo.backend);
+        // With --json stdout is one JSON array, so damaged slots are reported on stderr.
+        for (const d of damaged) {
+          if (s.out.json) process.stderr.write(`warning: ${d.message}\n`);
+          else s.out.warn(d.message);
+        }
+        outcome.warnings += damaged.length;
         if (s.out.json) {
           process.stdout.write(
             JSON.stringify(

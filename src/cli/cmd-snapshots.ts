@@ -1,6 +1,7 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes } from './output.ts';
+import { formatBytes, outcome, snakeCase } from './output.ts';
 
 interface SnapshotsFlags {
   readonly host?: string;
@@ -20,12 +21,19 @@ export function registerSnapshots(program: Command): void {
       const s = await openSession(g, { lock: 'none', command: 'snapshots', index: false });
       try {
         const { snapshots, errors } = await s.repo.listSnapshots();
-        for (const e of errors) s.out.warn(e.message);
+        // With --json stdout is one JSON array, so damaged snapshots are reported on stderr.
+        for (const e of errors) {
+          if (s.out.json) process.stderr.write(`warning: ${e.message}\n`);
+          else s.out.warn(e.message);
+        }
+        outcome.warnings += errors.length;
+        // Snapshots record absolute, normalised paths (as backup wrote them): compare like with like.
+        const wanted = flags.path === undefined ? undefined : path.resolve(flags.path);
         const shown = snapshots.filter(
           (x) =>
             (flags.host === undefined || x.host === flags.host) &&
             (flags.tag === undefined || x.tags.includes(flags.tag)) &&
-            (flags.path === undefined || x.paths.includes(flags.path)),
+            (wanted === undefined || x.paths.includes(wanted)),
         );
         if (s.out.json) {
           process.stdout.write(
@@ -41,7 +49,7 @@ export function registerSnapshots(program: Command): void {
                 tree: x.tree,
                 ...(x.parent ? { parent: x.parent } : {}),
                 program_version: x.programVersion,
-                ...(x.summary ? { summary: x.summary } : {}),
+                ...(x.summary ? { summary: snakeCase(x.summary) } : {}),
               })),
             ) + '\n',
           );

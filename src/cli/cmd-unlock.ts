@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { unlock } from '../repo/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
+import { plural } from './output.ts';
 
 export function registerUnlock(program: Command): void {
   program
@@ -15,7 +16,7 @@ export function registerUnlock(program: Command): void {
       const s = await openSession(g, { lock: 'none', command: 'unlock', index: false });
       try {
         const removed = await unlock(s.repo, { all: flags.removeAll === true });
-        s.out.line(removed.length === 0 ? 'no stale locks' : `removed ${removed.length} locks`);
+        s.out.line(removed.length === 0 ? 'no stale locks' : `removed ${plural(removed.length, 'lock')}`);
         s.out.emit({ message_type: 'unlocked', removed });
       } finally {
         await s.close();

@@ -61,6 +61,7 @@ export async function openSession(
     out,
     lock,
     async close() {
+      await repo.close();
       await lock?.release();
       await backend.close();
     },

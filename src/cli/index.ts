@@ -31,6 +31,8 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON instead of text')
     .option('-q, --quiet', 'print only warnings and errors')
     .showHelpAfterError('(run with --help for usage)')
+    // Each command's --help also lists -r/--repo and the password options it needs.
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerInit(program);

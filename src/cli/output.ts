@@ -85,3 +85,15 @@ export function makeOutput(options: { json?: boolean; quiet?: boolean }): Output
 
 /** What a finished command leaves for the entry point to turn into an exit code. */
 export const outcome = { warnings: 0 };
+
+/** "1 file", "2 files". */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
+
+/** camelCase keys to snake_case, for JSON that follows restic's field names. */
+export function snakeCase(obj: object): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(obj).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]),
+  );
+}

@@ -85,6 +85,13 @@ export async function resolveSecret(options: SecretOptions, env = process.env): 
   );
 }
 
+/** A new password must not be empty, wherever it comes from (the prompt refuses one too). */
+function newPassword(password: string, origin: string): Secret {
+  if (password.length === 0)
+    throw new CairnError('USAGE', `Cannot set the new password from ${origin}: it is empty`);
+  return { password };
+}
+
 /** A new secret (init, key add): asked twice on a terminal. */
 export async function resolveNewSecret(
   options: { readonly newPasswordFile?: string; readonly newKekFile?: string },
@@ -93,14 +100,17 @@ export async function resolveNewSecret(
 ): Promise<Secret> {
   if (options.newKekFile) return { kek: readKekFile(options.newKekFile) };
   if (options.newPasswordFile)
-    return { password: firstLine(readSecretFile(options.newPasswordFile, 'new password')) };
-  if (env.CAIRN_NEW_PASSWORD !== undefined) return { password: env.CAIRN_NEW_PASSWORD };
+    return newPassword(
+      firstLine(readSecretFile(options.newPasswordFile, 'new password')),
+      options.newPasswordFile,
+    );
+  if (env.CAIRN_NEW_PASSWORD !== undefined) return newPassword(env.CAIRN_NEW_PASSWORD, 'CAIRN_NEW_PASSWORD');
   if (fallback) {
     const kekFile = fallback.kekFile ?? env.CAIRN_KEK_FILE;
     if (kekFile) return { kek: readKekFile(kekFile) };
     const file = fallback.passwordFile ?? env.CAIRN_PASSWORD_FILE;
-    if (file) return { password: firstLine(readSecretFile(file, 'password')) };
-    if (env.CAIRN_PASSWORD !== undefined) return { password: env.CAIRN_PASSWORD };
+    if (file) return newPassword(firstLine(readSecretFile(file, 'password')), file);
+    if (env.CAIRN_PASSWORD !== undefined) return newPassword(env.CAIRN_PASSWORD, 'CAIRN_PASSWORD');
   }
   if (!process.stdin.isTTY) {
     throw new CairnError(

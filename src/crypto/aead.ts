@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 
 const NONCE = 12;
 const TAG = 16;
@@ -18,7 +18,7 @@ export class DecryptError extends Error {
  * most 2^32 messages per key the collision chance stays below 2^-32 (NIST SP 800-38D §8.3).
  * Returns the parts so that a pack writer can write them without concatenating.
  */
-export function seal(encKey: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer[] {
+export function seal(encKey: KeyObject | Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer[] {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', encKey, nonce);
   cipher.setAAD(aad);
@@ -28,7 +28,7 @@ export function seal(encKey: Uint8Array, plaintext: Uint8Array, aad: Uint8Array)
 }
 
 /** Opens what seal() produced; throws DecryptError when the bytes or the additional data differ. */
-export function open(encKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+export function open(encKey: KeyObject | Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
   if (sealed.length < SEAL_OVERHEAD) throw new DecryptError();
   const nonce = sealed.subarray(0, NONCE);
   const tag = sealed.subarray(sealed.length - TAG);
@@ -42,4 +42,19 @@ export function open(encKey: Uint8Array, sealed: Uint8Array, aad: Uint8Array): B
   } catch {
     throw new DecryptError();
   }
+}
+
+/**
+ * Like seal(), into one buffer that owns its memory (not from Node's shared pool), so it can be
+ * transferred between threads.
+ */
+export function sealOwned(encKey: KeyObject | Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(plaintext.length + SEAL_OVERHEAD);
+  randomFillSync(out, 0, NONCE);
+  const cipher = createCipheriv('aes-256-gcm', encKey, out.subarray(0, NONCE));
+  cipher.setAAD(aad);
+  let at = NONCE + cipher.update(plaintext).copy(out, NONCE);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  return out;
 }

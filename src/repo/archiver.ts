@@ -6,13 +6,14 @@
  * ones in the background. A file unchanged since the parent snapshot (same size, mtime, ctime and
  * inode, and all its blobs indexed) keeps its chunk list without being read.
  */
-import { constants, promises as fs, type BigIntStats } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { CairnError, errnoCode, reason } from '../errors.ts';
-import { chunkStream, DEFAULT_READ_SIZE } from '../chunker/index.ts';
+import { chunkStream } from '../chunker/index.ts';
 import { blobId } from '../crypto/index.ts';
 import { VERSION } from '../version.ts';
+import { closeFd, openForReading, readAt } from './fd.ts';
 import { Limiter } from './limiter.ts';
 import { groupName, userName } from './owners.ts';
 import type { Repository } from './repository.ts';
@@ -49,6 +50,9 @@ export interface BackupResult {
   readonly snapshot: Snapshot;
   readonly warnings: readonly BackupWarning[];
 }
+
+/** Bytes asked of the file system per read when chunking a stream. */
+const READ_SIZE = 1024 * 1024;
 
 interface Counters {
   filesNew: number;
@@ -128,6 +132,8 @@ export async function backup(
       );
     }
   }
+  // The repository's counters run for its whole life; a summary tells what this backup added.
+  const before = { ...repo.stats };
   const walker = new Walker(repo, options);
   let root: string;
   try {
@@ -135,11 +141,11 @@ export async function backup(
     await repo.flush();
   } catch (err) {
     // Keep what was written durable and indexed, so the next backup does not upload it again.
-    await repo.flush().catch(() => undefined);
+    await repo.salvage().catch(() => undefined);
     if (options.signal?.aborted) {
       throw new CairnError(
         'INTERRUPTED',
-        `Backup cancelled: no snapshot was written; ${repo.stats.packs} packs already written are kept for the next backup`,
+        `Backup cancelled: no snapshot was written; ${repo.stats.packs - before.packs} packs already written are kept for the next backup`,
         { cause: err },
       );
     }
@@ -149,10 +155,10 @@ export async function backup(
   const c = walker.counters;
   const summary: SnapshotSummary = {
     ...c,
-    dataBlobs: repo.stats.dataBlobs,
-    treeBlobs: repo.stats.treeBlobs,
-    dataAdded: repo.stats.bytesAdded,
-    dataAddedPacked: repo.stats.bytesStored,
+    dataBlobs: repo.stats.dataBlobs - before.dataBlobs,
+    treeBlobs: repo.stats.treeBlobs - before.treeBlobs,
+    dataAdded: repo.stats.bytesAdded - before.bytesAdded,
+    dataAddedPacked: repo.stats.bytesStored - before.bytesStored,
     backupStart: start.toISOString(),
     backupEnd: end.toISOString(),
     warnings: walker.warnings.length,
@@ -394,41 +400,34 @@ class Walker {
     prev: TreeNode | undefined,
   ): Promise<TreeNode | undefined> {
     this.options.signal?.throwIfAborted();
-    this.counters.totalFilesProcessed++;
-    this.counters.totalBytesProcessed += node.size;
     if (this.unchanged(node, prev)) {
+      this.counters.totalFilesProcessed++;
+      this.counters.totalBytesProcessed += node.size;
       this.counters.filesUnmodified++;
       this.progress.filesDone++;
       this.progress.bytesDone += node.size;
       return { ...node, content: prev.content };
     }
     this.progress.currentFile = full;
-    let fh: fs.FileHandle;
+    let fd: number;
     try {
-      fh = await fs
-        .open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NOATIME)
-        .catch((err: unknown) =>
-          errnoCode(err) === 'EPERM'
-            ? fs.open(full, constants.O_RDONLY | constants.O_NOFOLLOW)
-            : Promise.reject(err as Error),
-        );
+      fd = await openForReading(full);
     } catch (err) {
       this.warn(full, `cannot open: ${reason(err)}`);
       return undefined;
     }
     const content: string[] = [];
     let size = 0;
-    const window =
-      this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + DEFAULT_READ_SIZE);
+    let window: Buffer | undefined;
     try {
       let position = 0;
       const read = (buf: Buffer, offset: number, length: number) =>
-        fh.read(buf, offset, length, position).then((r) => {
-          position += r.bytesRead;
-          return r.bytesRead;
+        readAt(fd, buf, offset, length, position).then((n) => {
+          position += n;
+          return n;
         });
-      const readAt = (buf: Buffer, offset: number, length: number, at: number) =>
-        fh.read(buf, offset, length, at).then((r) => r.bytesRead);
+      const readSmallAt = (buf: Buffer, offset: number, length: number, at: number) =>
+        readAt(fd, buf, offset, length, at);
       const add = async (chunk: Buffer) => {
         const id = blobId(this.repo.key, chunk);
         content.push(id.toString('hex'));
@@ -436,29 +435,27 @@ class Walker {
         this.progress.bytesDone += chunk.length;
         await this.repo.saveBlob('data', chunk, id);
       };
-      if (node.size < this.smallFile) {
-        // Most files are small: read them whole into a buffer of their size, one chunk, no copy.
-        const small = await readSmall(readAt, node.size);
-        if (small !== undefined) {
-          if (small.length > 0) await add(small);
-        } else {
-          for await (const chunk of chunkStream(read, this.repo.chunker, { window, ...this.signalOption }))
-            await add(chunk);
-        }
+      // Most files are small: read them whole into a buffer of their size, one chunk, no copy.
+      const small = node.size < this.smallFile ? await readSmall(readSmallAt, node.size) : undefined;
+      if (small !== undefined) {
+        if (small.length > 0) await add(small);
       } else {
-        for await (const chunk of chunkStream(read, this.repo.chunker, { window, ...this.signalOption }))
-          await add(chunk);
+        window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
+        const options = { window, readSize: READ_SIZE, ...this.signalOption };
+        for await (const chunk of chunkStream(read, this.repo.chunker, options)) await add(chunk);
       }
     } catch (err) {
       if (err instanceof CairnError || this.options.signal?.aborted) throw err;
       this.warn(full, `cannot read: ${reason(err)}`);
       return undefined;
     } finally {
-      this.windows.push(window);
-      await fh.close();
+      if (window) this.windows.push(window);
+      await closeFd(fd);
     }
     if (prev?.type === 'file') this.counters.filesChanged++;
     else this.counters.filesNew++;
+    this.counters.totalFilesProcessed++;
+    this.counters.totalBytesProcessed += size;
     this.progress.filesDone++;
     if (size !== node.size)
       this.warn(full, `changed while being read (size ${node.size} became ${size}); the bytes read are kept`);

@@ -81,6 +81,16 @@ function selected(pack: string, subset: Subset | undefined, random: (max: number
 }
 
 export async function check(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
+  try {
+    return await checkRepository(repo, options);
+  } catch (err) {
+    if (options.signal?.aborted)
+      throw new CairnError('INTERRUPTED', 'Check cancelled: no verdict', { cause: err });
+    throw err;
+  }
+}
+
+async function checkRepository(repo: Repository, options: CheckOptions): Promise<CheckResult> {
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
   const random = options.random ?? ((max: number) => randomInt(max));
@@ -214,7 +224,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
           const blobs = indexed.get(pack) ?? [];
           for (const b of blobs) {
             try {
-              await repo.openBlob(b.id, { ...b, pack }, bytes.subarray(b.offset, b.offset + b.length));
+              repo.openBlob(b.id, { ...b, pack }, bytes.subarray(b.offset, b.offset + b.length));
             } catch (err) {
               if (!(err instanceof CairnError)) throw err;
               bad.push(b);
@@ -253,6 +263,12 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
     const hits = await walk.affected(snap.tree, '/');
     for (const h of hits) {
       if (h.kind === 'tree') {
+        // The pack's own finding names the folder too, rather than saying that nothing needs it.
+        if (h.pack !== undefined && badPacks.has(h.pack)) {
+          let list = affectedByPack.get(h.pack);
+          if (list === undefined) affectedByPack.set(h.pack, (list = []));
+          list.push({ snapshot: snap.id, path: h.path });
+        }
         add({
           severity: 'error',
           code: h.code,
@@ -283,7 +299,7 @@ export async function check(repo: Repository, options: CheckOptions = {}): Promi
     const snaps = new Set(affected.map((a) => a.snapshot));
     const tail =
       affected.length > 0
-        ? `; it affects ${affected.length} file(s) in ${snaps.size} snapshot(s)`
+        ? `; it affects ${affected.length} file(s) or folder(s) in ${snaps.size} snapshot(s)`
         : '; no file of any snapshot needs it';
     add({ ...f, message: f.message + tail, affected });
   }
@@ -370,20 +386,22 @@ class TreeWalk {
       if (n.type === 'dir' && n.subtree !== undefined) {
         hits.push(...(await this.affected(n.subtree, n.name)));
       } else if (n.type === 'file') {
+        // One hit for each damaged pack the file needs, so that each pack's finding names it, and
+        // one for its first blob in no index.
+        const seen = new Set<string | undefined>();
         for (const blob of n.content ?? []) {
           const pack = this.bad.get(blob);
-          const indexed = this.repo.index.has(Buffer.from(blob, 'hex'));
-          if (pack !== undefined || !indexed) {
-            hits.push({
-              kind: 'file',
-              path: n.name,
-              blob,
-              pack,
-              code: pack ? 'PACK_CORRUPT' : 'BLOB_MISSING',
-              message: '',
-            });
-            break;
-          }
+          if (pack === undefined && this.repo.index.has(Buffer.from(blob, 'hex'))) continue;
+          if (seen.has(pack)) continue;
+          seen.add(pack);
+          hits.push({
+            kind: 'file',
+            path: n.name,
+            blob,
+            pack,
+            code: pack ? 'PACK_CORRUPT' : 'BLOB_MISSING',
+            message: '',
+          });
         }
       }
     }

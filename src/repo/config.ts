@@ -3,7 +3,7 @@
  * parameters every writer must agree on. The envelope lets a program say "this is a Cairn
  * repository of version N" before it has a key; the body keeps the chunker secret secret.
  */
-import { CairnError } from '../errors.ts';
+import { CairnError, errnoCode } from '../errors.ts';
 import type { Backend } from '../backend/index.ts';
 import type { MasterKey } from '../crypto/index.ts';
 import type { ChunkerParams } from '../chunker/index.ts';
@@ -50,6 +50,13 @@ export async function readEnvelope(backend: Backend): Promise<Envelope> {
   try {
     bytes = await backend.read({ type: 'config', name: 'config' });
   } catch (err) {
+    if (err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND' && errnoCode(err.cause) === 'ENOTDIR') {
+      throw new CairnError(
+        'REPO_NOT_CAIRN',
+        `Cannot open the repository at ${backend.location}: it is a file, not a repository directory`,
+        { cause: err },
+      );
+    }
     if (err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND') {
       throw new CairnError(
         'REPO_NOT_FOUND',
@@ -69,7 +76,7 @@ export async function readEnvelope(backend: Backend): Promise<Envelope> {
       { cause: err },
     );
   }
-  if (env.format !== FORMAT_MAGIC) {
+  if (typeof env !== 'object' || env === null || env.format !== FORMAT_MAGIC) {
     throw new CairnError(
       'REPO_NOT_CAIRN',
       `Cannot open the repository at ${backend.location}: its config file is not a Cairn config`,

@@ -15,7 +15,14 @@
 export { Repository, DEFAULT_PACK_SIZE, type InitOptions, type WriteStats } from './repository.ts';
 export type { RepoConfig } from './config.ts';
 export { readEnvelope } from './config.ts';
-export { listKeySlots, validateKek, writeKeySlot, type KeySlotInfo, type Secret } from './keys.ts';
+export {
+  listKeySlots,
+  readKeySlots,
+  validateKek,
+  writeKeySlot,
+  type KeySlotInfo,
+  type Secret,
+} from './keys.ts';
 export { Lock, unlock, readLocks, isStale, STALE_AFTER_MS, type LockEnv, type LockInfo } from './lock.ts';
 export {
   backup,

@@ -127,11 +127,28 @@ export function parseKeySlot(id: string, bytes: Buffer): KeySlotInfo {
 }
 
 export async function listKeySlots(backend: Backend): Promise<KeySlotInfo[]> {
+  const { slots, damaged } = await readKeySlots(backend);
+  const first = damaged[0];
+  if (first) throw first;
+  return slots;
+}
+
+/** Every slot that parses, and the errors of those that do not. */
+export async function readKeySlots(
+  backend: Backend,
+): Promise<{ slots: KeySlotInfo[]; damaged: CairnError[] }> {
   const slots: KeySlotInfo[] = [];
+  const damaged: CairnError[] = [];
   for await (const f of backend.list('keys')) {
-    slots.push(parseKeySlot(f.name, await backend.read({ type: 'keys', name: f.name })));
+    try {
+      slots.push(parseKeySlot(f.name, await backend.read({ type: 'keys', name: f.name })));
+    } catch (err) {
+      if (!(err instanceof CairnError) || err.code !== 'KEY_CORRUPT') throw err;
+      damaged.push(err);
+    }
   }
-  return slots.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
+  slots.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
+  return { slots, damaged };
 }
 
 /** Tries the secret on every slot of its kind; returns the master key and the slot that opened. */
@@ -139,7 +156,10 @@ export async function openKeySlots(
   backend: Backend,
   secret: Secret,
 ): Promise<{ master: MasterKey; slot: KeySlotInfo }> {
-  const slots = await listKeySlots(backend);
+  // A damaged slot must not lock out the holders of the others: it only matters if none opens.
+  const { slots, damaged } = await readKeySlots(backend);
+  const firstDamaged = damaged[0];
+  if (slots.length === 0 && firstDamaged) throw firstDamaged;
   if (slots.length === 0) {
     throw new CairnError(
       'KEY_CORRUPT',
@@ -164,6 +184,9 @@ export async function openKeySlots(
   const what = 'password' in secret ? 'password' : 'key-encryption key';
   throw new CairnError(
     'REPO_WRONG_PASSWORD',
-    `Cannot open the repository at ${backend.location}: no key slot opens with the given ${what}`,
+    `Cannot open the repository at ${backend.location}: no key slot opens with the given ${what}` +
+      (firstDamaged
+        ? ` (and ${damaged.length} damaged key slot(s) could not be tried: ${firstDamaged.message})`
+        : ''),
   );
 }

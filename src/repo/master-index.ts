@@ -3,10 +3,11 @@
  *
  * Held in typed arrays rather than one object per blob, so a repository of millions of blobs
  * fits comfortably: per blob 32 (id) + 4 × 4 (pack, offset, length, raw length) + 1 (type and
- * codec) = 49 bytes of entry, plus 4 to 8 bytes of open-addressing slots (load factor 1/2 to 1/4
- * before growth, capacity doubling) — about 53–57 bytes per blob at rest, up to twice the entry
- * arrays briefly while growing. Blob ids are HMAC outputs, uniformly distributed, so their first
- * four bytes serve directly as the hash.
+ * codec) = 49 bytes of entry, plus 8 to 16 bytes of open-addressing slots (4 bytes a slot, load
+ * factor 1/2 to 1/4, capacity doubling) — about 57–65 bytes per blob once an index is loaded, as
+ * loading reserves the entry arrays at their exact size. Blobs added one pack at a time (a backup)
+ * grow the entry arrays by doubling, so they may hold up to twice the entries they need. Blob ids
+ * are HMAC outputs, uniformly distributed, so their first four bytes serve directly as the hash.
  */
 import type { BlobEntry, BlobTypeId } from './format.ts';
 
@@ -74,6 +75,18 @@ export class MasterIndex {
     };
   }
 
+  /**
+   * Makes room for `count` more blobs at once, so that loading a known number of entries sizes
+   * the arrays exactly instead of doubling past it.
+   */
+  reserve(count: number): void {
+    const want = this.n + count;
+    if (want > this.packOf.length) this.growEntries(want);
+    let slots = this.slots.length;
+    while (want * 2 > slots) slots *= 2;
+    if (slots > this.slots.length) this.resizeSlots(slots);
+  }
+
   /** Adds the blobs of one pack. A blob already indexed keeps its first location. */
   addPack(pack: string, entries: readonly BlobEntry[]): void {
     let p = this.packNumbers.get(pack);
@@ -84,8 +97,8 @@ export class MasterIndex {
     }
     for (const e of entries) {
       if (this.find(e.id) >= 0) continue;
-      if (this.n === this.packOf.length) this.growEntries();
-      if ((this.n + 1) * 2 > this.slots.length) this.growSlots();
+      if (this.n === this.packOf.length) this.growEntries(Math.max(1024, this.packOf.length * 2));
+      if ((this.n + 1) * 2 > this.slots.length) this.resizeSlots(this.slots.length * 2);
       const i = this.n++;
       this.ids.set(e.id, i * 32);
       this.packOf[i] = p;
@@ -138,8 +151,7 @@ export class MasterIndex {
     this.slots[s] = i + 1;
   }
 
-  private growEntries(): void {
-    const cap = Math.max(1024, this.packOf.length * 2);
+  private growEntries(cap: number): void {
     const grow = <T extends Uint8Array | Uint32Array>(old: T, make: (n: number) => T, per = 1): T => {
       const a = make(cap * per);
       a.set(old);
@@ -153,8 +165,8 @@ export class MasterIndex {
     this.typeCodec = grow(this.typeCodec, (n) => new Uint8Array(n));
   }
 
-  private growSlots(): void {
-    this.slots = new Uint32Array(this.slots.length * 2);
+  private resizeSlots(size: number): void {
+    this.slots = new Uint32Array(size);
     this.mask = this.slots.length - 1;
     for (let i = 0; i < this.n; i++) this.insertSlot(i);
   }

@@ -15,13 +15,12 @@ import {
   type Chunker,
   type ChunkerParams,
 } from '../chunker/index.ts';
-import { compress, decompress, DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
+import { decompressSync, DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
 import {
   blobId,
   DecryptError,
   generateMasterKey,
   open as openSealed,
-  seal,
   sha256,
   type MasterKey,
   type ScryptParams,
@@ -43,12 +42,13 @@ import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './key
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
 import { PackWriter } from './pack.ts';
+import { INLINE_LIMIT, SealPool, sealInline } from './seal-pool.ts';
 import type { Snapshot, SnapshotInfo } from './snapshot.ts';
 import { decodeTree, encodeTree, type Tree } from './tree.ts';
 
 export interface InitOptions {
   readonly chunker?: Partial<ChunkerParams>;
-  /** Target pack size in bytes (16 MiB default, 4 MiB to 64 MiB allowed... or smaller in tests). */
+  /** Target pack size in bytes (16 MiB by default; 64 KiB to 1 GiB). */
   readonly packSize?: number;
   readonly alignment?: number;
   readonly compression?: CompressOptions;
@@ -90,6 +90,7 @@ export class Repository {
   private readonly uploadLimiter = new Limiter(UPLOADS);
   private pendingIndex: IndexPack[] = [];
   private failure: unknown;
+  private pool: SealPool | undefined;
   private readonly indexFiles = new Set<string>();
 
   private constructor(backend: Backend, config: RepoConfig, key: MasterKey, slot: KeySlotInfo | undefined) {
@@ -181,8 +182,9 @@ export class Repository {
       ),
     );
     const superseded = new Set(loaded.flatMap((l) => l.supersedes));
-    for (const l of loaded.sort((a, b) => a.name.localeCompare(b.name))) {
-      if (superseded.has(l.name)) continue;
+    const live = loaded.filter((l) => !superseded.has(l.name));
+    this.index.reserve(live.reduce((n, l) => n + l.packs.reduce((m, p) => m + p.entries.length, 0), 0));
+    for (const l of live.sort((a, b) => a.name.localeCompare(b.name))) {
       this.indexFiles.add(l.name);
       for (const p of l.packs) this.index.addPack(p.id, p.entries);
     }
@@ -215,7 +217,8 @@ export class Repository {
   /**
    * Stores a blob unless the repository already has it (or it is on its way). Resolves when the
    * blob is accepted, not when it is durable: call flush() for that. `added` tells whether this
-   * call stored it.
+   * call stored it. `data` is handed over: it may be moved to a worker thread (detached), so the
+   * caller must not use it afterwards.
    */
   async saveBlob(type: BlobType, data: Buffer, id?: Buffer): Promise<{ id: Buffer; added: boolean }> {
     this.throwIfFailed();
@@ -223,8 +226,9 @@ export class Repository {
     const hex = blob.toString('hex');
     if (this.inflight.has(hex) || this.index.has(blob)) return { id: blob, added: false };
     this.inflight.add(hex);
-    await this.compressLimiter.acquire(data.length);
-    this.track(this.storeBlob(type, blob, data).finally(() => this.compressLimiter.release(data.length)));
+    const size = data.length;
+    await this.compressLimiter.acquire(size);
+    this.track(this.storeBlob(type, blob, data).finally(() => this.compressLimiter.release(size)));
     return { id: blob, added: true };
   }
 
@@ -232,16 +236,28 @@ export class Repository {
     return this.saveBlob('tree', encodeTree(tree));
   }
 
+  /** `data` may be moved to a worker thread: it is unusable (detached) afterwards. */
   private async storeBlob(type: BlobType, id: Buffer, data: Buffer): Promise<void> {
-    const c = await compress(data, this.config.compression);
-    const sealed = seal(this.key.encKey, c.data, blobAad(BLOB_TYPE[type], id));
+    const rawLength = data.length;
+    const t = BLOB_TYPE[type];
+    const { codec, sealed } =
+      rawLength < INLINE_LIMIT
+        ? sealInline(this.key, this.config.compression, t, id, data)
+        : await (this.pool ??= new SealPool(this.key, this.config.compression)).seal(t, id, data);
     const writer = this.writers[type];
-    writer.add(c.codec, id, sealed, data.length);
+    writer.add(codec, id, [sealed], rawLength);
     if (type === 'data') this.stats.dataBlobs++;
     else this.stats.treeBlobs++;
-    this.stats.bytesAdded += data.length;
-    this.stats.bytesStored += c.data.length + 28;
+    this.stats.bytesAdded += rawLength;
+    this.stats.bytesStored += sealed.length;
     if (writer.size >= this.config.packSize) await this.finishPack(type);
+  }
+
+  /** Stops the worker threads. The repository can still read afterwards; writing starts them again. */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
   }
 
   private async finishPack(type: BlobType): Promise<void> {
@@ -307,6 +323,17 @@ export class Repository {
     await this.writeIndex();
   }
 
+  /**
+   * After a failed or cancelled backup: makes durable and indexes whatever can be, so the next
+   * backup need not upload it again. With no earlier failure this is flush(); after one, packs
+   * already written still get their index file. May throw a new error, never the earlier one.
+   */
+  async salvage(): Promise<void> {
+    await this.drain();
+    if (this.failure === undefined) await this.flush();
+    else await this.writeIndex();
+  }
+
   // ---- reading -------------------------------------------------------------------------------
 
   lookup(id: Buffer): Location | undefined {
@@ -329,11 +356,7 @@ export class Repository {
   }
 
   /** Decrypts, decompresses and verifies one stored blob. Throws BLOB_CORRUPT naming the pack. */
-  async openBlob(
-    id: Buffer,
-    loc: Omit<Location, 'pack'> & { pack: string },
-    sealed: Buffer,
-  ): Promise<Buffer> {
+  openBlob(id: Buffer, loc: Location, sealed: Buffer): Buffer {
     const where = `blob ${id.toString('hex')} in pack ${loc.pack}`;
     let plain: Buffer;
     try {
@@ -350,7 +373,7 @@ export class Repository {
     }
     let raw: Buffer;
     try {
-      raw = await decompress(loc.codec, plain, loc.rawLength);
+      raw = decompressSync(loc.codec, plain, Math.max(loc.rawLength, 1));
     } catch (err) {
       throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: it does not decompress (${reason(err)})`, {
         cause: err,

@@ -1,12 +1,19 @@
 /**
  * The restorer: writes a snapshot's tree under a target directory.
  *
- * For each file, its blobs are located in the index and adjacent blobs of one pack are fetched in
- * one ranged read (sorted by offset). Every blob is authenticated and checked against its id
- * before a byte is written. Blocks of zeros are skipped, so they become holes. Metadata (mode,
- * owner, times) is applied after content, and to directories after everything inside them.
+ * Directories and symlinks are made during the walk of the trees. Files are collected in batches;
+ * the blobs of a batch are grouped by pack and each pack's blobs are fetched in offset order, with
+ * ranged reads that merge blobs lying close together, so a pack is read once and sequentially
+ * however many small files it holds. Every blob is authenticated and checked against its id before
+ * a byte is written. Blocks of 4 KiB zeros are skipped, so they come back as holes. Mode, owner
+ * and times are applied to a file once its last blob is written, and to directories at the end,
+ * deepest first.
+ *
+ * File system calls on the target are synchronous: they hit the page cache and cost a few
+ * microseconds, where a trip through the thread pool costs tens; reading packs stays asynchronous
+ * and overlaps with writing.
  */
-import { constants, promises as fs } from 'node:fs';
+import fs, { constants } from 'node:fs';
 import path from 'node:path';
 import { CairnError, errnoCode, reason } from '../errors.ts';
 import { Limiter } from './limiter.ts';
@@ -30,8 +37,9 @@ export interface RestoreOptions {
   readonly signal?: AbortSignal;
   readonly progress?: RestoreProgress;
   readonly onWarning?: (w: RestoreWarning) => void;
-  readonly fileConcurrency?: number;
-  /** Apply owners (uid/gid) even when not running as root (normally only root can). */
+  /** Packs read at once (default 2). */
+  readonly packConcurrency?: number;
+  /** Apply owners (uid/gid); by default only when running as root, who alone can. */
   readonly owners?: boolean;
 }
 
@@ -43,18 +51,23 @@ export interface RestoreSummary {
   readonly warnings: readonly RestoreWarning[];
 }
 
-/** Reads of one pack closer than this are merged into one ranged read. */
+/** Blobs of one pack closer than this are fetched by one read. */
 const MERGE_GAP = 256 * 1024;
 const MAX_READ = 32 * 1024 * 1024;
+/** Files collected before their blobs are fetched: bounds memory for any snapshot size. */
+const BATCH_FILES = 8192;
+const BATCH_BLOBS = 65536;
 const HOLE_BLOCK = 4096;
 const ZEROS = Buffer.alloc(HOLE_BLOCK);
+const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW;
 
 function nsToSeconds(ns: string): number {
-  const n = BigInt(ns);
-  return Number(n / 1000n) / 1e6;
+  return Number(BigInt(ns) / 1000n) / 1e6;
 }
 
 function targetError(p: string, err: unknown): CairnError {
+  if (err instanceof CairnError) return err;
   const code = errnoCode(err);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new CairnError('NO_SPACE', `Cannot restore ${p}: no space left on the target device`, {
@@ -64,20 +77,50 @@ function targetError(p: string, err: unknown): CairnError {
   return new CairnError('TARGET_UNWRITABLE', `Cannot restore ${p}: ${reason(err)}`, { cause: err });
 }
 
+interface FileJob {
+  readonly dest: string;
+  readonly node: TreeNode;
+  /** Blobs not yet written. */
+  remaining: number;
+  /** Bytes the content adds up to. */
+  length: number;
+  created: boolean;
+  failed: boolean;
+}
+
+interface Piece {
+  readonly job: FileJob;
+  readonly id: Buffer;
+  readonly loc: Location;
+  readonly fileOffset: number;
+}
+
 export async function restore(
   repo: Repository,
   snapshot: SnapshotInfo,
   target: string,
   options: RestoreOptions = {},
 ): Promise<RestoreSummary> {
+  const root = path.resolve(target);
+  try {
+    fs.mkdirSync(root, { recursive: true });
+  } catch (err) {
+    throw targetError(root, err);
+  }
   const r = new Restorer(repo, options);
   try {
-    await fs.mkdir(target, { recursive: true });
+    await r.restoreTree(snapshot.tree, root);
+    await r.flushBatch();
   } catch (err) {
-    throw targetError(target, err);
+    if (options.signal?.aborted) {
+      throw new CairnError('INTERRUPTED', `Restore cancelled after ${r.files} files: ${root} is incomplete`, {
+        cause: err,
+      });
+    }
+    throw err;
   }
-  await r.restoreTree(snapshot.tree, path.resolve(target));
-  await r.finish();
+  r.finishDirs();
+  r.throwIfFilesFailed();
   return { files: r.files, dirs: r.dirs, symlinks: r.symlinks, bytes: r.bytes, warnings: r.warnings };
 }
 
@@ -87,18 +130,18 @@ class Restorer {
   symlinks = 0;
   bytes = 0;
   readonly warnings: RestoreWarning[] = [];
+  private readonly failures: { path: string; error: CairnError }[] = [];
   private readonly repo: Repository;
   private readonly options: RestoreOptions;
-  private readonly limiter: Limiter;
-  private readonly tasks: Promise<void>[] = [];
   private readonly dirMeta: { path: string; node: TreeNode }[] = [];
   private readonly progress: RestoreProgress;
   private readonly owners: boolean;
+  private batch: FileJob[] = [];
+  private batchBlobs = 0;
 
   constructor(repo: Repository, options: RestoreOptions) {
     this.repo = repo;
     this.options = options;
-    this.limiter = new Limiter(options.fileConcurrency ?? 4);
     this.progress = options.progress ?? { filesDone: 0, bytesDone: 0, currentFile: '' };
     this.owners = options.owners ?? process.getuid?.() === 0;
   }
@@ -122,23 +165,16 @@ class Restorer {
       const dest = path.join(dir, node.name);
       switch (node.type) {
         case 'dir':
-          try {
-            await fs.mkdir(dest, { recursive: true, mode: 0o700 });
-          } catch (err) {
-            throw targetError(dest, err);
-          }
+          this.makeDir(dest);
           this.dirs++;
           if (node.subtree !== undefined) await this.restoreTree(node.subtree, dest);
           this.dirMeta.push({ path: dest, node });
           break;
-        case 'file': {
-          const task = this.limiter.run(() => this.restoreFile(node, dest));
-          task.catch(() => undefined);
-          this.tasks.push(task);
+        case 'file':
+          await this.addFile(dest, node);
           break;
-        }
         case 'symlink':
-          await this.restoreSymlink(node, dest);
+          this.makeSymlink(dest, node);
           break;
         default:
           this.warn(dest, `a ${node.type} is recorded but not re-created by this version`);
@@ -146,126 +182,257 @@ class Restorer {
     }
   }
 
-  async finish(): Promise<void> {
-    await Promise.all(this.tasks);
-    // Deepest first, so setting a directory's times is not undone by writing inside it.
-    for (const d of this.dirMeta.reverse()) await this.applyMeta(d.path, d.node, false);
+  private makeDir(dest: string): void {
+    try {
+      fs.mkdirSync(dest, { mode: 0o700 });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw targetError(dest, err);
+      try {
+        if (!fs.lstatSync(dest).isDirectory()) {
+          fs.rmSync(dest, { force: true });
+          fs.mkdirSync(dest, { mode: 0o700 });
+        }
+      } catch (err2) {
+        throw targetError(dest, err2);
+      }
+    }
   }
 
-  private async restoreSymlink(node: TreeNode, dest: string): Promise<void> {
+  private makeSymlink(dest: string, node: TreeNode): void {
     try {
-      await fs.rm(dest, { force: true });
-      await fs.symlink(node.linkTarget ?? '', dest);
+      fs.rmSync(dest, { force: true, recursive: true });
+      fs.symlinkSync(node.linkTarget ?? '', dest);
     } catch (err) {
       throw targetError(dest, err);
     }
     this.symlinks++;
-    await this.applyMeta(dest, node, true);
+    try {
+      if (this.owners) fs.lchownSync(dest, node.uid, node.gid);
+      fs.lutimesSync(dest, nsToSeconds(node.atimeNs), nsToSeconds(node.mtimeNs));
+    } catch (err) {
+      this.warn(dest, `cannot set metadata: ${reason(err)}`);
+    }
   }
 
-  private async restoreFile(node: TreeNode, dest: string): Promise<void> {
-    this.options.signal?.throwIfAborted();
-    this.progress.currentFile = dest;
+  private async addFile(dest: string, node: TreeNode): Promise<void> {
     const content = node.content ?? [];
-    const locs: { id: Buffer; loc: Location; fileOffset: number }[] = [];
-    let fileOffset = 0;
-    for (const hex of content) {
-      const id = Buffer.from(hex, 'hex');
-      const loc = this.repo.lookup(id);
-      if (loc === undefined) {
-        throw new CairnError('BLOB_MISSING', `Cannot restore ${dest}: its data blob ${hex} is in no index`);
+    const job: FileJob = { dest, node, remaining: content.length, length: 0, created: false, failed: false };
+    if (content.length === 0) {
+      const fd = this.openFile(job);
+      this.finishFile(job, fd);
+      return;
+    }
+    this.batch.push(job);
+    this.batchBlobs += content.length;
+    if (this.batch.length >= BATCH_FILES || this.batchBlobs >= BATCH_BLOBS) await this.flushBatch();
+  }
+
+  /** Fetches the blobs of the collected files, pack by pack, and writes them. */
+  async flushBatch(): Promise<void> {
+    const jobs = this.batch;
+    this.batch = [];
+    this.batchBlobs = 0;
+    const byPack = new Map<string, Piece[]>();
+    for (const job of jobs) {
+      let offset = 0;
+      for (const hex of job.node.content ?? []) {
+        const id = Buffer.from(hex, 'hex');
+        const loc = this.repo.lookup(id);
+        if (loc === undefined) {
+          this.fail(
+            job,
+            new CairnError('BLOB_MISSING', `Cannot restore ${job.dest}: its data blob ${hex} is in no index`),
+          );
+          break;
+        }
+        let list = byPack.get(loc.pack);
+        if (list === undefined) byPack.set(loc.pack, (list = []));
+        list.push({ job, id, loc, fileOffset: offset });
+        offset += loc.rawLength;
       }
-      locs.push({ id, loc, fileOffset });
-      fileOffset += loc.rawLength;
+      job.length = offset;
     }
-    let fh: fs.FileHandle;
-    try {
-      await fs.rm(dest, { force: true });
-      fh = await fs.open(
-        dest,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-        0o600,
-      );
-    } catch (err) {
-      throw targetError(dest, err);
-    }
+    const limiter = new Limiter(this.options.packConcurrency ?? 2);
+    const tasks = [...byPack].map(([pack, pieces]) => limiter.run(() => this.restorePack(pack, pieces)));
+    for (const t of tasks) t.catch(() => undefined);
+    await Promise.all(tasks);
+  }
+
+  private async restorePack(pack: string, pieces: Piece[]): Promise<void> {
+    this.options.signal?.throwIfAborted();
+    pieces.sort((a, b) => a.loc.offset - b.loc.offset);
+    const open = new Map<FileJob, number>();
     try {
       let i = 0;
-      while (i < locs.length) {
-        // Merge the following blobs of the same pack that lie ahead and close by.
-        const first = locs[i] as (typeof locs)[number];
+      while (i < pieces.length) {
+        const first = pieces[i] as Piece;
         let j = i + 1;
         let end = first.loc.offset + first.loc.length;
-        while (j < locs.length) {
-          const next = (locs[j] as (typeof locs)[number]).loc;
-          if (next.pack !== first.loc.pack || next.offset < end || next.offset - end > MERGE_GAP) break;
-          if (next.offset + next.length - first.loc.offset > MAX_READ) break;
-          end = next.offset + next.length;
+        while (j < pieces.length) {
+          const next = (pieces[j] as Piece).loc;
+          if (next.offset - end > MERGE_GAP || next.offset + next.length - first.loc.offset > MAX_READ) break;
+          end = Math.max(end, next.offset + next.length);
           j++;
         }
-        const buf = await this.repo.backend.read(
-          { type: 'data', name: first.loc.pack },
-          { offset: first.loc.offset, length: end - first.loc.offset },
-        );
-        for (let k = i; k < j; k++) {
-          const b = locs[k] as (typeof locs)[number];
-          const start = b.loc.offset - first.loc.offset;
-          const raw = await this.repo.openBlob(b.id, b.loc, buf.subarray(start, start + b.loc.length));
-          await this.writeSparse(fh, raw, b.fileOffset, dest);
+        const live = pieces.slice(i, j).filter((p) => !p.job.failed);
+        i = j;
+        if (live.length === 0) continue;
+        let buf: Buffer;
+        try {
+          buf = await this.repo.backend.read(
+            { type: 'data', name: pack },
+            { offset: first.loc.offset, length: end - first.loc.offset },
+          );
+        } catch (err) {
+          if (!(err instanceof CairnError)) throw err;
+          for (const p of live)
+            this.fail(
+              p.job,
+              new CairnError(err.code, `Cannot restore ${p.job.dest}: ${err.message}`, { cause: err }),
+            );
+          continue;
+        }
+        for (const p of live) {
+          if (p.job.failed) continue;
+          const start = p.loc.offset - first.loc.offset;
+          let raw: Buffer;
+          try {
+            raw = this.repo.openBlob(p.id, p.loc, buf.subarray(start, start + p.loc.length));
+          } catch (err) {
+            if (!(err instanceof CairnError)) throw err;
+            this.fail(
+              p.job,
+              new CairnError(err.code, `Cannot restore ${p.job.dest}: ${err.message}`, { cause: err }),
+            );
+            const fd = open.get(p.job);
+            if (fd !== undefined) {
+              fs.closeSync(fd);
+              open.delete(p.job);
+            }
+            continue;
+          }
+          let fd = open.get(p.job);
+          if (fd === undefined) {
+            fd = this.openFile(p.job);
+            open.set(p.job, fd);
+          }
+          this.progress.currentFile = p.job.dest;
+          try {
+            writeSparse(fd, raw, p.fileOffset);
+          } catch (err) {
+            throw targetError(p.job.dest, err);
+          }
           this.bytes += raw.length;
           this.progress.bytesDone += raw.length;
+          if (--p.job.remaining === 0) {
+            open.delete(p.job);
+            this.finishFile(p.job, fd);
+          }
         }
-        i = j;
       }
-      await fh.truncate(fileOffset);
-    } catch (err) {
-      if (err instanceof CairnError) throw err;
-      throw targetError(dest, err);
     } finally {
-      await fh.close();
+      // Files that continue in another pack are closed here and opened again there.
+      for (const fd of open.values()) fs.closeSync(fd);
     }
-    if (fileOffset !== node.size) {
-      this.warn(dest, `restored ${fileOffset} bytes but the snapshot recorded ${node.size}`);
+  }
+
+  private openFile(job: FileJob): number {
+    try {
+      if (job.created) return fs.openSync(job.dest, OPEN_AGAIN);
+      job.created = true;
+      try {
+        return fs.openSync(job.dest, OPEN_NEW, 0o600);
+      } catch (err) {
+        // Something else is in the way (a directory, a symlink): replace it.
+        const code = errnoCode(err);
+        if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+        fs.rmSync(job.dest, { recursive: true, force: true });
+        return fs.openSync(job.dest, OPEN_NEW, 0o600);
+      }
+    } catch (err) {
+      throw targetError(job.dest, err);
     }
+  }
+
+  /** Sets the length (a trailing hole), owner, mode and times, then closes. */
+  private finishFile(job: FileJob, fd: number): void {
+    const node = job.node;
+    try {
+      fs.ftruncateSync(fd, job.length);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw targetError(job.dest, err);
+    }
+    try {
+      if (this.owners) fs.fchownSync(fd, node.uid, node.gid);
+      fs.fchmodSync(fd, node.mode & 0o7777);
+      fs.futimesSync(fd, nsToSeconds(node.atimeNs), nsToSeconds(node.mtimeNs));
+    } catch (err) {
+      this.warn(job.dest, `cannot set metadata: ${reason(err)}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (job.length !== node.size)
+      this.warn(job.dest, `restored ${job.length} bytes but the snapshot recorded ${node.size}`);
     this.files++;
     this.progress.filesDone++;
-    await this.applyMeta(dest, node, false);
   }
 
-  /** Writes `data` at `at`, skipping whole zero blocks so that they stay holes. */
-  private async writeSparse(fh: fs.FileHandle, data: Buffer, at: number, dest: string): Promise<void> {
-    let runStart = -1;
-    let pos = 0;
-    const flush = async (end: number) => {
-      if (runStart < 0) return;
-      let written = runStart;
-      while (written < end) {
-        const { bytesWritten } = await fh.write(data, written, end - written, at + written);
-        if (bytesWritten === 0) throw new Error(`short write to ${dest}`);
-        written += bytesWritten;
+  private fail(job: FileJob, error: CairnError): void {
+    if (job.failed) return;
+    job.failed = true;
+    this.failures.push({ path: job.dest, error });
+  }
+
+  finishDirs(): void {
+    // Directories were listed after their contents, so this goes deepest first: setting a
+    // directory's times is not undone by writing inside it, and a parent's restrictive mode (0600)
+    // is set only after its children no longer need to be entered.
+    for (const d of this.dirMeta) {
+      try {
+        if (this.owners) fs.lchownSync(d.path, d.node.uid, d.node.gid);
+        fs.chmodSync(d.path, d.node.mode & 0o7777);
+        fs.utimesSync(d.path, nsToSeconds(d.node.atimeNs), nsToSeconds(d.node.mtimeNs));
+      } catch (err) {
+        this.warn(d.path, `cannot set metadata: ${reason(err)}`);
       }
-      runStart = -1;
-    };
-    // Blocks are aligned to the file, not the chunk, so holes line up with file system blocks.
-    let blockEnd = HOLE_BLOCK - (at % HOLE_BLOCK);
-    while (pos < data.length) {
-      const end = Math.min(data.length, blockEnd);
-      const zero = data.subarray(pos, end).equals(ZEROS.subarray(0, end - pos));
-      if (zero) await flush(pos);
-      else if (runStart < 0) runStart = pos;
-      pos = end;
-      blockEnd = end + HOLE_BLOCK;
     }
-    await flush(data.length);
   }
 
-  private async applyMeta(p: string, node: TreeNode, isLink: boolean): Promise<void> {
-    try {
-      if (this.owners) await fs.lchown(p, node.uid, node.gid);
-      if (!isLink) await fs.chmod(p, node.mode & 0o7777);
-      await fs.lutimes(p, nsToSeconds(node.atimeNs), nsToSeconds(node.mtimeNs));
-    } catch (err) {
-      this.warn(p, `cannot set metadata: ${reason(err)}`);
-    }
+  /** Files that could not be restored fail the restore, after everything else was restored. */
+  throwIfFilesFailed(): void {
+    const first = this.failures[0];
+    if (first === undefined) return;
+    const list = this.failures
+      .slice(0, 5)
+      .map((f) => f.path)
+      .join(', ');
+    const more = this.failures.length > 5 ? ` and ${this.failures.length - 5} more` : '';
+    throw new CairnError(
+      first.error.code,
+      `Cannot restore ${this.failures.length} file(s) (${list}${more}); the rest was restored. First cause: ${first.error.message}`,
+      { cause: first.error },
+    );
   }
+}
+
+/** Writes `data` at `at`, skipping whole zero blocks (aligned to the file) so they stay holes. */
+function writeSparse(fd: number, data: Buffer, at: number): void {
+  let runStart = -1;
+  const flush = (end: number) => {
+    if (runStart < 0) return;
+    let written = runStart;
+    while (written < end) written += fs.writeSync(fd, data, written, end - written, at + written);
+    runStart = -1;
+  };
+  let pos = 0;
+  let blockEnd = HOLE_BLOCK - (at % HOLE_BLOCK);
+  while (pos < data.length) {
+    const end = Math.min(data.length, blockEnd);
+    if (data.subarray(pos, end).equals(ZEROS.subarray(0, end - pos))) flush(pos);
+    else if (runStart < 0) runStart = pos;
+    pos = end;
+    blockEnd = end + HOLE_BLOCK;
+  }
+  flush(data.length);
 }

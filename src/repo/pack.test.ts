@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isCairnError } from '../errors.ts';
+import { generateMasterKey, open, seal, sha256, type MasterKey } from '../crypto/index.ts';
+import {
+  ALIGN_THRESHOLD,
+  BLOB_TYPE,
+  ENTRY_SIZE,
+  blobAad,
+  fileAad,
+  writeEntry,
+  type BlobEntry,
+} from './format.ts';
+import { PACK_TAIL_SIZE, PackWriter, parseTrailer, trailerRange, type FinishedPack } from './pack.ts';
+
+const key = generateMasterKey();
+
+function id(n: number): Buffer {
+  return sha256([Buffer.from(`blob ${n}`)]);
+}
+
+/** A sealed blob of exactly `length` bytes (28 bytes of it are nonce and tag). */
+function sealedOfLength(length: number, n: number): Buffer[] {
+  return seal(key.encKey, Buffer.alloc(length - 28, n & 0xff), blobAad(BLOB_TYPE.data, id(n)));
+}
+
+function bytesOf(pack: FinishedPack): Buffer {
+  return Buffer.concat(pack.parts);
+}
+
+/** Reads the trailer of a pack's bytes the way check does: trailerRange, then parseTrailer. */
+function readTrailer(bytes: Buffer, name = 'p', k: MasterKey = key): BlobEntry[] {
+  const range = trailerRange(name, bytes.length, bytes.subarray(Math.max(0, bytes.length - 100)));
+  return parseTrailer(k, name, bytes.length, bytes.subarray(range.offset, range.offset + range.length));
+}
+
+function packCorrupt(why: RegExp): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(isCairnError(err, 'PACK_CORRUPT'), `expected PACK_CORRUPT, got ${String(err)}`);
+    assert.match(err.message, why);
+    return true;
+  };
+}
+
+/** A pack whose trailer is `plain`, sealed with the right key and additional data. */
+function packWithTrailer(body: Buffer, plain: Buffer): Buffer {
+  const trailer = Buffer.concat(seal(key.encKey, plain, fileAad('pack-trailer')));
+  const tail = Buffer.alloc(PACK_TAIL_SIZE);
+  tail.writeUInt32LE(trailer.length, 0);
+  tail.write('CAIRNPK1', 4, 'ascii');
+  return Buffer.concat([body, trailer, tail]);
+}
+
+function trailerPlain(entries: BlobEntry[], version = 1, count = entries.length): Buffer {
+  const plain = Buffer.alloc(5 + entries.length * ENTRY_SIZE);
+  plain[0] = version;
+  plain.writeUInt32LE(count, 1);
+  entries.forEach((e, i) => writeEntry(plain, 5 + i * ENTRY_SIZE, e));
+  return plain;
+}
+
+describe('PackWriter', () => {
+  it('starts large data blobs at the alignment and packs small ones densely after them', () => {
+    const w = new PackWriter(BLOB_TYPE.data, 4096);
+    const sizes = [1000, 70_000, 300, ALIGN_THRESHOLD, 5000, 100_001, ALIGN_THRESHOLD - 1];
+    sizes.forEach((s, n) => w.add(0, id(n), sealedOfLength(s, n), s - 28));
+    assert.equal(w.count, sizes.length);
+    const pack = w.finish(key);
+    const bytes = bytesOf(pack);
+    const byId = new Map(pack.entries.map((e) => [e.id.toString('hex'), e]));
+    const large = [1, 3, 5].map((n) => byId.get(id(n).toString('hex'))!);
+    const small = [0, 2, 4, 6].map((n) => byId.get(id(n).toString('hex'))!);
+    // Large blobs in the order added, each on a boundary; nothing before the first.
+    assert.deepEqual(
+      large.map((e) => e.offset),
+      [0, 73_728, 139_264],
+    );
+    for (const e of large) assert.equal(e.offset % 4096, 0);
+    // Padding between them is zeros.
+    assert.ok(bytes.subarray(70_000, 73_728).equals(Buffer.alloc(73_728 - 70_000)));
+    // Small blobs follow the last large one without gaps, in the order added.
+    let at = 139_264 + 100_001;
+    for (const e of small) {
+      assert.equal(e.offset, at);
+      at += e.length;
+    }
+    // Every blob opens where its entry says.
+    for (const [n, s] of sizes.entries()) {
+      const e = byId.get(id(n).toString('hex'))!;
+      assert.equal(e.length, s);
+      assert.equal(e.rawLength, s - 28);
+      const plain = open(key.encKey, bytes.subarray(e.offset, e.offset + e.length), blobAad(0, id(n)));
+      assert.ok(plain.equals(Buffer.alloc(s - 28, n)));
+    }
+  });
+
+  it('never aligns tree blobs or a pack with alignment 1', () => {
+    for (const [type, alignment] of [
+      [BLOB_TYPE.tree, 4096],
+      [BLOB_TYPE.data, 1],
+    ] as const) {
+      const w = new PackWriter(type, alignment);
+      w.add(0, id(1), sealedOfLength(100, 1), 72);
+      w.add(0, id(2), sealedOfLength(80_000, 2), 79_972);
+      w.add(0, id(3), sealedOfLength(50, 3), 22);
+      const pack = w.finish(key);
+      assert.deepEqual(
+        pack.entries.map((e) => e.offset),
+        [0, 100, 80_100],
+      );
+    }
+  });
+
+  it('round-trips its trailer and is named by the SHA-256 of all its bytes', () => {
+    const w = new PackWriter(BLOB_TYPE.data, 4096);
+    for (let n = 0; n < 20; n++)
+      w.add(n % 3, id(n), sealedOfLength(n % 2 ? 90_000 : 2000 + n, n), 12_345 + n);
+    const pack = w.finish(key);
+    const bytes = bytesOf(pack);
+    assert.equal(bytes.length, pack.size);
+    assert.equal(pack.id, sha256([bytes]).toString('hex'));
+    assert.deepEqual(readTrailer(bytes), pack.entries);
+    for (let n = 0; n < 20; n++) {
+      const e = pack.entries.find((x) => x.id.equals(id(n)));
+      assert.equal(e?.codec, n % 3);
+      assert.equal(e.rawLength, 12_345 + n);
+    }
+    assert.ok(bytes.subarray(-8).equals(Buffer.from('CAIRNPK1')));
+  });
+
+  it('writes an empty trailer for a pack without blobs', () => {
+    const pack = new PackWriter(BLOB_TYPE.tree, 4096).finish(key);
+    assert.deepEqual(readTrailer(bytesOf(pack)), []);
+  });
+
+  it('keeps every blob inside the pack, apart from the others, for any sequence of sizes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 28, max: 3 * ALIGN_THRESHOLD }), { maxLength: 24 }),
+        fc.constantFrom(1, 512, 4096, 65536),
+        (sizes, alignment) => {
+          const w = new PackWriter(BLOB_TYPE.data, alignment);
+          sizes.forEach((s, n) => w.add(0, id(n), [Buffer.alloc(s)], s));
+          const pack = w.finish(key);
+          const bytes = bytesOf(pack);
+          const entries = readTrailer(bytes);
+          assert.deepEqual(entries, pack.entries);
+          const range = trailerRange('p', bytes.length, bytes);
+          const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+          let end = 0;
+          let seenSmall = false;
+          for (const e of sorted) {
+            assert.ok(e.offset >= end, 'blobs overlap');
+            const large = alignment > 1 && e.length >= ALIGN_THRESHOLD;
+            if (large) {
+              assert.equal(e.offset % alignment, 0);
+              assert.ok(!seenSmall, 'a large blob after a small one');
+            } else {
+              assert.equal(e.offset, end, 'a gap before a small blob');
+              seenSmall = true;
+            }
+            end = e.offset + e.length;
+          }
+          assert.equal(end, range.offset, 'the trailer does not follow the last blob');
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('trailerRange and parseTrailer', () => {
+  const w = new PackWriter(BLOB_TYPE.data, 4096);
+  for (let n = 0; n < 5; n++) w.add(0, id(n), sealedOfLength(n === 2 ? 70_000 : 500, n), 1);
+  const good = bytesOf(w.finish(key));
+
+  it('reject a pack shorter than its tail', () => {
+    assert.throws(() => trailerRange('p', 11, good.subarray(-11)), packCorrupt(/too short/));
+    assert.throws(() => trailerRange('p', 0, Buffer.alloc(0)), packCorrupt(/too short/));
+  });
+
+  it('reject a pack whose last bytes are not the magic', () => {
+    for (let i = 1; i <= 8; i++) {
+      const bad = Buffer.from(good);
+      bad[bad.length - i]! ^= 0x01;
+      assert.throws(() => readTrailer(bad), packCorrupt(/not a Cairn pack trailer/));
+    }
+  });
+
+  it('reject a trailer length that exceeds the pack', () => {
+    const bad = Buffer.from(good);
+    bad.writeUInt32LE(bad.length, bad.length - 12);
+    assert.throws(() => readTrailer(bad), packCorrupt(/exceeds the pack/));
+    bad.writeUInt32LE(0xffffffff, bad.length - 12);
+    assert.throws(() => readTrailer(bad), packCorrupt(/exceeds the pack/));
+  });
+
+  it('reject any changed byte of the trailer or its length', () => {
+    const range = trailerRange('p', good.length, good);
+    for (let at = range.offset; at < good.length - 8; at++) {
+      for (const bit of [0x01, 0x80]) {
+        const bad = Buffer.from(good);
+        bad[at]! ^= bit;
+        assert.throws(() => readTrailer(bad), packCorrupt(/trailer/));
+      }
+    }
+  });
+
+  it('reject a trailer sealed with another key', () => {
+    assert.throws(() => readTrailer(good, 'p', generateMasterKey()), packCorrupt(/does not authenticate/));
+  });
+
+  it('reject a trailer of an unknown version or whose count disagrees with its length', () => {
+    const e: BlobEntry = { type: 0, codec: 0, id: id(1), offset: 0, length: 10, rawLength: 1 };
+    const body = Buffer.alloc(10);
+    assert.throws(
+      () => readTrailer(packWithTrailer(body, trailerPlain([e], 2))),
+      packCorrupt(/unknown version/),
+    );
+    assert.throws(() => readTrailer(packWithTrailer(body, Buffer.of(1))), packCorrupt(/unknown version/));
+    assert.throws(
+      () => readTrailer(packWithTrailer(body, trailerPlain([e], 1, 2))),
+      packCorrupt(/does not match its count/),
+    );
+    assert.deepEqual(readTrailer(packWithTrailer(body, trailerPlain([e]))), [e]);
+  });
+
+  it('reject an entry that lies outside the pack or has an unknown type', () => {
+    const body = Buffer.alloc(10);
+    const outside: BlobEntry = { type: 0, codec: 0, id: id(1), offset: 5, length: 6, rawLength: 1 };
+    assert.throws(() => readTrailer(packWithTrailer(body, trailerPlain([outside]))), packCorrupt(/outside/));
+    const plain = trailerPlain([{ ...outside, offset: 0 }]);
+    plain[5] = 7;
+    assert.throws(() => readTrailer(packWithTrailer(body, plain)), packCorrupt(/entry 0 is invalid/));
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * Fixtures the CLI tests make through the library: repositories whose key slot uses a cheap
+ * scrypt (so each CLI command on them opens in milliseconds, not 0.3 s), locks held by this test
+ * process or by a process that is gone, and snapshot copies.
+ */
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { LocalBackend } from '../../src/backend/index.ts';
+import { backup, Lock, Repository, type LockEnv } from '../../src/repo/index.ts';
+
+/** Far below the default (N = 2^17): for fixtures only. */
+export const CHEAP_SCRYPT = { N: 1024, r: 8, p: 1 };
+
+/** Creates a repository at `location` with one cheap password slot and, given `sources`, one snapshot. */
+export async function makeRepo(
+  location: string,
+  password: string,
+  sources: readonly string[] = [],
+): Promise<void> {
+  const repo = await Repository.init(new LocalBackend(location), { password }, { scrypt: CHEAP_SCRYPT });
+  try {
+    if (sources.length > 0) await backup(repo, sources);
+  } finally {
+    await repo.close();
+  }
+}
+
+/** Opens a repository with its index loaded; close it with `close()`. */
+export async function openRepo(location: string, password: string): Promise<Repository> {
+  const repo = await Repository.open(new LocalBackend(location), { password });
+  await repo.loadIndex();
+  return repo;
+}
+
+/** A pid that no process has: one of a child that has exited. */
+export function deadPid(): number {
+  const r = spawnSync('true');
+  if (r.pid === undefined || r.pid <= 0) throw new Error('cannot start "true" to get a pid');
+  return r.pid;
+}
+
+/** A lock written as if by process `pid` of this host (no refresh timer). */
+export function lockAs(
+  repo: Repository,
+  pid: number,
+  options: { exclusive: boolean; command: string },
+): Promise<Lock> {
+  const env: LockEnv = { now: () => new Date(), host: hostname(), pid, alive: () => true };
+  return Lock.acquire(repo, { ...options, env, refresh: false });
+}
+
+/**
+ * Saves copies of the first snapshot (with later times) until two snapshot ids share their
+ * first hex digit; returns that digit. 17 snapshots always suffice.
+ */
+export async function snapshotsSharingAPrefix(repo: Repository): Promise<string> {
+  const { snapshots } = await repo.listSnapshots();
+  const first = snapshots[0];
+  if (first === undefined) throw new Error('the repository has no snapshot to copy');
+  const seen = new Set(snapshots.map((s) => s.id[0]!));
+  if (seen.size < snapshots.length) {
+    return [...seen].find((c) => snapshots.filter((s) => s.id[0] === c).length > 1)!;
+  }
+  const { id: _id, ...manifest } = first;
+  for (let i = 1; ; i++) {
+    const id = await repo.saveSnapshot({
+      ...manifest,
+      time: new Date(Date.parse(first.time) + i * 1000).toISOString(),
+    });
+    if (seen.has(id[0]!)) return id[0]!;
+    seen.add(id[0]!);
+  }
+}
