@@ -2,7 +2,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { CODEC, compress, compressSync, decompress, decompressSync, parseCodec } from './index.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  CODEC,
+  compressSync,
+  decompressBlob,
+  decompressSync,
+  parseCodec,
+} from './index.ts';
+
+const execFileP = promisify(execFile);
 
 describe('codecs', () => {
   it('keeps the frozen codec ids', () => {
@@ -14,8 +24,8 @@ describe('codecs', () => {
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ maxLength: 20000 }), async (bytes) => {
           const data = Buffer.from(bytes);
-          const c = await compress(data, { codec });
-          assert.deepEqual(await decompress(c.codec, c.data, data.length), data);
+          const c = compressSync(data, { codec });
+          assert.deepEqual(decompressBlob(c.codec, c.data, data.length), data);
           const s = compressSync(data, { codec });
           assert.deepEqual(decompressSync(s.codec, s.data), data);
         }),
@@ -26,22 +36,22 @@ describe('codecs', () => {
 
   it('stores data that does not shrink as none', async () => {
     const data = randomBytes(100000);
-    const c = await compress(data, { codec: 'zstd' });
+    const c = compressSync(data, { codec: 'zstd' });
     assert.equal(c.codec, CODEC.none);
     assert.equal(c.data, data);
   });
 
   it('shrinks text with zstd', async () => {
     const data = Buffer.from('cairn '.repeat(100000));
-    const c = await compress(data, { codec: 'zstd', level: 1 });
+    const c = compressSync(data, { codec: 'zstd', level: 1 });
     assert.equal(c.codec, CODEC.zstd);
     assert.ok(c.data.length < data.length / 100);
   });
 
   it('refuses to expand a blob beyond its recorded raw length', async () => {
     const data = Buffer.alloc(1 << 20);
-    const c = await compress(data, { codec: 'zstd' });
-    await assert.rejects(decompress(c.codec, c.data, 1000));
+    const c = compressSync(data, { codec: 'zstd' });
+    assert.throws(() => decompressSync(c.codec, c.data, 1000));
   });
 
   it('parses codec options and rejects bad ones with the reason', () => {
@@ -49,5 +59,35 @@ describe('codecs', () => {
     assert.deepEqual(parseCodec('none'), { codec: 'none' });
     assert.throws(() => parseCodec('lz4'), /unknown codec "lz4"/);
     assert.throws(() => parseCodec('zstd:40'), /from 1 to 19/);
+  });
+});
+
+describe('zstd implementations', () => {
+  it('are interchangeable: what one compresses the other decompresses', async () => {
+    const data = Buffer.from('interchangeable '.repeat(5000));
+    const mine = compressSync(data, { codec: 'zstd', level: 3 });
+    // A child process that uses node:zlib's zstd decompresses ours and compresses for us.
+    const script = `
+      import { compressSync, decompressBlob, zstdImplementation } from './src/compress/index.ts';
+      const input = Buffer.from(process.argv[1], 'base64');
+      const data = decompressBlob(1, input, Number(process.argv[2]));
+      const back = compressSync(data, { codec: 'zstd', level: 3 });
+      process.stdout.write(JSON.stringify({ impl: zstdImplementation, ok: data.toString().startsWith('interchangeable'), back: back.data.toString('base64') }));
+    `;
+    const { stdout } = await execFileP(
+      process.execPath,
+      ['--input-type=module', '-e', script, mine.data.toString('base64'), String(data.length)],
+      { cwd: new URL('../..', import.meta.url), env: { ...process.env, CAIRN_ZSTD: 'zlib' } },
+    );
+    const child = JSON.parse(stdout) as { impl: string; ok: boolean; back: string };
+    assert.equal(child.impl, 'node:zlib');
+    assert.ok(child.ok);
+    assert.deepEqual(decompressBlob(1, Buffer.from(child.back, 'base64'), data.length), data);
+  });
+
+  it('refuse a blob that does not decompress to its recorded length', () => {
+    const data = Buffer.from('length '.repeat(1000));
+    const c = compressSync(data, { codec: 'zstd' });
+    assert.throws(() => decompressBlob(c.codec, c.data, data.length - 1));
   });
 });

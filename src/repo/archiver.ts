@@ -15,6 +15,7 @@ import { blobId } from '../crypto/index.ts';
 import { VERSION } from '../version.ts';
 import { closeFd, openForReading, readAt } from './fd.ts';
 import { Limiter } from './limiter.ts';
+import { FileReadError, type SealedFile } from './seal-pool.ts';
 import { groupName, userName } from './owners.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
@@ -49,6 +50,17 @@ export interface BackupResult {
   readonly id: string;
   readonly snapshot: Snapshot;
   readonly warnings: readonly BackupWarning[];
+}
+
+/** Work that was started and finishes later (a promise in an object, so `await` does not unwrap it). */
+interface Pending<T> {
+  readonly done: Promise<T>;
+}
+
+/** Wraps a promise that is awaited later; an early rejection is not reported as unhandled meanwhile. */
+function pending<T>(done: Promise<T>): Pending<T> {
+  done.catch(() => undefined);
+  return { done };
 }
 
 /** Bytes asked of the file system per read when chunking a stream. */
@@ -202,6 +214,10 @@ class Walker {
   private readonly repo: Repository;
   private readonly options: BackupOptions;
   private readonly files: Limiter;
+  /** Small files cost the main thread one message each: many may be on their way to the workers. */
+  private readonly smallFiles = new Limiter(64);
+  /** Files listed but not yet finished. */
+  private readonly outstanding = new Limiter(4096);
   private readonly statLimiter = new Limiter(32);
   /** Chunking windows, reused from file to file (one per file read at once). */
   private readonly windows: Buffer[] = [];
@@ -228,7 +244,7 @@ class Walker {
   async walkRoot(sources: readonly string[]): Promise<string> {
     const parentRoot = this.options.parent ? await this.loadParentTree(this.options.parent.tree) : undefined;
     if (sources.length === 1 && sources[0] === '/') {
-      return this.saveDir('/', parentRoot);
+      return (await this.walkDir('/', parentRoot)).done;
     }
     const top: Virtual = { children: new Map() };
     for (const src of sources) {
@@ -293,8 +309,8 @@ class Walker {
     const st = await this.stat(full);
     if (st === undefined) return undefined;
     const node = baseNode(name, st);
-    if (node.type === 'dir') return this.saveDirNode(full, node, prev);
-    if (node.type === 'file') return this.files.run(() => this.saveFile(full, node, prev));
+    if (node.type === 'dir') return (await this.walkDirNode(full, node, prev)).done;
+    if (node.type === 'file') return this.runFile(full, node, prev);
     return this.saveSpecial(full, node);
   }
 
@@ -318,30 +334,39 @@ class Walker {
     }
   }
 
-  private async saveDirNode(
+  /**
+   * Walks a directory. Resolves once everything below it is listed and queued, to a promise of
+   * its finished node: the walk goes on to the next folder while this one's files are still being
+   * read, so small folders do not each wait for a round trip to the workers.
+   */
+  private async walkDirNode(
     full: string,
     node: TreeNode,
     prev: TreeNode | undefined,
-  ): Promise<TreeNode | undefined> {
+  ): Promise<Pending<TreeNode | undefined>> {
     const parent = prev?.type === 'dir' ? await this.loadParentTree(prev.subtree) : undefined;
-    let subtree: string;
+    let walked: Pending<string>;
     try {
-      subtree = await this.saveDir(full, parent);
+      walked = await this.walkDir(full, parent);
     } catch (err) {
       if (err instanceof CairnError && err.code === 'SOURCE_UNREADABLE') {
         this.warn(full, err.message);
-        return undefined;
+        return { done: Promise.resolve(undefined) };
       }
       throw err;
     }
-    if (prev?.type !== 'dir') this.counters.dirsNew++;
-    else if (prev.subtree === subtree) this.counters.dirsUnmodified++;
-    else this.counters.dirsChanged++;
-    this.progress.dirsDone++;
-    return { ...node, subtree };
+    return pending(
+      walked.done.then((subtree) => {
+        if (prev?.type !== 'dir') this.counters.dirsNew++;
+        else if (prev.subtree === subtree) this.counters.dirsUnmodified++;
+        else this.counters.dirsChanged++;
+        this.progress.dirsDone++;
+        return { ...node, subtree };
+      }),
+    );
   }
 
-  private async saveDir(dir: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
+  private async walkDir(dir: string, parent: Map<string, TreeNode> | undefined): Promise<Pending<string>> {
     let names: string[];
     try {
       names = await fs.readdir(dir);
@@ -352,9 +377,13 @@ class Walker {
     const stats = await Promise.all(
       names.map((name) => this.statLimiter.run(() => this.stat(path.join(dir, name)))),
     );
-    // Files of this directory queue for the file limiter while subdirectories are walked one at a
-    // time: reading overlaps across folders, and memory stays bounded by the depth of the walk.
     const results: Promise<TreeNode | undefined>[] = [];
+    // Each pending promise is awaited below; catching here keeps an early rejection from being
+    // reported as unhandled before that.
+    const keep = (p: Promise<TreeNode | undefined>) => {
+      p.catch(() => undefined);
+      results.push(p);
+    };
     for (let i = 0; i < names.length; i++) {
       const name = names[i] as string;
       const st = stats[i];
@@ -363,19 +392,61 @@ class Walker {
       const node = baseNode(name, st);
       const prev = parent?.get(name);
       if (node.type === 'dir') {
-        const done = await this.saveDirNode(full, node, prev);
-        results.push(Promise.resolve(done));
+        keep((await this.walkDirNode(full, node, prev)).done);
       } else if (node.type === 'file') {
-        const p = this.files.run(() => this.saveFile(full, node, prev));
-        // Rejections are collected below; this keeps an early one from going unhandled meanwhile.
-        p.catch(() => undefined);
-        results.push(p);
+        // Bounds how far the walk runs ahead of reading (memory), without holding up files.
+        await this.outstanding.acquire();
+        keep(this.runFile(full, node, prev).finally(() => this.outstanding.release()));
       } else {
-        results.push(this.saveSpecial(full, node));
+        keep(this.saveSpecial(full, node));
       }
     }
-    const nodes = (await Promise.all(results)).filter((n): n is TreeNode => n !== undefined);
-    return (await this.repo.saveTree({ nodes } satisfies Tree)).id.toString('hex');
+    const finish = async () => {
+      const nodes = (await Promise.all(results)).filter((n): n is TreeNode => n !== undefined);
+      return (await this.repo.saveTree({ nodes } satisfies Tree)).id.toString('hex');
+    };
+    return pending(finish());
+  }
+
+  /**
+   * A file smaller than the minimum chunk is one chunk: a worker reads, names, compresses and
+   * seals it, and the sealed blob is kept unless the repository has it. 'grew' when the file is
+   * no longer small: the caller then chunks it as a stream.
+   */
+  private async saveSmallFile(
+    full: string,
+    node: TreeNode,
+    prev: TreeNode | undefined,
+  ): Promise<TreeNode | undefined | 'grew'> {
+    let blob: SealedFile | undefined;
+    try {
+      blob = await this.repo.workers().sealFile(full, node.size, this.smallFile);
+    } catch (err) {
+      if (!(err instanceof FileReadError)) throw err;
+      this.warn(full, `cannot read: ${err.message}`);
+      return undefined;
+    }
+    if (blob === undefined) return 'grew';
+    const size = blob.rawLength;
+    const content: string[] = [];
+    if (size > 0) {
+      await this.repo.saveSealed('data', blob.id, blob);
+      content.push(blob.id.toString('hex'));
+    }
+    this.progress.bytesDone += size;
+    this.fileDone(full, node, prev, size);
+    return { ...node, size, content };
+  }
+
+  private fileDone(full: string, node: TreeNode, prev: TreeNode | undefined, size: number): void {
+    if (prev?.type === 'file') this.counters.filesChanged++;
+    else this.counters.filesNew++;
+    this.counters.totalFilesProcessed++;
+    this.counters.totalBytesProcessed += size;
+    this.progress.filesDone++;
+    if (size !== node.size) {
+      this.warn(full, `changed while being read (size ${node.size} became ${size}); the bytes read are kept`);
+    }
   }
 
   private unchanged(
@@ -394,6 +465,11 @@ class Walker {
     return prev.content.every((id) => this.repo.index.has(Buffer.from(id, 'hex')));
   }
 
+  private runFile(full: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    const limiter = node.size < this.smallFile ? this.smallFiles : this.files;
+    return limiter.run(() => this.saveFile(full, node, prev));
+  }
+
   private async saveFile(
     full: string,
     node: TreeNode,
@@ -409,6 +485,10 @@ class Walker {
       return { ...node, content: prev.content };
     }
     this.progress.currentFile = full;
+    if (node.size < this.smallFile) {
+      const done = await this.saveSmallFile(full, node, prev);
+      if (done !== 'grew') return done;
+    }
     let fd: number;
     try {
       fd = await openForReading(full);
@@ -426,8 +506,6 @@ class Walker {
           position += n;
           return n;
         });
-      const readSmallAt = (buf: Buffer, offset: number, length: number, at: number) =>
-        readAt(fd, buf, offset, length, at);
       const add = async (chunk: Buffer) => {
         const id = blobId(this.repo.key, chunk);
         content.push(id.toString('hex'));
@@ -435,15 +513,9 @@ class Walker {
         this.progress.bytesDone += chunk.length;
         await this.repo.saveBlob('data', chunk, id);
       };
-      // Most files are small: read them whole into a buffer of their size, one chunk, no copy.
-      const small = node.size < this.smallFile ? await readSmall(readSmallAt, node.size) : undefined;
-      if (small !== undefined) {
-        if (small.length > 0) await add(small);
-      } else {
-        window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
-        const options = { window, readSize: READ_SIZE, ...this.signalOption };
-        for await (const chunk of chunkStream(read, this.repo.chunker, options)) await add(chunk);
-      }
+      window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
+      const options = { window, readSize: READ_SIZE, ...this.signalOption };
+      for await (const chunk of chunkStream(read, this.repo.chunker, options)) await add(chunk);
     } catch (err) {
       if (err instanceof CairnError || this.options.signal?.aborted) throw err;
       this.warn(full, `cannot read: ${reason(err)}`);
@@ -452,32 +524,7 @@ class Walker {
       if (window) this.windows.push(window);
       await closeFd(fd);
     }
-    if (prev?.type === 'file') this.counters.filesChanged++;
-    else this.counters.filesNew++;
-    this.counters.totalFilesProcessed++;
-    this.counters.totalBytesProcessed += size;
-    this.progress.filesDone++;
-    if (size !== node.size)
-      this.warn(full, `changed while being read (size ${node.size} became ${size}); the bytes read are kept`);
+    this.fileDone(full, node, prev, size);
     return { ...node, size, content };
   }
-}
-
-/**
- * Reads a file expected to be `size` bytes whole, into a buffer of exactly its content. Returns
- * undefined when the file turns out longer (it grew): the caller then chunks it as a stream.
- */
-async function readSmall(
-  read: (buf: Buffer, offset: number, length: number, position: number) => Promise<number>,
-  size: number,
-): Promise<Buffer | undefined> {
-  const buf = Buffer.allocUnsafeSlow(size);
-  let n = 0;
-  while (n < size) {
-    const got = await read(buf, n, size - n, n);
-    if (got === 0) return Buffer.from(buf.subarray(0, n));
-    n += got;
-  }
-  const probe = Buffer.allocUnsafe(1);
-  return (await read(probe, 0, 1, size)) === 0 ? buf : undefined;
 }

@@ -15,7 +15,7 @@ import {
   type Chunker,
   type ChunkerParams,
 } from '../chunker/index.ts';
-import { decompressSync, DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
+import { decompressBlob, DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
 import {
   blobId,
   DecryptError,
@@ -42,7 +42,7 @@ import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './key
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
 import { PackWriter } from './pack.ts';
-import { INLINE_LIMIT, SealPool, sealInline } from './seal-pool.ts';
+import { INLINE_LIMIT, SealPool, sealInline, type Sealed } from './seal-pool.ts';
 import type { Snapshot, SnapshotInfo } from './snapshot.ts';
 import { decodeTree, encodeTree, type Tree } from './tree.ts';
 
@@ -238,12 +238,28 @@ export class Repository {
 
   /** `data` may be moved to a worker thread: it is unusable (detached) afterwards. */
   private async storeBlob(type: BlobType, id: Buffer, data: Buffer): Promise<void> {
-    const rawLength = data.length;
     const t = BLOB_TYPE[type];
-    const { codec, sealed } =
-      rawLength < INLINE_LIMIT
+    const sealed =
+      data.length < INLINE_LIMIT
         ? sealInline(this.key, this.config.compression, t, id, data)
-        : await (this.pool ??= new SealPool(this.key, this.config.compression)).seal(t, id, data);
+        : await this.workers().seal(t, id, data);
+    await this.addSealed(type, id, sealed);
+  }
+
+  /**
+   * Stores a blob that was already compressed and sealed (by the seal pool, under this
+   * repository's key) unless the repository has it. Like saveBlob, durable only after flush().
+   */
+  async saveSealed(type: BlobType, id: Buffer, sealed: Sealed): Promise<{ added: boolean }> {
+    this.throwIfFailed();
+    const hex = id.toString('hex');
+    if (this.inflight.has(hex) || this.index.has(id)) return { added: false };
+    this.inflight.add(hex);
+    await this.addSealed(type, id, sealed);
+    return { added: true };
+  }
+
+  private async addSealed(type: BlobType, id: Buffer, { codec, sealed, rawLength }: Sealed): Promise<void> {
     const writer = this.writers[type];
     writer.add(codec, id, [sealed], rawLength);
     if (type === 'data') this.stats.dataBlobs++;
@@ -251,6 +267,11 @@ export class Repository {
     this.stats.bytesAdded += rawLength;
     this.stats.bytesStored += sealed.length;
     if (writer.size >= this.config.packSize) await this.finishPack(type);
+  }
+
+  /** The worker threads that compress and seal (started on first use). */
+  workers(): SealPool {
+    return (this.pool ??= new SealPool(this.key, this.config.compression));
   }
 
   /** Stops the worker threads. The repository can still read afterwards; writing starts them again. */
@@ -373,7 +394,7 @@ export class Repository {
     }
     let raw: Buffer;
     try {
-      raw = decompressSync(loc.codec, plain, Math.max(loc.rawLength, 1));
+      raw = decompressBlob(loc.codec, plain, loc.rawLength);
     } catch (err) {
       throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: it does not decompress (${reason(err)})`, {
         cause: err,

@@ -1,10 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { decompressSync } from '../compress/index.ts';
 import { blobId, generateMasterKey, open } from '../crypto/index.ts';
 import { BLOB_TYPE, blobAad } from './format.ts';
-import { SealPool, sealInline } from './seal-pool.ts';
+import { FileReadError, SealPool, sealInline } from './seal-pool.ts';
 
 describe('seal pool', () => {
   const key = generateMasterKey();
@@ -58,5 +61,45 @@ describe('seal pool', () => {
     const pool = new SealPool(key, { codec: 'none' }, 1);
     await pool.close();
     await assert.rejects(pool.seal(BLOB_TYPE.data, Buffer.alloc(32), Buffer.alloc(10)), /closed/);
+  });
+});
+
+describe('seal pool on small files', () => {
+  const key = generateMasterKey();
+
+  it('reads, names, compresses and seals a whole file on a worker', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-seal-'));
+    const pool = new SealPool(key, { codec: 'zstd' }, 1);
+    try {
+      const content = Buffer.from('a small file\n'.repeat(100));
+      await writeFile(path.join(dir, 'f'), content);
+      const r = await pool.sealFile(path.join(dir, 'f'), content.length, 4096);
+      assert.ok(r);
+      assert.deepEqual(r.id, blobId(key, content));
+      assert.equal(r.rawLength, content.length);
+      assert.deepEqual(
+        decompressSync(r.codec, open(key.encKey, r.sealed, blobAad(BLOB_TYPE.data, r.id))),
+        content,
+      );
+    } finally {
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says when a file has grown past the small-file limit, and names a file it cannot read', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-seal-'));
+    const pool = new SealPool(key, { codec: 'zstd' }, 1);
+    try {
+      await writeFile(path.join(dir, 'big'), Buffer.alloc(10000, 1));
+      assert.equal(await pool.sealFile(path.join(dir, 'big'), 100, 4096), undefined);
+      await assert.rejects(
+        pool.sealFile(path.join(dir, 'missing'), 10, 4096),
+        (err: unknown) => err instanceof FileReadError && err.errno === 'ENOENT',
+      );
+    } finally {
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

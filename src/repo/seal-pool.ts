@@ -1,22 +1,40 @@
 /**
  * The seal pool: worker threads that compress and seal blobs, so both cores work while the main
- * thread walks, reads, chunks and names (HMAC) the data.
+ * thread walks, chunks and names (HMAC) the data.
  *
- * Each task moves its chunk to a worker without copying (the chunk's memory is transferred) and
- * gets the sealed blob back the same way. A message round trip costs tens of microseconds, so
- * small blobs are compressed and sealed inline on the main thread instead (sealInline): for them
- * the trip would cost more than the work.
+ * - seal(): a chunk moves to a worker without copying (its memory is transferred) and the sealed
+ *   blob comes back the same way.
+ * - sealFile(): a small file (one chunk by definition) is read, named, compressed and sealed on a
+ *   worker, with synchronous calls that cost a few microseconds there instead of the tens that
+ *   each asynchronous call costs the main thread. Its blob is sealed before the main thread knows
+ *   whether the repository has it: for a small file that costs less than a second round trip.
+ * - sealInline(): for a blob in hand that is small, a round trip costs more than the work.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
 import { blobAad, type BlobTypeId } from './format.ts';
-import type { SealReply, SealTask } from './seal-worker.ts';
+import type { WorkerReply, WorkerTask } from './seal-worker.ts';
 
 export interface Sealed {
   readonly codec: number;
   readonly sealed: Buffer;
+  readonly rawLength: number;
+}
+
+export interface SealedFile extends Sealed {
+  readonly id: Buffer;
+}
+
+/** A file that could not be read on a worker; `errno` as Node reports it (ENOENT, EACCES...). */
+export class FileReadError extends Error {
+  readonly errno: string | undefined;
+  constructor(message: string, errno: string | undefined) {
+    super(message);
+    this.name = 'FileReadError';
+    this.errno = errno;
+  }
 }
 
 /** Blobs smaller than this are sealed on the main thread. */
@@ -30,12 +48,12 @@ export function sealInline(
   data: Buffer,
 ): Sealed {
   const c = compressSync(data, compression);
-  return { codec: c.codec, sealed: sealOwned(key.encKey, c.data, blobAad(type, id)) };
+  return { codec: c.codec, sealed: sealOwned(key.encKey, c.data, blobAad(type, id)), rawLength: data.length };
 }
 
 interface Slot {
   readonly worker: Worker;
-  readonly pending: Map<number, { resolve: (s: Sealed) => void; reject: (e: Error) => void }>;
+  readonly pending: Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>;
 }
 
 const workerUrl = new URL(`./seal-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -55,19 +73,43 @@ export class SealPool {
   }
 
   /** Compresses and seals `data` on a worker. `data` is moved there when it owns its memory. */
-  seal(type: BlobTypeId, id: Buffer, data: Buffer): Promise<Sealed> {
+  async seal(type: BlobTypeId, id: Buffer, data: Buffer): Promise<Sealed> {
+    const owns =
+      data.byteOffset === 0 &&
+      data.buffer.byteLength === data.byteLength &&
+      data.buffer instanceof ArrayBuffer;
+    const reply = await this.send({ kind: 'seal', seq: 0, type, id, data }, owns ? [data.buffer] : []);
+    if ('error' in reply) throw new Error(`Cannot compress and seal a blob: ${reply.error}`);
+    if ('grew' in reply) throw new Error('unexpected reply');
+    return { codec: reply.codec, sealed: owned(reply.sealed), rawLength: reply.rawLength };
+  }
+
+  /**
+   * Reads a file of `size` bytes whole, names it, compresses and seals it. Resolves to undefined
+   * when it has grown to `limit` bytes or more (chunk it as a stream instead); rejects with
+   * FileReadError when it cannot be read.
+   */
+  async sealFile(path: string, size: number, limit: number): Promise<SealedFile | undefined> {
+    const reply = await this.send({ kind: 'file', seq: 0, path, size, limit }, []);
+    if ('error' in reply) throw new FileReadError(reply.error, reply.errno);
+    if ('grew' in reply) return undefined;
+    if (reply.id === undefined) throw new Error('unexpected reply');
+    return {
+      id: Buffer.from(reply.id),
+      codec: reply.codec,
+      sealed: owned(reply.sealed),
+      rawLength: reply.rawLength,
+    };
+  }
+
+  private send(task: WorkerTask, transfer: ArrayBuffer[]): Promise<WorkerReply> {
     if (this.closed) return Promise.reject(new Error('the seal pool is closed'));
     const slot = this.pick();
     const seq = ++this.seq;
-    return new Promise<Sealed>((resolve, reject) => {
+    return new Promise<WorkerReply>((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
       slot.pending.set(seq, { resolve, reject });
-      const task: SealTask = { seq, type, id, data };
-      const owns =
-        data.byteOffset === 0 &&
-        data.buffer.byteLength === data.byteLength &&
-        data.buffer instanceof ArrayBuffer;
-      slot.worker.postMessage(task, owns ? [data.buffer] : []);
+      slot.worker.postMessage({ ...task, seq }, transfer);
     });
   }
 
@@ -80,21 +122,20 @@ export class SealPool {
 
   private start(): Slot {
     const worker = new Worker(workerUrl, {
-      workerData: { encKey: this.key.encKey.export(), compression: this.compression },
+      workerData: {
+        encKey: this.key.encKey.export(),
+        idKey: this.key.idKey.export(),
+        compression: this.compression,
+      },
     });
     const slot: Slot = { worker, pending: new Map() };
     worker.unref();
-    worker.on('message', (reply: SealReply) => {
+    worker.on('message', (reply: WorkerReply) => {
       const p = slot.pending.get(reply.seq);
       if (p === undefined) return;
       slot.pending.delete(reply.seq);
       if (slot.pending.size === 0) worker.unref();
-      if ('error' in reply) p.reject(new Error(`Cannot compress and seal a blob: ${reply.error}`));
-      else
-        p.resolve({
-          codec: reply.codec,
-          sealed: Buffer.from(reply.sealed.buffer, reply.sealed.byteOffset, reply.sealed.byteLength),
-        });
+      p.resolve(reply);
     });
     const fail = (err: Error) => {
       for (const p of slot.pending.values()) p.reject(err);
@@ -113,4 +154,8 @@ export class SealPool {
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
+}
+
+function owned(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
