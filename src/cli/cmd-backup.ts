@@ -78,6 +78,7 @@ export function registerBackup(program: Command): void {
               ...(parent ? { parent } : {}),
               signal,
               progress,
+              keepAlive: () => s.lock?.check(),
               onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
             }),
           );

@@ -4,13 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  CODEC,
-  compressSync,
-  decompressBlob,
-  decompressSync,
-  parseCodec,
-} from './index.ts';
+import { CODEC, compressSync, decompressBlob, decompressSync, parseCodec } from './index.ts';
 
 const execFileP = promisify(execFile);
 

@@ -44,6 +44,11 @@ export interface BackupOptions {
   readonly onWarning?: (w: BackupWarning) => void;
   readonly now?: () => Date;
   readonly fileConcurrency?: number;
+  /**
+   * Called before each file; throws to stop the backup (the CLI passes its lock's check, so a
+   * backup whose lock could not be refreshed stops before the lock can look stale to others).
+   */
+  readonly keepAlive?: () => void;
 }
 
 export interface BackupResult {
@@ -466,6 +471,7 @@ class Walker {
   }
 
   private runFile(full: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    this.options.keepAlive?.();
     const limiter = node.size < this.smallFile ? this.smallFiles : this.files;
     return limiter.run(() => this.saveFile(full, node, prev));
   }

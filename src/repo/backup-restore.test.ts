@@ -335,6 +335,27 @@ describe('backup and restore', () => {
     assert.deepEqual(await fs.readFile(path.join(target, file)), seededBytes('log', 100 * KiB));
   });
 
+  it('a backup whose keep-alive fails (a lost lock) stops without a snapshot and leaves the repository whole', async (t) => {
+    const { src, repoDir } = await setup(t);
+    await makeTree(src);
+    const repo = await initRepo(repoDir);
+    let calls = 0;
+    const lost = new Error('lock lost');
+    await assert.rejects(
+      backup(repo, [src], {
+        keepAlive: () => {
+          if (++calls > 3) throw lost;
+        },
+      }),
+      (err: unknown) => err === lost,
+    );
+    const { snapshots } = await repo.listSnapshots();
+    assert.equal(snapshots.length, 0);
+    const reopened = await openRepo(repoDir);
+    const { check } = await import('./check.ts');
+    assert.deepEqual((await check(reopened)).errors, []);
+  });
+
   it('a path that does not exist fails the backup with SOURCE_NOT_FOUND', async (t) => {
     const { dir, repoDir } = await setup(t);
     const repo = await initRepo(repoDir);

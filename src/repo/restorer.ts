@@ -61,6 +61,14 @@ const HOLE_BLOCK = 4096;
 const ZEROS = Buffer.alloc(HOLE_BLOCK);
 const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW;
+/** Files of a pack opened ahead of the writes. */
+const OPEN_AHEAD = 32;
+
+function openCb(p: string, flags: number, mode?: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.open(p, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+  );
+}
 
 function nsToSeconds(ns: string): number {
   return Number(BigInt(ns) / 1000n) / 1e6;
@@ -84,7 +92,8 @@ interface FileJob {
   remaining: number;
   /** Bytes the content adds up to. */
   length: number;
-  created: boolean;
+  /** Settles once the file exists (first open under way or done); undefined before. */
+  created: Promise<void> | undefined;
   failed: boolean;
 }
 
@@ -216,9 +225,16 @@ class Restorer {
 
   private async addFile(dest: string, node: TreeNode): Promise<void> {
     const content = node.content ?? [];
-    const job: FileJob = { dest, node, remaining: content.length, length: 0, created: false, failed: false };
+    const job: FileJob = {
+      dest,
+      node,
+      remaining: content.length,
+      length: 0,
+      created: undefined,
+      failed: false,
+    };
     if (content.length === 0) {
-      const fd = this.openFile(job);
+      const fd = await this.openFileAsync(job);
       this.finishFile(job, fd);
       return;
     }
@@ -261,7 +277,28 @@ class Restorer {
   private async restorePack(pack: string, pieces: Piece[]): Promise<void> {
     this.options.signal?.throwIfAborted();
     pieces.sort((a, b) => a.loc.offset - b.loc.offset);
-    const open = new Map<FileJob, number>();
+    // Files are opened ahead of the writes, OPEN_AHEAD at once: creating a file can take tenths of
+    // a millisecond in the kernel, and done one at a time that would dominate a restore of many
+    // small files. Writes then go through the page cache synchronously.
+    const order = [...new Set(pieces.map((p) => p.job))];
+    const position = new Map(order.map((job, i) => [job, i]));
+    const opening = new Map<FileJob, Promise<number>>();
+    let ahead = 0;
+    const openAhead = (job: FileJob) => {
+      const upto = Math.min((position.get(job) ?? 0) + OPEN_AHEAD, order.length);
+      for (; ahead < upto; ahead++) {
+        const next = order[ahead] as FileJob;
+        if (next.failed) continue;
+        const p = this.openFileAsync(next);
+        p.catch(() => undefined);
+        opening.set(next, p);
+      }
+    };
+    const close = async (job: FileJob) => {
+      const p = opening.get(job);
+      opening.delete(job);
+      if (p) fs.closeSync(await p);
+    };
     try {
       let i = 0;
       while (i < pieces.length) {
@@ -276,7 +313,9 @@ class Restorer {
         }
         const live = pieces.slice(i, j).filter((p) => !p.job.failed);
         i = j;
-        if (live.length === 0) continue;
+        const head = live[0];
+        if (head === undefined) continue;
+        openAhead(head.job);
         let buf: Buffer;
         try {
           buf = await this.repo.backend.read(
@@ -285,11 +324,12 @@ class Restorer {
           );
         } catch (err) {
           if (!(err instanceof CairnError)) throw err;
-          for (const p of live)
+          for (const p of live) {
             this.fail(
               p.job,
               new CairnError(err.code, `Cannot restore ${p.job.dest}: ${err.message}`, { cause: err }),
             );
+          }
           continue;
         }
         for (const p of live) {
@@ -304,18 +344,13 @@ class Restorer {
               p.job,
               new CairnError(err.code, `Cannot restore ${p.job.dest}: ${err.message}`, { cause: err }),
             );
-            const fd = open.get(p.job);
-            if (fd !== undefined) {
-              fs.closeSync(fd);
-              open.delete(p.job);
-            }
+            await close(p.job);
             continue;
           }
-          let fd = open.get(p.job);
-          if (fd === undefined) {
-            fd = this.openFile(p.job);
-            open.set(p.job, fd);
-          }
+          openAhead(p.job);
+          const opened = opening.get(p.job);
+          if (opened === undefined) throw new Error(`no file opened for ${p.job.dest}`);
+          const fd = await opened;
           this.progress.currentFile = p.job.dest;
           try {
             writeSparse(fd, raw, p.fileOffset);
@@ -325,33 +360,37 @@ class Restorer {
           this.bytes += raw.length;
           this.progress.bytesDone += raw.length;
           if (--p.job.remaining === 0) {
-            open.delete(p.job);
+            opening.delete(p.job);
             this.finishFile(p.job, fd);
           }
         }
       }
     } finally {
-      // Files that continue in another pack are closed here and opened again there.
-      for (const fd of open.values()) fs.closeSync(fd);
+      // Files that continue in another pack are closed here and opened again there; opens still
+      // under way are waited for, so no descriptor is left behind.
+      for (const p of opening.values()) {
+        try {
+          fs.closeSync(await p);
+        } catch {
+          // It failed to open: its error is reported where it was needed.
+        }
+      }
     }
   }
 
-  private openFile(job: FileJob): number {
-    try {
-      if (job.created) return fs.openSync(job.dest, OPEN_AGAIN);
-      job.created = true;
-      try {
-        return fs.openSync(job.dest, OPEN_NEW, 0o600);
-      } catch (err) {
-        // Something else is in the way (a directory, a symlink): replace it.
-        const code = errnoCode(err);
-        if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
-        fs.rmSync(job.dest, { recursive: true, force: true });
-        return fs.openSync(job.dest, OPEN_NEW, 0o600);
-      }
-    } catch (err) {
-      throw targetError(job.dest, err);
-    }
+  /** Creates the file the first time (replacing whatever is in the way), opens it again later. */
+  private openFileAsync(job: FileJob): Promise<number> {
+    const fail = (err: unknown) => Promise.reject(targetError(job.dest, err));
+    if (job.created) return job.created.then(() => openCb(job.dest, OPEN_AGAIN)).catch(fail);
+    const created = openCb(job.dest, OPEN_NEW, 0o600).catch(async (err: unknown) => {
+      const code = errnoCode(err);
+      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+      await fs.promises.rm(job.dest, { recursive: true, force: true });
+      return openCb(job.dest, OPEN_NEW, 0o600);
+    });
+    job.created = created.then(() => undefined);
+    job.created.catch(() => undefined);
+    return created.catch(fail);
   }
 
   /** Sets the length (a trailing hole), owner, mode and times, then closes. */
