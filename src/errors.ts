@@ -6,8 +6,9 @@
  * handler) and whether a caller may retry. Codes are stable: users search for them, scripts match
  * them. Never rename or reuse a code; add new ones at the end of their group.
  *
- * Exit codes 0 (done), 1 (unexpected failure), 2 (usage) and 3 (done with warnings) are shared
- * with restic's conventions; every other code has an exit code of its own.
+ * Exit codes 0 (done), 1 (unexpected failure), 2 (usage), 3 (done with warnings), 10 (no
+ * repository), 11 (lock failed), 12 (wrong password) and 130 (interrupted) are restic's, so scripts
+ * written for it work; every other code has an exit code of its own.
  */
 
 export interface ErrorSpec {
@@ -27,20 +28,20 @@ export const ERRORS = {
 
   REPO_NOT_FOUND: { exit: 10, http: 404, retryable: false, summary: 'No repository at the given location.' },
   REPO_NOT_CAIRN: {
-    exit: 11,
+    exit: 13,
     http: 422,
     retryable: false,
     summary: 'The location holds something that is not a Cairn repository.',
   },
-  REPO_EXISTS: { exit: 12, http: 409, retryable: false, summary: 'A repository already exists there.' },
+  REPO_EXISTS: { exit: 14, http: 409, retryable: false, summary: 'A repository already exists there.' },
   REPO_WRONG_PASSWORD: {
-    exit: 13,
+    exit: 12,
     http: 401,
     retryable: false,
     summary: 'No key slot opens with the given password or key-encryption key.',
   },
   REPO_LOCKED: {
-    exit: 14,
+    exit: 11,
     http: 409,
     retryable: true,
     summary: 'Another process holds a conflicting lock on the repository.',

@@ -53,7 +53,7 @@ describe('errors and faults', () => {
       assert.ok(!(r.stdout + r.stderr).includes(secret));
       // With --json the error is a JSON line on stdout as well.
       const j = await cairn(['snapshots', '--json'], { env: { ...env, CAIRN_PASSWORD: secret } });
-      assert.equal(j.code, 13);
+      assert.equal(j.code, 12);
       const e = message(j.stdout, 'error');
       assert.equal(e.code, 'REPO_WRONG_PASSWORD');
       assert.ok((e.message as string).includes(repo));
