@@ -1,5 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { backup, normalisePaths, type BackupProgress, type SnapshotInfo } from '../repo/index.ts';
+import { CairnError, reason } from '../errors.ts';
+import {
+  backup,
+  normalisePaths,
+  parsePatternFile,
+  Selection,
+  type BackupProgress,
+  type SnapshotInfo,
+} from '../repo/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome } from './output.ts';
 import { withSignals } from './signals.ts';
@@ -9,30 +19,94 @@ interface BackupFlags {
   readonly host?: string;
   readonly parent?: string;
   readonly force?: boolean;
+  readonly exclude?: string[];
+  readonly iexclude?: string[];
+  readonly excludeFile?: string[];
+  readonly iexcludeFile?: string[];
+  readonly excludeCaches?: boolean;
+  readonly excludeIfPresent?: string[];
+  readonly oneFileSystem?: boolean;
+  readonly filesFrom?: string[];
+}
+
+const repeatable = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+function readListFile(file: string, what: string): string[] {
+  try {
+    return parsePatternFile(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CairnError('USAGE', `Cannot read the ${what} file ${file}: ${reason(err)}`, { cause: err });
+  }
+}
+
+/** The selection the flags describe; patterns are checked here, before the repository is opened. */
+function selectionOf(flags: BackupFlags): Selection {
+  return new Selection({
+    excludes: [
+      ...(flags.exclude ?? []),
+      ...(flags.excludeFile ?? []).flatMap((f) => readListFile(f, 'exclude')),
+    ],
+    iexcludes: [
+      ...(flags.iexclude ?? []),
+      ...(flags.iexcludeFile ?? []).flatMap((f) => readListFile(f, 'exclude')),
+    ],
+    excludeIfPresent: flags.excludeIfPresent ?? [],
+    excludeCaches: flags.excludeCaches === true,
+    oneFileSystem: flags.oneFileSystem === true,
+  });
 }
 
 export function registerBackup(program: Command): void {
   program
     .command('backup')
     .description('back up files and directories into a new snapshot')
-    .argument('<path...>', 'files and directories to back up')
-    .option(
-      '--tag <tag>',
-      'add a tag to the snapshot (repeatable)',
-      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
-    )
+    .argument('[path...]', 'files and directories to back up')
+    .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', repeatable)
     .option('--host <name>', "record this host name instead of the machine's")
     .option(
       '--parent <snapshot>',
       'compare with this snapshot instead of the latest of the same host and paths',
     )
     .option('--force', 'read every file again, ignoring the parent snapshot')
+    .option('-e, --exclude <pattern>', 'leave out paths matching the pattern (repeatable)', repeatable)
+    .option('--iexclude <pattern>', 'like --exclude, ignoring case (repeatable)', repeatable)
+    .option(
+      '--exclude-file <file>',
+      'read exclude patterns from a file, one per line (repeatable)',
+      repeatable,
+    )
+    .option('--iexclude-file <file>', 'like --exclude-file, ignoring case (repeatable)', repeatable)
+    .option('--exclude-caches', 'leave out the contents of folders holding a CACHEDIR.TAG file')
+    .option(
+      '--exclude-if-present <name[:header]>',
+      'leave out the contents of folders holding this file (starting with header) (repeatable)',
+      repeatable,
+    )
+    .option(
+      '-x, --one-file-system',
+      'do not descend into folders on other file systems (mount points stay, empty)',
+    )
+    .option(
+      '--files-from <file>',
+      'back up the paths listed in a file, one per line (repeatable)',
+      repeatable,
+    )
     .addHelpText(
       'after',
-      '\nExit codes: 0 done, 3 done but some files could not be read (listed as warnings), other codes per error.',
+      `
+Patterns: "*.log" or "node_modules" match a name at any depth; a pattern with a slash matches
+the absolute path ("/home/*/tmp"), or at any depth when it does not start with "/"; "**" spans
+folders. A folder that matches is left out with everything in it.
+
+Exit codes: 0 done, 3 done but some files could not be read (listed as warnings), other codes per error.`,
     )
-    .action(async (paths: string[], flags: BackupFlags, cmd: Command) => {
+    .action(async (args: string[], flags: BackupFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      const paths = [...args, ...(flags.filesFrom ?? []).flatMap((f) => readListFile(f, '--files-from'))];
+      if (paths.length === 0) {
+        throw new CairnError('USAGE', 'Cannot back up: no paths given (as arguments or with --files-from)');
+      }
+      const selection = selectionOf(flags);
       const s = await openSession(g, { lock: 'shared', command: 'backup' });
       try {
         const { repo, out } = s;
@@ -43,7 +117,7 @@ export function registerBackup(program: Command): void {
           if (flags.parent) parent = await repo.findSnapshot(flags.parent);
           else {
             const { snapshots } = await repo.listSnapshots();
-            const myHost = host ?? (await import('node:os')).hostname();
+            const myHost = host ?? hostname();
             const same = snapshots.filter(
               (x) => x.host === myHost && JSON.stringify(x.paths) === JSON.stringify(sources),
             );
@@ -79,6 +153,7 @@ export function registerBackup(program: Command): void {
               signal,
               progress,
               keepAlive: () => s.lock?.check(),
+              selection,
               onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
             }),
           );

@@ -15,6 +15,7 @@ import { blobId } from '../crypto/index.ts';
 import { VERSION } from '../version.ts';
 import { closeFd, openForReading, readAt } from './fd.ts';
 import { Limiter } from './limiter.ts';
+import { Selection } from './select.ts';
 import { FileReadError, type SealedFile } from './seal-pool.ts';
 import { groupName, userName } from './owners.ts';
 import type { Repository } from './repository.ts';
@@ -49,6 +50,8 @@ export interface BackupOptions {
    * backup whose lock could not be refreshed stops before the lock can look stale to others).
    */
   readonly keepAlive?: () => void;
+  /** What to leave out (exclude patterns, markers, other file systems). */
+  readonly selection?: Selection;
 }
 
 export interface BackupResult {
@@ -229,6 +232,7 @@ class Walker {
   /** Files smaller than the chunker's minimum are one chunk by definition. */
   private readonly smallFile: number;
   private readonly signalOption: { signal?: AbortSignal };
+  private readonly selection: Selection;
   private readonly progress: BackupProgress;
 
   constructor(repo: Repository, options: BackupOptions) {
@@ -238,6 +242,7 @@ class Walker {
     this.progress = options.progress ?? { filesDone: 0, dirsDone: 0, bytesDone: 0, currentFile: '' };
     this.smallFile = repo.config.chunker.minSize;
     this.signalOption = options.signal ? { signal: options.signal } : {};
+    this.selection = options.selection ?? new Selection();
   }
 
   private warn(p: string, message: string): void {
@@ -249,7 +254,8 @@ class Walker {
   async walkRoot(sources: readonly string[]): Promise<string> {
     const parentRoot = this.options.parent ? await this.loadParentTree(this.options.parent.tree) : undefined;
     if (sources.length === 1 && sources[0] === '/') {
-      return (await this.walkDir('/', parentRoot)).done;
+      const st = await fs.lstat('/', { bigint: true });
+      return (await this.walkDir('/', parentRoot, Number(st.dev))).done;
     }
     const top: Virtual = { children: new Map() };
     for (const src of sources) {
@@ -311,10 +317,11 @@ class Walker {
     name: string,
     prev: TreeNode | undefined,
   ): Promise<TreeNode | undefined> {
+    if (this.selection.excluded(full)) return undefined;
     const st = await this.stat(full);
     if (st === undefined) return undefined;
     const node = baseNode(name, st);
-    if (node.type === 'dir') return (await this.walkDirNode(full, node, prev)).done;
+    if (node.type === 'dir') return (await this.walkDirNode(full, node, prev, node.device)).done;
     if (node.type === 'file') return this.runFile(full, node, prev);
     return this.saveSpecial(full, node);
   }
@@ -348,11 +355,17 @@ class Walker {
     full: string,
     node: TreeNode,
     prev: TreeNode | undefined,
+    rootDevice: number,
   ): Promise<Pending<TreeNode | undefined>> {
     const parent = prev?.type === 'dir' ? await this.loadParentTree(prev.subtree) : undefined;
     let walked: Pending<string>;
     try {
-      walked = await this.walkDir(full, parent);
+      // Another file system below a backed-up path: with --one-file-system its mount point is
+      // kept as an empty folder, as restic does, so the restore shows where it was.
+      walked =
+        this.selection.oneFileSystem && node.device !== rootDevice
+          ? pending(this.repo.saveTree({ nodes: [] }).then((r) => r.id.toString('hex')))
+          : await this.walkDir(full, parent, rootDevice);
     } catch (err) {
       if (err instanceof CairnError && err.code === 'SOURCE_UNREADABLE') {
         this.warn(full, err.message);
@@ -371,12 +384,21 @@ class Walker {
     );
   }
 
-  private async walkDir(dir: string, parent: Map<string, TreeNode> | undefined): Promise<Pending<string>> {
+  private async walkDir(
+    dir: string,
+    parent: Map<string, TreeNode> | undefined,
+    rootDevice: number,
+  ): Promise<Pending<string>> {
     let names: string[];
     try {
       names = await fs.readdir(dir);
     } catch (err) {
       throw new CairnError('SOURCE_UNREADABLE', `cannot read directory: ${reason(err)}`, { cause: err });
+    }
+    if (!this.selection.empty) {
+      const marker = await this.selection.marker(dir, names);
+      names =
+        marker === undefined ? names.filter((n) => !this.selection.excluded(path.join(dir, n))) : [marker];
     }
     names.sort(compareNames);
     const stats = await Promise.all(
@@ -397,7 +419,7 @@ class Walker {
       const node = baseNode(name, st);
       const prev = parent?.get(name);
       if (node.type === 'dir') {
-        keep((await this.walkDirNode(full, node, prev)).done);
+        keep((await this.walkDirNode(full, node, prev, rootDevice)).done);
       } else if (node.type === 'file') {
         // Bounds how far the walk runs ahead of reading (memory), without holding up files.
         await this.outstanding.acquire();

@@ -49,6 +49,7 @@ export {
   type Subset,
 } from './check.ts';
 export type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+export { Selection, parsePatternFile, CACHEDIR_SIGNATURE, type SelectionOptions } from './select.ts';
 export type { Tree, TreeNode, NodeType } from './tree.ts';
 export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';
 export { MasterIndex } from './master-index.ts';

@@ -1,0 +1,128 @@
+/**
+ * Selection: which paths a backup leaves out.
+ *
+ * Patterns follow restic's habits:
+ * - a pattern without a slash (`*.log`, `node_modules`) matches a file or folder of that name at
+ *   any depth;
+ * - a pattern with a slash is matched against the absolute path; one that does not start with
+ *   `/` may match at any depth (`cache/tmp` matches `/home/a/cache/tmp`);
+ * - `*` and `?` stay within one path component, `**` spans any number of them, `[abc]` and
+ *   `{a,b}` work as in a shell; `*` matches names starting with a dot too;
+ * - a folder that matches is left out with everything in it.
+ * `--iexclude` patterns ignore case. Markers (`--exclude-if-present NAME[:HEADER]`,
+ * `--exclude-caches`) leave out a folder's contents but keep the folder and the marker file, so
+ * the restore shows why it is empty.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { CairnError, reason } from '../errors.ts';
+
+/** The signature a CACHEDIR.TAG file starts with (https://bford.info/cachedir/). */
+export const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
+
+export interface SelectionOptions {
+  readonly excludes?: readonly string[];
+  /** Like excludes, ignoring case. */
+  readonly iexcludes?: readonly string[];
+  /** `NAME` or `NAME:HEADER`: folders holding such a file (starting with HEADER) keep only it. */
+  readonly excludeIfPresent?: readonly string[];
+  /** Shorthand for `CACHEDIR.TAG:` + the cache directory signature. */
+  readonly excludeCaches?: boolean;
+  /** Do not descend into folders on another file system than the backed-up path's. */
+  readonly oneFileSystem?: boolean;
+}
+
+interface Marker {
+  readonly name: string;
+  readonly header: string | undefined;
+}
+
+function compile(pattern: string, nocase: boolean): (p: string) => boolean {
+  const trimmed = pattern.length > 1 ? pattern.replace(/\/+$/, '') : pattern;
+  if (trimmed.length === 0) {
+    throw new CairnError('USAGE', 'Cannot use an empty exclude pattern');
+  }
+  const glob = trimmed.includes('/')
+    ? trimmed.startsWith('/')
+      ? trimmed
+      : `**/${trimmed}`
+    : `**/${trimmed}`;
+  try {
+    return picomatch(glob, { dot: true, nocase });
+  } catch (err) {
+    throw new CairnError('USAGE', `Cannot use the exclude pattern "${pattern}": ${reason(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+export class Selection {
+  readonly oneFileSystem: boolean;
+  private readonly matchers: ((p: string) => boolean)[];
+  private readonly markers: Marker[];
+
+  constructor(options: SelectionOptions = {}) {
+    this.matchers = [
+      ...(options.excludes ?? []).map((p) => compile(p, false)),
+      ...(options.iexcludes ?? []).map((p) => compile(p, true)),
+    ];
+    this.markers = (options.excludeIfPresent ?? []).map((spec) => {
+      const i = spec.indexOf(':');
+      const name = i < 0 ? spec : spec.slice(0, i);
+      if (name.length === 0 || name.includes('/')) {
+        throw new CairnError(
+          'USAGE',
+          `Cannot use --exclude-if-present "${spec}": give a file name, optionally NAME:HEADER`,
+        );
+      }
+      return { name, header: i < 0 ? undefined : spec.slice(i + 1) };
+    });
+    if (options.excludeCaches) this.markers.push({ name: 'CACHEDIR.TAG', header: CACHEDIR_SIGNATURE });
+    this.oneFileSystem = options.oneFileSystem === true;
+  }
+
+  /** Whether nothing is ever left out (the walk can skip every check). */
+  get empty(): boolean {
+    return this.matchers.length === 0 && this.markers.length === 0 && !this.oneFileSystem;
+  }
+
+  /** Whether the path (absolute) matches an exclude pattern. */
+  excluded(absolute: string): boolean {
+    for (const m of this.matchers) if (m(absolute)) return true;
+    return false;
+  }
+
+  /**
+   * For a folder about to be walked with these entry names: the name of the marker file it
+   * holds, if it holds one (then only that file is kept), else undefined.
+   */
+  async marker(dir: string, names: readonly string[]): Promise<string | undefined> {
+    for (const m of this.markers) {
+      if (!names.includes(m.name)) continue;
+      if (m.header === undefined) return m.name;
+      try {
+        const fh = await fs.open(path.join(dir, m.name), 'r');
+        try {
+          const want = Buffer.from(m.header);
+          const buf = Buffer.alloc(want.length);
+          const { bytesRead } = await fh.read(buf, 0, want.length, 0);
+          if (bytesRead === want.length && buf.equals(want)) return m.name;
+        } finally {
+          await fh.close();
+        }
+      } catch {
+        // An unreadable marker marks nothing; the file itself is backed up (or warned about).
+      }
+    }
+    return undefined;
+  }
+}
+
+/** Patterns from a file: one per line; blank lines and lines starting with # are skipped. */
+export function parsePatternFile(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !l.startsWith('#'));
+}
