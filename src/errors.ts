@@ -122,6 +122,12 @@ export const ERRORS = {
     summary: 'The restore target cannot be written.',
   },
   NO_SPACE: { exit: 43, http: 507, retryable: false, summary: 'The device has no space left.' },
+  SOURCE_EXIT_NONZERO: {
+    exit: 44,
+    http: 502,
+    retryable: false,
+    summary: 'A program whose output was being backed up failed (exited non-zero or was killed).',
+  },
 
   BACKEND_IO: {
     exit: 50,

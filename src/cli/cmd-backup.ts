@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { CairnError, reason } from '../errors.ts';
 import {
   backup,
+  backupStream,
   normalisePaths,
+  type BackupWarning,
   parsePatternFile,
   Selection,
   type BackupProgress,
@@ -13,6 +15,7 @@ import {
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome } from './output.ts';
 import { withSignals } from './signals.ts';
+import { commandSource, stdinSource } from './streams.ts';
 
 interface BackupFlags {
   readonly tag?: string[];
@@ -27,6 +30,9 @@ interface BackupFlags {
   readonly excludeIfPresent?: string[];
   readonly oneFileSystem?: boolean;
   readonly filesFrom?: string[];
+  readonly stdin?: boolean;
+  readonly stdinFilename?: string;
+  readonly stdinFromCommand?: boolean;
 }
 
 const repeatable = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
@@ -91,6 +97,12 @@ export function registerBackup(program: Command): void {
       'back up the paths listed in a file, one per line (repeatable)',
       repeatable,
     )
+    .option('--stdin', 'back up standard input as one file')
+    .option('--stdin-filename <name>', 'the name of that file in the snapshot', 'stdin')
+    .option(
+      '--stdin-from-command',
+      'run the command given after -- (no shell) and back up its output; a failing command fails the backup',
+    )
     .addHelpText(
       'after',
       `
@@ -98,12 +110,27 @@ Patterns: "*.log" or "node_modules" match a name at any depth; a pattern with a 
 the absolute path ("/home/*/tmp"), or at any depth when it does not start with "/"; "**" spans
 folders. A folder that matches is left out with everything in it.
 
+Streams: "cairn backup --stdin --stdin-filename db.sql < dump.sql" or
+"cairn backup --stdin-from-command --stdin-filename db.sql -- pg_dump mydb".
+
 Exit codes: 0 done, 3 done but some files could not be read (listed as warnings), other codes per error.`,
     )
     .action(async (args: string[], flags: BackupFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const paths = [...args, ...(flags.filesFrom ?? []).flatMap((f) => readListFile(f, '--files-from'))];
-      if (paths.length === 0) {
+      const stream = flags.stdin === true || flags.stdinFromCommand === true;
+      if (flags.stdin && flags.stdinFromCommand) {
+        throw new CairnError('USAGE', 'Cannot back up: choose --stdin or --stdin-from-command, not both');
+      }
+      if (flags.stdinFromCommand && args.length === 0) {
+        throw new CairnError('USAGE', "Cannot back up a command's output: give the command after --");
+      }
+      if (flags.stdin && (args.length > 0 || flags.filesFrom)) {
+        throw new CairnError('USAGE', 'Cannot back up standard input and paths in one snapshot');
+      }
+      const paths = stream
+        ? []
+        : [...args, ...(flags.filesFrom ?? []).flatMap((f) => readListFile(f, '--files-from'))];
+      if (!stream && paths.length === 0) {
         throw new CairnError('USAGE', 'Cannot back up: no paths given (as arguments or with --files-from)');
       }
       const selection = selectionOf(flags);
@@ -113,7 +140,7 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
         const sources = normalisePaths(paths);
         const host = flags.host;
         let parent: SnapshotInfo | undefined;
-        if (!flags.force) {
+        if (!flags.force && !stream) {
           if (flags.parent) parent = await repo.findSnapshot(flags.parent);
           else {
             const { snapshots } = await repo.listSnapshots();
@@ -145,8 +172,8 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
         status?.unref();
         let result;
         try {
-          result = await withSignals((signal) =>
-            backup(repo, sources, {
+          result = await withSignals((signal) => {
+            const options = {
               ...(host ? { host } : {}),
               tags: flags.tag ?? [],
               ...(parent ? { parent } : {}),
@@ -154,9 +181,16 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
               progress,
               keepAlive: () => s.lock?.check(),
               selection,
-              onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
-            }),
-          );
+              onWarning: (w: BackupWarning) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
+            };
+            const name = flags.stdinFilename ?? 'stdin';
+            if (flags.stdin) return backupStream(repo, stdinSource(name), options);
+            if (flags.stdinFromCommand) {
+              const [command = '', ...rest] = args;
+              return backupStream(repo, commandSource(name, command, rest, signal), options);
+            }
+            return backup(repo, sources, options);
+          });
         } finally {
           stop();
           if (status) clearInterval(status);

@@ -136,8 +136,6 @@ export async function backup(
   paths: readonly string[],
   options: BackupOptions = {},
 ): Promise<BackupResult> {
-  const now = options.now ?? (() => new Date());
-  const start = now();
   const sources = normalisePaths(paths);
   if (sources.length === 0) throw new CairnError('USAGE', 'Cannot back up: no paths given');
   for (const p of sources) {
@@ -152,12 +150,58 @@ export async function backup(
       );
     }
   }
+  const walker = new Walker(repo, options);
+  return writeSnapshot(repo, sources, options, walker, () => walker.walkRoot(sources));
+}
+
+/** A byte stream to back up as one file (standard input, a dump command's output). */
+export interface StreamSource {
+  /** The file's name in the snapshot, at its root. */
+  readonly name: string;
+  /** Reads like FileHandle.read: bytes read into buf at offset, 0 at the end. */
+  readonly read: (buf: Buffer, offset: number, length: number) => Promise<number>;
+  /**
+   * Called after the last byte: throws when the producer failed (a command that exited
+   * non-zero), so that no snapshot is written.
+   */
+  readonly finish?: () => Promise<void>;
+}
+
+/**
+ * Backs up a stream as a file named `source.name` at the snapshot's root (restic's `--stdin`).
+ * A stream has no parent to compare with: it is always read whole.
+ */
+export async function backupStream(
+  repo: Repository,
+  source: StreamSource,
+  options: BackupOptions = {},
+): Promise<BackupResult> {
+  if (source.name.length === 0 || source.name.includes('/') || source.name === '.' || source.name === '..') {
+    throw new CairnError('USAGE', `Cannot back up a stream as "${source.name}": give a plain file name`);
+  }
+  const { parent: _ignored, ...rest } = options;
+  const walker = new Walker(repo, rest);
+  return writeSnapshot(repo, [`/${source.name}`], rest, walker, () => walker.saveStream(source));
+}
+
+/**
+ * Runs `walk` (which returns the root tree), makes everything durable, then writes the snapshot:
+ * the crash rule. On failure what was written stays durable and indexed, and no snapshot is made.
+ */
+async function writeSnapshot(
+  repo: Repository,
+  sources: readonly string[],
+  options: BackupOptions,
+  walker: Walker,
+  walk: () => Promise<string>,
+): Promise<BackupResult> {
+  const now = options.now ?? (() => new Date());
+  const start = now();
   // The repository's counters run for its whole life; a summary tells what this backup added.
   const before = { ...repo.stats };
-  const walker = new Walker(repo, options);
   let root: string;
   try {
-    root = await walker.walkRoot(sources);
+    root = await walk();
     await repo.flush();
   } catch (err) {
     // Keep what was written durable and indexed, so the next backup does not upload it again.
@@ -172,9 +216,8 @@ export async function backup(
     throw err;
   }
   const end = now();
-  const c = walker.counters;
   const summary: SnapshotSummary = {
-    ...c,
+    ...walker.counters,
     dataBlobs: repo.stats.dataBlobs - before.dataBlobs,
     treeBlobs: repo.stats.treeBlobs - before.treeBlobs,
     dataAdded: repo.stats.bytesAdded - before.bytesAdded,
@@ -196,7 +239,7 @@ export async function backup(
     username,
     ...(process.getuid ? { uid: process.getuid() } : {}),
     ...(process.getgid ? { gid: process.getgid() } : {}),
-    paths: sources,
+    paths: [...sources],
     tags: [...(options.tags ?? [])],
     ...(options.parent ? { parent: options.parent.id } : {}),
     tree: root,
@@ -490,6 +533,50 @@ class Walker {
       return false;
     }
     return prev.content.every((id) => this.repo.index.has(Buffer.from(id, 'hex')));
+  }
+
+  /** The root tree of a stream backup: one file, owned by this process, dated now. */
+  async saveStream(source: StreamSource): Promise<string> {
+    const content: string[] = [];
+    let size = 0;
+    const window = Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
+    this.progress.currentFile = source.name;
+    for await (const chunk of chunkStream(source.read, this.repo.chunker, {
+      window,
+      readSize: READ_SIZE,
+      ...this.signalOption,
+    })) {
+      const id = blobId(this.repo.key, chunk);
+      content.push(id.toString('hex'));
+      size += chunk.length;
+      this.progress.bytesDone += chunk.length;
+      await this.repo.saveBlob('data', chunk, id);
+    }
+    await source.finish?.();
+    const ns = (BigInt(Date.now()) * 1_000_000n).toString();
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const user = userName(uid);
+    const group = groupName(gid);
+    const node: TreeNode = {
+      name: source.name,
+      type: 'file',
+      mode: 0o600,
+      uid,
+      gid,
+      ...(user === undefined ? {} : { user }),
+      ...(group === undefined ? {} : { group }),
+      size,
+      mtimeNs: ns,
+      atimeNs: ns,
+      ctimeNs: ns,
+      inode: 0,
+      device: 0,
+      links: 1,
+      content,
+    };
+    this.fileDone(source.name, node, undefined, size);
+    return (await this.repo.saveTree({ nodes: [node] })).id.toString('hex');
   }
 
   private runFile(full: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode | undefined> {

@@ -26,6 +26,8 @@ export {
 export { Lock, unlock, readLocks, isStale, STALE_AFTER_MS, type LockEnv, type LockInfo } from './lock.ts';
 export {
   backup,
+  backupStream,
+  type StreamSource,
   normalisePaths,
   type BackupOptions,
   type BackupProgress,

@@ -25,7 +25,7 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly cwd?: string;
   /** Written to the child's standard input (a pipe, so never a terminal), then closed. */
-  readonly input?: string;
+  readonly input?: string | Buffer;
   readonly timeoutMs?: number;
 }
 
