@@ -13,11 +13,15 @@ export function registerRestore(program: Command): void {
       '-t, --target <dir>',
       'directory to restore into; the backed-up paths are re-created under it',
     )
+    .option(
+      '--numeric-owner',
+      'use the recorded uid/gid even where the recorded user or group name exists here',
+    )
     .addHelpText(
       'after',
       '\nExisting files at the same paths are replaced. Every blob is verified before it is written.',
     )
-    .action(async (ref: string, flags: { target: string }, cmd: Command) => {
+    .action(async (ref: string, flags: { target: string; numericOwner?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const s = await openSession(g, { lock: 'shared', command: 'restore' });
       try {
@@ -39,6 +43,7 @@ export function registerRestore(program: Command): void {
             restore(repo, snap, flags.target, {
               signal,
               progress,
+              numericOwner: flags.numericOwner === true,
               onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
             }),
           );
@@ -47,7 +52,10 @@ export function registerRestore(program: Command): void {
         }
         const ms = Date.now() - started;
         out.line(
-          `restored ${sum.files} files, ${sum.dirs} dirs, ${sum.symlinks} symlinks, ${formatBytes(sum.bytes)} in ${formatDuration(ms)}`,
+          `restored ${sum.files} files, ${sum.dirs} dirs, ${sum.symlinks} symlinks` +
+            (sum.hardLinks > 0 ? `, ${sum.hardLinks} hard links` : '') +
+            (sum.specials > 0 ? `, ${sum.specials} special files` : '') +
+            `, ${formatBytes(sum.bytes)} in ${formatDuration(ms)}`,
         );
         out.emit({
           message_type: 'summary',
@@ -55,6 +63,8 @@ export function registerRestore(program: Command): void {
           files_restored: sum.files,
           dirs_restored: sum.dirs,
           symlinks_restored: sum.symlinks,
+          hard_links_restored: sum.hardLinks,
+          special_files_restored: sum.specials,
           bytes_restored: sum.bytes,
           total_duration: ms / 1000,
           warnings: sum.warnings.length,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { CairnError, errnoCode, reason } from '../errors.ts';
 import { chunkStream } from '../chunker/index.ts';
 import { blobId } from '../crypto/index.ts';
+import { native } from '../native/index.ts';
 import { VERSION } from '../version.ts';
 import { closeFd, openForReading, readAt } from './fd.ts';
 import { Limiter } from './limiter.ts';
@@ -348,7 +349,7 @@ class Walker {
       } else if (child) {
         const st = await fs.lstat(full, { bigint: true });
         const sub = await this.saveVirtual(child, full, await this.loadParentTree(prev?.subtree));
-        nodes.push({ ...baseNode(name, st), subtree: sub });
+        nodes.push({ ...this.withXattrs(full, baseNode(name, st)), subtree: sub });
       }
     }
     return (await this.repo.saveTree({ nodes })).id.toString('hex');
@@ -363,10 +364,25 @@ class Walker {
     if (this.selection.excluded(full)) return undefined;
     const st = await this.stat(full);
     if (st === undefined) return undefined;
-    const node = baseNode(name, st);
+    const node = this.withXattrs(full, baseNode(name, st));
     if (node.type === 'dir') return (await this.walkDirNode(full, node, prev, node.device)).done;
     if (node.type === 'file') return this.runFile(full, node, prev);
     return this.saveSpecial(full, node);
+  }
+
+  /** The node with its extended attributes (ACLs included), when the system has any for it. */
+  private withXattrs(full: string, node: TreeNode): TreeNode {
+    if (native === undefined) return node;
+    let pairs: [string, Buffer][];
+    try {
+      pairs = native.lgetxattrs(full);
+    } catch (err) {
+      this.warn(full, `cannot read extended attributes: ${reason(err)}`);
+      return node;
+    }
+    if (pairs.length === 0) return node;
+    pairs.sort((a, b) => compareNames(a[0], b[0]));
+    return { ...node, xattrs: Object.fromEntries(pairs.map(([k, v]) => [k, v.toString('base64')])) };
   }
 
   private async stat(full: string): Promise<BigIntStats | undefined> {
@@ -459,7 +475,7 @@ class Walker {
       const st = stats[i];
       if (st === undefined) continue;
       const full = path.join(dir, name);
-      const node = baseNode(name, st);
+      const node = this.withXattrs(full, baseNode(name, st));
       const prev = parent?.get(name);
       if (node.type === 'dir') {
         keep((await this.walkDirNode(full, node, prev, rootDevice)).done);

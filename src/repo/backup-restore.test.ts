@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -365,18 +366,25 @@ describe('backup and restore', () => {
     await assert.rejects(backup(repo, []), (err) => isCairnError(err, 'USAGE'));
   });
 
-  it('a fifo is recorded, and restore warns that it does not re-create it', async (t) => {
+  it('a fifo is recorded and re-created; a socket is recorded and restore warns that it skips it', async (t) => {
     const { src, repoDir, target } = await setup(t);
     await fs.mkdir(src);
     assert.equal(spawnSync('mkfifo', [path.join(src, 'pipe')]).status, 0);
     await fs.writeFile(path.join(src, 'f'), 'f');
-    const repo = await initRepo(repoDir);
-    const result = await backup(repo, [src]);
-    assert.deepEqual(result.warnings, []);
-    const summary = await restore(repo, { ...result.snapshot, id: result.id }, target);
-    assert.equal(summary.warnings.length, 1);
-    assert.match(summary.warnings[0]!.message, /fifo is recorded but not re-created/);
-    assert.deepEqual(await fs.readdir(path.join(target, src)), ['f']);
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(src, 'sock'), resolve));
+    try {
+      const repo = await initRepo(repoDir);
+      const result = await backup(repo, [src]);
+      assert.deepEqual(result.warnings, []);
+      const summary = await restore(repo, { ...result.snapshot, id: result.id }, target);
+      assert.equal(summary.warnings.length, 1);
+      assert.match(summary.warnings[0]!.message, /socket is recorded but not re-created/);
+      assert.deepEqual((await fs.readdir(path.join(target, src))).sort(), ['f', 'pipe']);
+      assert.ok((await fs.lstat(path.join(target, src, 'pipe'))).isFIFO());
+    } finally {
+      server.close();
+    }
   });
 
   it('restore refuses a tree entry whose name would leave the target', async (t) => {

@@ -33,3 +33,14 @@ export function groupName(gid: number): string | undefined {
   groups ??= parse('/etc/group');
   return groups.byId.get(gid);
 }
+
+/** The local id of a user name, if this system knows it. */
+export function userId(name: string): number | undefined {
+  users ??= parse('/etc/passwd');
+  return users.byName.get(name);
+}
+
+export function groupId(name: string): number | undefined {
+  groups ??= parse('/etc/group');
+  return groups.byName.get(name);
+}

@@ -16,7 +16,9 @@
 import fs, { constants } from 'node:fs';
 import path from 'node:path';
 import { CairnError, errnoCode, reason } from '../errors.ts';
+import { major, minor, native, splitNs } from '../native/index.ts';
 import { Limiter } from './limiter.ts';
+import { groupId, userId } from './owners.ts';
 import type { Location } from './master-index.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
@@ -41,12 +43,21 @@ export interface RestoreOptions {
   readonly packConcurrency?: number;
   /** Apply owners (uid/gid); by default only when running as root, who alone can. */
   readonly owners?: boolean;
+  /**
+   * Use the recorded numeric uid/gid. By default a recorded user or group name that this system
+   * knows gives its local id (the same user on a machine with other ids), else the number.
+   */
+  readonly numericOwner?: boolean;
 }
 
 export interface RestoreSummary {
   readonly files: number;
   readonly dirs: number;
   readonly symlinks: number;
+  /** Names restored as hard links to a file restored under another name. */
+  readonly hardLinks: number;
+  /** FIFOs and device nodes. */
+  readonly specials: number;
   readonly bytes: number;
   readonly warnings: readonly RestoreWarning[];
 }
@@ -69,6 +80,12 @@ function openCb(p: string, flags: number, mode?: number): Promise<number> {
     fs.open(p, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
   );
 }
+
+const SPECIAL: Partial<Record<TreeNode['type'], number>> = {
+  fifo: constants.S_IFIFO,
+  chardev: constants.S_IFCHR,
+  blockdev: constants.S_IFBLK,
+};
 
 function nsToSeconds(ns: string): number {
   return Number(BigInt(ns) / 1000n) / 1e6;
@@ -120,6 +137,7 @@ export async function restore(
   try {
     await r.restoreTree(snapshot.tree, root);
     await r.flushBatch();
+    r.makeHardLinks();
   } catch (err) {
     if (options.signal?.aborted) {
       throw new CairnError('INTERRUPTED', `Restore cancelled after ${r.files} files: ${root} is incomplete`, {
@@ -130,7 +148,15 @@ export async function restore(
   }
   r.finishDirs();
   r.throwIfFilesFailed();
-  return { files: r.files, dirs: r.dirs, symlinks: r.symlinks, bytes: r.bytes, warnings: r.warnings };
+  return {
+    files: r.files,
+    dirs: r.dirs,
+    symlinks: r.symlinks,
+    hardLinks: r.hardLinks,
+    specials: r.specials,
+    bytes: r.bytes,
+    warnings: r.warnings,
+  };
 }
 
 class Restorer {
@@ -145,6 +171,12 @@ class Restorer {
   private readonly dirMeta: { path: string; node: TreeNode }[] = [];
   private readonly progress: RestoreProgress;
   private readonly owners: boolean;
+  private readonly numericOwner: boolean;
+  /** First restored name of each file with several hard links: "device:inode" → path. */
+  private readonly firstNames = new Map<string, string>();
+  private readonly links: { dest: string; first: string }[] = [];
+  specials = 0;
+  hardLinks = 0;
   private batch: FileJob[] = [];
   private batchBlobs = 0;
 
@@ -153,6 +185,7 @@ class Restorer {
     this.options = options;
     this.progress = options.progress ?? { filesDone: 0, bytesDone: 0, currentFile: '' };
     this.owners = options.owners ?? process.getuid?.() === 0;
+    this.numericOwner = options.numericOwner === true;
   }
 
   private warn(p: string, message: string): void {
@@ -179,14 +212,24 @@ class Restorer {
           if (node.subtree !== undefined) await this.restoreTree(node.subtree, dest);
           this.dirMeta.push({ path: dest, node });
           break;
-        case 'file':
-          await this.addFile(dest, node);
+        case 'file': {
+          // A second name of a file with several hard links becomes a link to the first name.
+          const key = node.links > 1 && node.inode !== 0 ? `${node.device}:${node.inode}` : undefined;
+          const first = key === undefined ? undefined : this.firstNames.get(key);
+          if (key !== undefined && first === undefined) this.firstNames.set(key, dest);
+          if (first !== undefined) this.links.push({ dest, first });
+          else await this.addFile(dest, node);
           break;
+        }
         case 'symlink':
           this.makeSymlink(dest, node);
           break;
+        case 'socket':
+          // A socket belongs to the program that listened on it; restic and tar skip them too.
+          this.warn(dest, 'a socket is recorded but not re-created (a program makes it when it listens)');
+          break;
         default:
-          this.warn(dest, `a ${node.type} is recorded but not re-created by this version`);
+          this.makeSpecial(dest, node);
       }
     }
   }
@@ -215,12 +258,89 @@ class Restorer {
       throw targetError(dest, err);
     }
     this.symlinks++;
-    try {
-      if (this.owners) fs.lchownSync(dest, node.uid, node.gid);
-      fs.lutimesSync(dest, nsToSeconds(node.atimeNs), nsToSeconds(node.mtimeNs));
-    } catch (err) {
-      this.warn(dest, `cannot set metadata: ${reason(err)}`);
+    this.applyMeta(dest, undefined, node);
+  }
+
+  /** FIFOs and device nodes, with mknod. */
+  private makeSpecial(dest: string, node: TreeNode): void {
+    const type = SPECIAL[node.type];
+    if (type === undefined || native === undefined) {
+      this.warn(
+        dest,
+        `a ${node.type} is recorded but cannot be re-created${native ? '' : ' (the native addon is not built)'}`,
+      );
+      return;
     }
+    try {
+      fs.rmSync(dest, { force: true, recursive: true });
+      const rdev = node.rdev ?? 0;
+      native.mknod(dest, type | (node.mode & 0o7777), major(rdev), minor(rdev));
+    } catch (err) {
+      this.warn(dest, `cannot re-create the ${node.type}: ${reason(err)}`);
+      return;
+    }
+    this.specials++;
+    this.applyMeta(dest, undefined, node);
+  }
+
+  /** Hard links last: every first name exists by now. */
+  makeHardLinks(): void {
+    for (const { dest, first } of this.links) {
+      try {
+        fs.rmSync(dest, { force: true, recursive: true });
+        fs.linkSync(first, dest);
+        this.hardLinks++;
+      } catch (err) {
+        this.warn(dest, `cannot link it to ${first}: ${reason(err)}`);
+      }
+    }
+  }
+
+  /**
+   * Owner, mode, extended attributes and times, in that order: chown clears set-id bits, and the
+   * ACL attributes must be set after the mode they refine. By descriptor when there is one.
+   */
+  private applyMeta(p: string, fd: number | undefined, node: TreeNode): void {
+    const problems: string[] = [];
+    const attempt = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        problems.push(`${what}: ${reason(err)}`);
+      }
+    };
+    if (this.owners) {
+      const uid = this.numericOwner || node.user === undefined ? node.uid : (userId(node.user) ?? node.uid);
+      const gid =
+        this.numericOwner || node.group === undefined ? node.gid : (groupId(node.group) ?? node.gid);
+      attempt('owner', () => (fd === undefined ? fs.lchownSync(p, uid, gid) : fs.fchownSync(fd, uid, gid)));
+    }
+    if (node.type !== 'symlink') {
+      attempt('mode', () =>
+        fd === undefined ? fs.chmodSync(p, node.mode & 0o7777) : fs.fchmodSync(fd, node.mode & 0o7777),
+      );
+    }
+    const n = native;
+    for (const [name, value] of Object.entries(node.xattrs ?? {})) {
+      if (n === undefined) {
+        problems.push('extended attributes: the native addon is not built');
+        break;
+      }
+      attempt(`extended attribute ${name}`, () => n.lsetxattr(p, name, Buffer.from(value, 'base64')));
+    }
+    attempt('times', () => {
+      if (n === undefined) {
+        const [a, m] = [nsToSeconds(node.atimeNs), nsToSeconds(node.mtimeNs)];
+        if (fd === undefined) fs.lutimesSync(p, a, m);
+        else fs.futimesSync(fd, a, m);
+        return;
+      }
+      const [as, an] = splitNs(node.atimeNs);
+      const [ms, mn] = splitNs(node.mtimeNs);
+      if (fd === undefined) n.lutimesNs(p, as, an, ms, mn);
+      else n.futimesNs(fd, as, an, ms, mn);
+    });
+    if (problems.length > 0) this.warn(p, `cannot set ${problems.join('; ')}`);
   }
 
   private async addFile(dest: string, node: TreeNode): Promise<void> {
@@ -403,11 +523,7 @@ class Restorer {
       throw targetError(job.dest, err);
     }
     try {
-      if (this.owners) fs.fchownSync(fd, node.uid, node.gid);
-      fs.fchmodSync(fd, node.mode & 0o7777);
-      fs.futimesSync(fd, nsToSeconds(node.atimeNs), nsToSeconds(node.mtimeNs));
-    } catch (err) {
-      this.warn(job.dest, `cannot set metadata: ${reason(err)}`);
+      this.applyMeta(job.dest, fd, node);
     } finally {
       fs.closeSync(fd);
     }
@@ -427,15 +543,7 @@ class Restorer {
     // Directories were listed after their contents, so this goes deepest first: setting a
     // directory's times is not undone by writing inside it, and a parent's restrictive mode (0600)
     // is set only after its children no longer need to be entered.
-    for (const d of this.dirMeta) {
-      try {
-        if (this.owners) fs.lchownSync(d.path, d.node.uid, d.node.gid);
-        fs.chmodSync(d.path, d.node.mode & 0o7777);
-        fs.utimesSync(d.path, nsToSeconds(d.node.atimeNs), nsToSeconds(d.node.mtimeNs));
-      } catch (err) {
-        this.warn(d.path, `cannot set metadata: ${reason(err)}`);
-      }
-    }
+    for (const d of this.dirMeta) this.applyMeta(d.path, undefined, d.node);
   }
 
   /** Files that could not be restored fail the restore, after everything else was restored. */

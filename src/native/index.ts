@@ -1,0 +1,54 @@
+/**
+ * Native system calls that Node's fs module lacks, from Cairn's own Node-API addon
+ * (native/cairn_native.c, built by node-gyp when the package is installed: `npm ci`).
+ *
+ * - xattr: an extended attribute (name → bytes); POSIX ACLs are the `system.posix_acl_*` ones.
+ * - special file: a FIFO or a character or block device node, made with mknod.
+ * - ns times: timestamps set to the nanosecond (Node's utimes takes seconds as a double).
+ *
+ * `native` is undefined when the addon was not built (no compiler at install): callers then say
+ * what they could not do instead of failing.
+ */
+import { createRequire } from 'node:module';
+
+export interface Native {
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lgetxattrs(path: string): [string, Buffer][];
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lutimesNs(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  futimesNs(fd: number, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+}
+
+function load(): Native | undefined {
+  try {
+    // The same two levels up from src/native/ and dist/native/.
+    return createRequire(import.meta.url)('../../build/Release/cairn_native.node') as Native;
+  } catch {
+    return undefined;
+  }
+}
+
+export const native: Native | undefined = process.env.CAIRN_NATIVE === 'off' ? undefined : load();
+
+/** A time in integer nanoseconds (decimal string) as seconds and nanoseconds. */
+export function splitNs(ns: string): [number, number] {
+  const n = BigInt(ns);
+  let sec = n / 1_000_000_000n;
+  let nsec = n % 1_000_000_000n;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += 1_000_000_000n;
+  }
+  return [Number(sec), Number(nsec)];
+}
+
+/** Linux device number encoding (glibc's gnu_dev_major/minor). */
+export function major(dev: number): number {
+  const d = BigInt(dev);
+  return Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+}
+
+export function minor(dev: number): number {
+  const d = BigInt(dev);
+  return Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
+}
