@@ -8,6 +8,8 @@ import { CairnError, ERRORS } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBackup } from './cmd-backup.ts';
 import { registerCheck } from './cmd-check.ts';
+import { registerForget } from './cmd-forget.ts';
+import { registerPrune } from './cmd-prune.ts';
 import { registerInit } from './cmd-init.ts';
 import { registerKey } from './cmd-key.ts';
 import { registerRestore } from './cmd-restore.ts';
@@ -40,6 +42,8 @@ export function buildProgram(): Command {
   registerSnapshots(program);
   registerRestore(program);
   registerCheck(program);
+  registerForget(program);
+  registerPrune(program);
   registerKey(program);
   registerUnlock(program);
   for (const c of program.commands) {

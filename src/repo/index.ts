@@ -51,6 +51,16 @@ export {
   type Subset,
 } from './check.ts';
 export type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+export {
+  applyPolicy,
+  parseDuration,
+  policyIsEmpty,
+  type Decision,
+  type GroupDecision,
+  type GroupKey,
+  type RetentionPolicy,
+} from './forget.ts';
+export { prune, usedBlobs, type PruneOptions, type PruneResult } from './prune.ts';
 export { Selection, parsePatternFile, CACHEDIR_SIGNATURE, type SelectionOptions } from './select.ts';
 export type { Tree, TreeNode, NodeType } from './tree.ts';
 export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';

@@ -37,7 +37,7 @@ import {
   type BlobEntry,
   type BlobType,
 } from './format.ts';
-import { decodeIndex, encodeIndex, type IndexPack } from './index-file.ts';
+import { decodeIndex, encodeIndex, type IndexContent, type IndexPack } from './index-file.ts';
 import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './keys.ts';
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
@@ -89,6 +89,7 @@ export class Repository {
   private readonly compressLimiter = new Limiter(COMPRESS_BUDGET);
   private readonly uploadLimiter = new Limiter(UPLOADS);
   private pendingIndex: IndexPack[] = [];
+  private readonly written: IndexPack[] = [];
   private failure: unknown;
   private pool: SealPool | undefined;
   private readonly indexFiles = new Set<string>();
@@ -259,6 +260,31 @@ export class Repository {
     return { added: true };
   }
 
+  /**
+   * Copies a stored blob into a new pack although the index has it (prune's repacking): the
+   * sealed bytes stay valid in any pack, their additional data names only type and id.
+   */
+  async repackBlob(type: BlobType, id: Buffer, sealed: Sealed): Promise<void> {
+    this.throwIfFailed();
+    const hex = id.toString('hex');
+    if (this.inflight.has(hex)) return;
+    this.inflight.add(hex);
+    await this.addSealed(type, id, sealed);
+  }
+
+  /** Packs written in this session, durable and indexed (after flush). */
+  writtenPacks(): readonly IndexPack[] {
+    return this.written;
+  }
+
+  /** Writes an index file with this content; returns its name once it is durable. */
+  async writeIndexFile(content: IndexContent): Promise<string> {
+    const bytes = sealFile(this.key, 'index', encodeIndex(content), false);
+    const name = sha256(bytes).toString('hex');
+    await this.backend.write({ type: 'index', name }, [bytes]);
+    return name;
+  }
+
   private async addSealed(type: BlobType, id: Buffer, { codec, sealed, rawLength }: Sealed): Promise<void> {
     const writer = this.writers[type];
     writer.add(codec, id, [sealed], rawLength);
@@ -298,6 +324,7 @@ export class Repository {
         this.index.addPack(pack.id, pack.entries);
         for (const e of pack.entries) this.inflight.delete(e.id.toString('hex'));
         this.pendingIndex.push({ id: pack.id, entries: pack.entries });
+        this.written.push({ id: pack.id, entries: pack.entries });
         if (this.pendingIndex.length >= PACKS_PER_INDEX) await this.writeIndex();
       })(),
     );

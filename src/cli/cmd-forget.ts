@@ -1,0 +1,213 @@
+import type { Command } from 'commander';
+import { CairnError } from '../errors.ts';
+import {
+  applyPolicy,
+  parseDuration,
+  policyIsEmpty,
+  prune,
+  type GroupKey,
+  type PruneResult,
+  type RetentionPolicy,
+  type SnapshotInfo,
+} from '../repo/index.ts';
+import { openSession, type GlobalOptions, type Session } from './context.ts';
+import { formatBytes, plural } from './output.ts';
+import { withSignals } from './signals.ts';
+
+interface ForgetFlags {
+  readonly keepLast?: string;
+  readonly keepHourly?: string;
+  readonly keepDaily?: string;
+  readonly keepWeekly?: string;
+  readonly keepMonthly?: string;
+  readonly keepYearly?: string;
+  readonly keepWithin?: string;
+  readonly keepTag?: string[];
+  readonly groupBy: string;
+  readonly host?: string;
+  readonly dryRun?: boolean;
+  readonly prune?: boolean;
+  readonly maxUnused: string;
+}
+
+const repeatable = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+function count(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CairnError('USAGE', `Cannot use ${option} ${text}: give a whole number of 1 or more`);
+  return n;
+}
+
+export function parsePercent(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(text.trim());
+  const v = m ? Number(m[1]) : NaN;
+  if (!(v >= 0 && v <= 100))
+    throw new CairnError('USAGE', `Cannot use ${option} ${text}: give a percentage from 0% to 100%`);
+  return v / 100;
+}
+
+export function printPrune(s: Session, r: PruneResult): void {
+  const verb = r.dryRun ? 'would' : '';
+  s.out.line(
+    `${r.dryRun ? 'dry run: ' : ''}${plural(r.snapshots, 'snapshot')} use ${plural(r.blobsUsed, 'blob')}; ` +
+      `packs: ${r.packsKept} kept, ${r.packsDeleted} ${verb ? 'would be ' : ''}deleted, ${r.packsRepacked} ${verb ? 'would be ' : ''}repacked, ` +
+      `${r.packsUnreferenced} unreferenced ${verb ? 'would be ' : ''}deleted`,
+  );
+  if (!r.dryRun) {
+    s.out.line(
+      `read ${formatBytes(r.bytesRead)}, wrote ${formatBytes(r.bytesWritten)} in ${plural(r.packsWritten, 'new pack')}, ` +
+        `freed ${formatBytes(r.bytesFreed)} of ${formatBytes(r.bytesBefore)}`,
+    );
+  } else {
+    s.out.line(`would free about ${formatBytes(r.bytesFreed)} of ${formatBytes(r.bytesBefore)}`);
+  }
+  s.out.emit({
+    message_type: 'prune',
+    dry_run: r.dryRun,
+    snapshots: r.snapshots,
+    blobs_used: r.blobsUsed,
+    blobs_removed: r.blobsRemoved,
+    packs_kept: r.packsKept,
+    packs_deleted: r.packsDeleted,
+    packs_repacked: r.packsRepacked,
+    packs_unreferenced: r.packsUnreferenced,
+    packs_written: r.packsWritten,
+    bytes_read: r.bytesRead,
+    bytes_written: r.bytesWritten,
+    bytes_freed: r.bytesFreed,
+    bytes_before: r.bytesBefore,
+  });
+}
+
+export function registerForget(program: Command): void {
+  program
+    .command('forget')
+    .description('remove snapshots: those named, or those a retention policy does not keep')
+    .argument('[snapshot...]', 'snapshots to remove (ids or unique prefixes)')
+    .option('--keep-last <n>', 'keep the n newest snapshots')
+    .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last n hours that have one')
+    .option('--keep-daily <n>', 'keep the newest snapshot of each of the last n days that have one')
+    .option('--keep-weekly <n>', 'keep the newest snapshot of each of the last n ISO weeks that have one')
+    .option('--keep-monthly <n>', 'keep the newest snapshot of each of the last n months that have one')
+    .option('--keep-yearly <n>', 'keep the newest snapshot of each of the last n years that have one')
+    .option(
+      '--keep-within <duration>',
+      'keep snapshots younger than this (e.g. 7d, 2w, 6m, 1y) before the newest',
+    )
+    .option('--keep-tag <tag>', 'keep snapshots with this tag (repeatable)', repeatable)
+    .option(
+      '--group-by <keys>',
+      'judge snapshots in groups by these keys: host, paths, tags (comma separated)',
+      'host,paths',
+    )
+    .option('--host <name>', 'only consider snapshots of this host')
+    .option('-n, --dry-run', 'only say what would be removed, and why each snapshot is kept')
+    .option('--prune', 'then remove the data no snapshot needs any more (see "cairn prune")')
+    .option('--max-unused <percent>', 'with --prune: repack packs whose unused share exceeds this', '5%')
+    .addHelpText(
+      'after',
+      `
+Snapshots are judged per group (by default host and paths), newest first; a snapshot kept by any
+rule is kept, and --dry-run lists the rules that keep it. Days, weeks (ISO, Monday first) and
+months are in local time. Without snapshots or a --keep option nothing is removed.
+
+Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
+    )
+    .action(async (refs: string[], flags: ForgetFlags, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const policy: RetentionPolicy = {
+        ...(flags.keepLast ? { last: count(flags.keepLast, '--keep-last') } : {}),
+        ...(flags.keepHourly ? { hourly: count(flags.keepHourly, '--keep-hourly') } : {}),
+        ...(flags.keepDaily ? { daily: count(flags.keepDaily, '--keep-daily') } : {}),
+        ...(flags.keepWeekly ? { weekly: count(flags.keepWeekly, '--keep-weekly') } : {}),
+        ...(flags.keepMonthly ? { monthly: count(flags.keepMonthly, '--keep-monthly') } : {}),
+        ...(flags.keepYearly ? { yearly: count(flags.keepYearly, '--keep-yearly') } : {}),
+        ...(flags.keepWithin ? { within: parseDuration(flags.keepWithin) } : {}),
+        ...(flags.keepTag ? { tags: flags.keepTag } : {}),
+      };
+      const groupBy = flags.groupBy
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean);
+      for (const k of groupBy) {
+        if (k !== 'host' && k !== 'paths' && k !== 'tags') {
+          throw new CairnError('USAGE', `Cannot group by "${k}": choose from host, paths, tags`);
+        }
+      }
+      if (refs.length > 0 && !policyIsEmpty(policy)) {
+        throw new CairnError(
+          'USAGE',
+          'Cannot forget: name snapshots or give a policy (--keep-...), not both',
+        );
+      }
+      if (refs.length === 0 && policyIsEmpty(policy)) {
+        throw new CairnError(
+          'USAGE',
+          'Cannot forget: name snapshots to remove or give a policy such as --keep-daily 7 (nothing is removed otherwise)',
+        );
+      }
+      const maxUnused = parsePercent(flags.maxUnused, '--max-unused');
+      const s = await openSession(g, {
+        lock: flags.dryRun ? 'shared' : 'exclusive',
+        command: 'forget',
+        index: flags.prune === true,
+      });
+      try {
+        let doomed: SnapshotInfo[] = [];
+        if (refs.length > 0) {
+          for (const ref of refs) doomed.push(await s.repo.findSnapshot(ref));
+        } else {
+          const { snapshots, errors } = await s.repo.listSnapshots();
+          if (errors[0]) throw errors[0];
+          const pool = flags.host === undefined ? snapshots : snapshots.filter((x) => x.host === flags.host);
+          const groups = applyPolicy(pool, policy, groupBy as GroupKey[]);
+          for (const grp of groups) {
+            const label = Object.entries(grp.group)
+              .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(' ') : String(v)}`)
+              .join(', ');
+            s.out.line(`snapshots of ${label}:`);
+            for (const d of grp.decisions) {
+              const when = d.snapshot.time.replace('T', ' ').slice(0, 19);
+              s.out.line(
+                `  ${d.keep ? 'keep  ' : 'remove'} ${d.snapshot.id.slice(0, 8)}  ${when}  ${d.reasons.join(', ')}`,
+              );
+            }
+            doomed.push(...grp.decisions.filter((d) => !d.keep).map((d) => d.snapshot));
+          }
+          s.out.emit(
+            groups.map((grp) => ({
+              message_type: 'forget_group',
+              group: grp.group,
+              keep: grp.decisions
+                .filter((d) => d.keep)
+                .map((d) => ({ id: d.snapshot.id, time: d.snapshot.time, reasons: d.reasons })),
+              remove: grp.decisions
+                .filter((d) => !d.keep)
+                .map((d) => ({ id: d.snapshot.id, time: d.snapshot.time })),
+            })),
+          );
+        }
+        doomed = [...new Map(doomed.map((d) => [d.id, d])).values()];
+        if (flags.dryRun) {
+          s.out.line(`dry run: ${plural(doomed.length, 'snapshot')} would be removed`);
+        } else {
+          for (const d of doomed) await s.repo.backend.remove({ type: 'snapshots', name: d.id });
+          s.out.line(`removed ${plural(doomed.length, 'snapshot')}`);
+        }
+        s.out.emit({
+          message_type: 'forget',
+          dry_run: flags.dryRun === true,
+          removed: doomed.map((d) => d.id),
+        });
+        if (flags.prune) {
+          const r = await withSignals((signal) =>
+            prune(s.repo, { maxUnused, dryRun: flags.dryRun === true, signal }),
+          );
+          printPrune(s, r);
+        }
+      } finally {
+        await s.close();
+      }
+    });
+}

@@ -1,0 +1,108 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { FaultBackend } from '../backend/fault.ts';
+import { LocalBackend } from '../backend/index.ts';
+import { isCairnError } from '../errors.ts';
+import { backup } from './archiver.ts';
+import { check } from './check.ts';
+import { initRepo, openRepo, PASSWORD, seededBytes, tempDir } from './fixtures.testing.ts';
+import { prune } from './prune.ts';
+import { Repository } from './repository.ts';
+import { restore } from './restorer.ts';
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) total += (await fs.stat(path.join(e.parentPath, e.name))).size;
+  }
+  return total;
+}
+
+/** Three backups of a changing tree; the first two are then forgotten. */
+async function history(t: Parameters<typeof tempDir>[0]) {
+  const dir = await tempDir(t, 'cairn-prune-');
+  const src = path.join(dir, 'src');
+  const repoDir = path.join(dir, 'repo');
+  await fs.mkdir(src);
+  const repo = await initRepo(repoDir);
+  const ids: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    // Each round replaces most files, so old packs become mostly garbage.
+    for (let i = 0; i < 12; i++) {
+      const keep = i < 3;
+      await fs.writeFile(
+        path.join(src, `f${i}`),
+        seededBytes(keep ? `stable-${i}` : `r${round}-${i}`, 200_000),
+      );
+    }
+    ids.push((await backup(repo, [src])).id);
+  }
+  for (const id of ids.slice(0, 2)) await repo.backend.remove({ type: 'snapshots', name: id });
+  return { dir, src, repoDir, last: ids[2]! };
+}
+
+describe('prune', () => {
+  it('frees the space of forgotten snapshots, and what stays checks and restores', async (t) => {
+    const { dir, src, repoDir, last } = await history(t);
+    const before = await dirSize(path.join(repoDir, 'data'));
+    const repo = await openRepo(repoDir);
+    const dry = await prune(repo, { dryRun: true });
+    assert.equal(dry.packsWritten, 0);
+    assert.equal(await dirSize(path.join(repoDir, 'data')), before, 'a dry run changes nothing');
+    const r = await prune(repo, { maxUnused: 0.05 });
+    assert.ok(r.packsDeleted + r.packsRepacked > 0);
+    const after = await dirSize(path.join(repoDir, 'data'));
+    assert.ok(after < before * 0.6, `data went from ${before} to ${after} bytes`);
+    const reopened = await openRepo(repoDir);
+    const result = await check(reopened, { readData: true });
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.warnings, []);
+    const target = path.join(dir, 'target');
+    await restore(reopened, await reopened.findSnapshot(last), target);
+    for (let i = 0; i < 12; i++) {
+      assert.deepEqual(
+        await fs.readFile(path.join(target, src, `f${i}`)),
+        await fs.readFile(path.join(src, `f${i}`)),
+      );
+    }
+    const again = await prune(await openRepo(repoDir));
+    assert.equal(
+      again.packsDeleted + again.packsRepacked + again.packsUnreferenced,
+      0,
+      `a second prune finds nothing: ${JSON.stringify(again)}`,
+    );
+  });
+
+  it('interrupted after its new index, it loses nothing, and running it again finishes the job', async (t) => {
+    const { repoDir, last } = await history(t);
+    const faulty = new FaultBackend(new LocalBackend(repoDir));
+    const repo = await Repository.open(faulty, PASSWORD);
+    await repo.loadIndex();
+    // Every removal fails: the new index is written, nothing old is deleted.
+    faulty.failNext('remove', 1000);
+    await assert.rejects(prune(repo), (e: unknown) => isCairnError(e, 'BACKEND_IO'));
+    const mid = await openRepo(repoDir);
+    assert.deepEqual((await check(mid, { readData: true })).errors, []);
+    await restore(mid, await mid.findSnapshot(last), path.join(repoDir, '..', 'mid-restore'));
+    const finished = await prune(await openRepo(repoDir));
+    assert.ok(finished.packsDeleted + finished.packsUnreferenced > 0);
+    const end = await openRepo(repoDir);
+    const result = await check(end, { readData: true });
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.warnings, []);
+  });
+
+  it('refuses to delete anything when a snapshot cannot be read', async (t) => {
+    const { repoDir } = await history(t);
+    const snaps = await fs.readdir(path.join(repoDir, 'snapshots'));
+    await fs.writeFile(path.join(repoDir, 'snapshots', snaps[0]!), 'damaged');
+    const before = await dirSize(path.join(repoDir, 'data'));
+    await assert.rejects(
+      prune(await openRepo(repoDir)),
+      (e: unknown) => isCairnError(e, 'SNAPSHOT_CORRUPT') && /nothing was deleted/.test((e as Error).message),
+    );
+    assert.equal(await dirSize(path.join(repoDir, 'data')), before);
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * prune: removes data no snapshot needs.
+ *
+ * 1. Every snapshot's trees are walked to find the blobs in use; a snapshot or tree that cannot
+ *    be read stops prune before anything is deleted (an incomplete picture must not cost data).
+ * 2. Each blob in use has one home: its first indexed location. A pack holding no home is
+ *    deleted; a pack whose unused share exceeds `maxUnused` has its homes copied into new packs
+ *    (the sealed bytes as they are: no decryption) and is then deleted; other packs stay. Packs
+ *    that no index names (left by interrupted backups) are deleted.
+ * 3. Order, so that a crash at any point loses nothing: new packs and their index are written;
+ *    then one index file naming every pack that stays, superseding all earlier index files; only
+ *    then are the old index files and the packs deleted.
+ */
+import { CairnError, reason } from '../errors.ts';
+import { isHexId, type BlobEntry } from './format.ts';
+import type { IndexPack } from './index-file.ts';
+import type { Repository } from './repository.ts';
+import type { SnapshotInfo } from './snapshot.ts';
+
+export interface PruneOptions {
+  /** Largest unused share of a pack that is left alone (0–1); default 0.05. */
+  readonly maxUnused?: number;
+  readonly dryRun?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (what: string, done: number, total: number) => void;
+}
+
+export interface PruneResult {
+  readonly dryRun: boolean;
+  readonly snapshots: number;
+  readonly blobsUsed: number;
+  readonly packsKept: number;
+  readonly packsDeleted: number;
+  readonly packsRepacked: number;
+  readonly packsUnreferenced: number;
+  readonly packsWritten: number;
+  readonly blobsRemoved: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  /** Bytes of packs deleted minus bytes of packs written. */
+  readonly bytesFreed: number;
+  readonly bytesBefore: number;
+}
+
+/** The ids (hex) of every blob a snapshot needs, trees included. */
+export async function usedBlobs(repo: Repository, snapshots: readonly SnapshotInfo[]): Promise<Set<string>> {
+  const used = new Set<string>();
+  const walk = async (tree: string) => {
+    if (used.has(tree)) return;
+    used.add(tree);
+    let nodes;
+    try {
+      nodes = (await repo.loadTree(tree)).nodes;
+    } catch (err) {
+      throw new CairnError(
+        err instanceof CairnError ? err.code : 'BLOB_CORRUPT',
+        `Cannot prune: tree ${tree} cannot be read (${reason(err)}); nothing was deleted. Run "cairn check" to see what is damaged`,
+        { cause: err },
+      );
+    }
+    for (const n of nodes) {
+      for (const c of n.content ?? []) used.add(c);
+      if (n.subtree !== undefined) await walk(n.subtree);
+    }
+  };
+  for (const s of snapshots) await walk(s.tree);
+  return used;
+}
+
+export async function prune(repo: Repository, options: PruneOptions = {}): Promise<PruneResult> {
+  const maxUnused = options.maxUnused ?? 0.05;
+  if (!(maxUnused >= 0 && maxUnused <= 1)) {
+    throw new CairnError(
+      'USAGE',
+      `Cannot prune: the largest unused share must be from 0% to 100%, not ${maxUnused * 100}%`,
+    );
+  }
+  // Homes come from the in-memory index: prune must never judge packs without it.
+  if (repo.index.packCount === 0) await repo.loadIndex();
+  const { snapshots, errors } = await repo.listSnapshots();
+  const firstError = errors[0];
+  if (firstError) {
+    throw new CairnError(firstError.code, `Cannot prune: ${firstError.message}; nothing was deleted`, {
+      cause: firstError,
+    });
+  }
+  const used = await usedBlobs(repo, snapshots);
+  options.signal?.throwIfAborted();
+
+  // Every pack the index files name, with all its entries (duplicates included).
+  const indexNames: string[] = [];
+  for await (const f of repo.backend.list('index')) indexNames.push(f.name);
+  const packs = new Map<string, readonly BlobEntry[]>();
+  const superseded = new Set<string>();
+  const contents: { name: string; packs: readonly IndexPack[] }[] = [];
+  for (const name of indexNames) {
+    const c = repo.decodeIndexFile(name, await repo.backend.read({ type: 'index', name }));
+    c.supersedes.forEach((s) => superseded.add(s));
+    contents.push({ name, packs: c.packs });
+  }
+  for (const c of contents) {
+    if (superseded.has(c.name)) continue;
+    for (const p of c.packs) packs.set(p.id, p.entries);
+  }
+  const present = new Map<string, number>();
+  for await (const f of repo.backend.list('data')) present.set(f.name, f.size);
+  for (const pack of packs.keys()) {
+    if (!present.has(pack)) {
+      throw new CairnError(
+        'BACKEND_NOT_FOUND',
+        `Cannot prune: pack ${pack} is indexed but missing; run "cairn check"; nothing was deleted`,
+      );
+    }
+  }
+
+  // Homes and shares.
+  const homes = new Map<string, BlobEntry[]>();
+  let bytesBefore = 0;
+  for (const size of present.values()) bytesBefore += size;
+  for (const e of repo.index.entries()) {
+    if (!used.has(e.id.toString('hex'))) continue;
+    let list = homes.get(e.pack);
+    if (list === undefined) homes.set(e.pack, (list = []));
+    list.push({
+      type: e.type,
+      codec: e.codec,
+      id: e.id,
+      offset: e.offset,
+      length: e.length,
+      rawLength: e.rawLength,
+    });
+  }
+  const remove: string[] = [];
+  const repack: string[] = [];
+  const keep: string[] = [];
+  let blobsRemoved = 0;
+  for (const [pack, entries] of packs) {
+    const live = homes.get(pack) ?? [];
+    // Shares of blob bytes: a pack's trailer and alignment padding are not garbage.
+    const total = entries.reduce((n, e) => n + e.length, 0);
+    const liveBytes = live.reduce((n, e) => n + e.length, 0);
+    blobsRemoved += entries.length - live.length;
+    if (live.length === 0) remove.push(pack);
+    else if (total > 0 && 1 - liveBytes / total > maxUnused) repack.push(pack);
+    else keep.push(pack);
+  }
+  const unreferenced = [...present.keys()].filter((p) => !packs.has(p) && isHexId(p));
+
+  let bytesRead = 0;
+  let bytesWritten = 0;
+  let packsWritten = 0;
+  if (!options.dryRun) {
+    // Copy the homes out of packs that are mostly garbage.
+    let done = 0;
+    for (const pack of repack) {
+      options.signal?.throwIfAborted();
+      const bytes = await repo.backend.read({ type: 'data', name: pack });
+      bytesRead += bytes.length;
+      for (const e of homes.get(pack) ?? []) {
+        const type = e.type === 0 ? 'data' : 'tree';
+        await repo.repackBlob(type, e.id, {
+          codec: e.codec,
+          sealed: Buffer.from(bytes.subarray(e.offset, e.offset + e.length)),
+          rawLength: e.rawLength,
+        });
+      }
+      options.onProgress?.('repack', ++done, repack.length);
+    }
+    await repo.flush();
+    const written = repo.writtenPacks();
+    packsWritten = written.length;
+    for (const p of written) for (const e of p.entries) bytesWritten += e.length;
+
+    // One index for everything that stays, superseding every index file there is now.
+    const now: string[] = [];
+    for await (const f of repo.backend.list('index')) now.push(f.name);
+    const staying: IndexPack[] = [...keep.map((id) => ({ id, entries: packs.get(id) ?? [] })), ...written];
+    const newIndex = await repo.writeIndexFile({ supersedes: now, packs: staying });
+    for (const name of now) if (name !== newIndex) await repo.backend.remove({ type: 'index', name });
+    let gone = 0;
+    const doomed = [...remove, ...repack, ...unreferenced];
+    for (const pack of doomed) {
+      await repo.backend.remove({ type: 'data', name: pack });
+      options.onProgress?.('delete', ++gone, doomed.length);
+    }
+  }
+  let freed = 0;
+  for (const p of [...remove, ...repack, ...unreferenced]) freed += present.get(p) ?? 0;
+  return {
+    dryRun: options.dryRun === true,
+    snapshots: snapshots.length,
+    blobsUsed: used.size,
+    packsKept: keep.length,
+    packsDeleted: remove.length,
+    packsRepacked: repack.length,
+    packsUnreferenced: unreferenced.length,
+    packsWritten,
+    blobsRemoved,
+    bytesRead,
+    bytesWritten,
+    bytesFreed: freed - bytesWritten,
+    bytesBefore,
+  };
+}
