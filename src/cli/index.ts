@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { CairnError, ERRORS } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBackup } from './cmd-backup.ts';
+import { registerBrowse } from './cmd-browse.ts';
 import { registerCheck } from './cmd-check.ts';
 import { registerForget } from './cmd-forget.ts';
 import { registerPrune } from './cmd-prune.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerSnapshots(program);
   registerRestore(program);
+  registerBrowse(program);
   registerCheck(program);
   registerForget(program);
   registerPrune(program);

@@ -61,6 +61,16 @@ export {
   type RetentionPolicy,
 } from './forget.ts';
 export { prune, usedBlobs, type PruneOptions, type PruneResult } from './prune.ts';
+export {
+  diffTrees,
+  fileContent,
+  findNode,
+  rootNode,
+  walk,
+  type Change,
+  type Difference,
+  type Visited,
+} from './browse.ts';
 export { Selection, parsePatternFile, CACHEDIR_SIGNATURE, type SelectionOptions } from './select.ts';
 export type { Tree, TreeNode, NodeType } from './tree.ts';
 export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';

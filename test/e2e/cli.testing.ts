@@ -17,6 +17,8 @@ export const CAIRN = path.join(ROOT, 'bin', 'cairn');
 export interface Run {
   readonly code: number;
   readonly stdout: string;
+  /** The raw bytes of standard output (for binary output). */
+  readonly stdoutBytes?: Buffer;
   readonly stderr: string;
 }
 
@@ -83,6 +85,7 @@ export function start(cmd: string, args: readonly string[], options: RunOptions 
       resolve({
         code: code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0),
         stdout: Buffer.concat(out).toString('utf8'),
+        stdoutBytes: Buffer.concat(out),
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });

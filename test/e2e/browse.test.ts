@@ -1,0 +1,100 @@
+// Looking into snapshots without restoring them: ls, find, diff, dump and stats.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cairn, jsonLines, makeTemp, message, removeTemp, show } from './cli.testing.ts';
+import { makeRepo } from './repo.testing.ts';
+
+const PASSWORD = 'browse-e2e-password';
+
+describe('browsing snapshots', () => {
+  let dir: string;
+  let src: string;
+  let env: Record<string, string>;
+  let first: string;
+  let second: string;
+  const binary = randomBytes(3_000_000);
+
+  before(async () => {
+    dir = await makeTemp();
+    src = path.join(dir, 'src');
+    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
+    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
+    await fs.mkdir(path.join(src, 'etc'), { recursive: true });
+    await fs.writeFile(path.join(src, 'etc', 'app.conf'), 'setting = 1\n');
+    await fs.writeFile(path.join(src, 'notes.txt'), 'first\n');
+    await fs.writeFile(path.join(src, 'big.bin'), binary);
+    await fs.symlink('notes.txt', path.join(src, 'link'));
+    const a = await cairn(['backup', src, '--json'], { env });
+    first = String(message(a.stdout, 'summary').snapshot_id);
+    await fs.writeFile(path.join(src, 'notes.txt'), 'second\n');
+    await fs.rm(path.join(src, 'etc', 'app.conf'));
+    await fs.writeFile(path.join(src, 'etc', 'other.conf'), 'x\n');
+    await fs.chmod(path.join(src, 'big.bin'), 0o600);
+    const b = await cairn(['backup', src, '--json'], { env });
+    second = String(message(b.stdout, 'summary').snapshot_id);
+  });
+
+  after(() => removeTemp(dir));
+
+  it('ls lists a snapshot below a path, long and as JSON', async () => {
+    const r = await cairn(['ls', first, src, '--long'], { env });
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, new RegExp(`^-rw-r--r-- \\S+ +12 .* ${path.join(src, 'etc', 'app.conf')}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^l.* ${path.join(src, 'link')} -> notes.txt$`, 'm'));
+    const j = await cairn(['ls', second, path.join(src, 'etc'), '--json'], { env });
+    const entries = jsonLines(j.stdout);
+    assert.deepEqual(
+      entries.map((e) => e.path),
+      [path.join(src, 'etc'), path.join(src, 'etc', 'other.conf')],
+    );
+    const missing = await cairn(['ls', first, '/no/such/dir'], { env });
+    assert.equal(missing.code, 30, show(missing));
+    assert.match(missing.stderr, /\/no does not exist there/);
+  });
+
+  it('find tells which snapshots hold a file', async () => {
+    const r = await cairn(['find', 'app.conf', '--json'], { env });
+    assert.equal(r.code, 0, show(r));
+    const found = jsonLines(r.stdout).filter((m) => m.message_type === 'found');
+    assert.deepEqual(
+      found.map((f) => f.snapshot),
+      [first],
+    );
+    const conf = await cairn(['find', '*.CONF', '--ignore-case'], { env });
+    assert.match(conf.stdout, /2 matches in 2 snapshots/);
+  });
+
+  it('diff names what was added, removed, modified and changed in metadata only', async () => {
+    const r = await cairn(['diff', first, second], { env });
+    assert.equal(r.code, 0, show(r));
+    const lines = r.stdout.split('\n');
+    assert.ok(lines.includes(`-  ${path.join(src, 'etc', 'app.conf')}`), r.stdout);
+    assert.ok(lines.includes(`+  ${path.join(src, 'etc', 'other.conf')}`), r.stdout);
+    assert.ok(lines.includes(`M  ${path.join(src, 'notes.txt')}`), r.stdout);
+    assert.ok(lines.includes(`U  ${path.join(src, 'big.bin')}`), r.stdout);
+    assert.match(r.stdout, /added 1, removed 1, modified 1/);
+  });
+
+  it('dump writes a file byte for byte to standard output, and refuses a folder', async () => {
+    const r = await cairn(['dump', first, path.join(src, 'notes.txt')], { env });
+    assert.equal(r.code, 0, show(r));
+    assert.equal(r.stdout, 'first\n');
+    const big = await cairn(['dump', first, path.join(src, 'big.bin')], { env });
+    assert.equal(big.code, 0);
+    assert.ok(Buffer.from(big.stdoutBytes ?? []).equals(binary), 'binary content is exact');
+    const folder = await cairn(['dump', first, src], { env });
+    assert.equal(folder.code, 2, show(folder));
+  });
+
+  it('stats reports sizes and the deduplication between snapshots', async () => {
+    const r = await cairn(['stats', '--json'], { env });
+    assert.equal(r.code, 0, show(r));
+    const st = message(r.stdout, 'stats');
+    assert.equal(st.snapshots_count, 2);
+    assert.equal(st.total_file_count, 6);
+    assert.ok(Number(st.deduplication_ratio) > 1.9, JSON.stringify(st));
+  });
+});
