@@ -34,6 +34,22 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON instead of text')
     .option('-q, --quiet', 'print only warnings and errors')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Getting started:
+  export CAIRN_REPOSITORY=/srv/backup/repo CAIRN_PASSWORD_FILE=/root/.cairn-password
+  cairn init                                   create the repository (keep the password safe)
+  cairn backup /etc /home --exclude-caches     a snapshot; the next one reads only changed files
+  cairn snapshots                              what there is
+  cairn restore latest --target /tmp/restore   paths come back under the target
+  cairn forget --keep-daily 7 --keep-weekly 4 --prune
+  cairn check --read-data                      prove every byte is still readable
+
+Every command has --help and --json. Exit codes: 0 done, 1 unexpected failure, 2 usage, 3 done
+with warnings, 10 no repository, 11 locked, 12 wrong password, 130 interrupted; the full list is
+in docs/errors.md.`,
+    )
     // Each command's --help also lists -r/--repo and the password options it needs.
     .configureHelp({ showGlobalOptions: true })
     .exitOverride()
