@@ -4,74 +4,114 @@ import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome } from './output.ts';
 import { withSignals } from './signals.ts';
 
+const repeatable = (v: string, p: string[] | undefined) => [...(p ?? []), v];
+
 export function registerRestore(program: Command): void {
   program
     .command('restore')
     .description('restore a snapshot into a directory')
-    .argument('<snapshot>', 'snapshot id (or a unique prefix), or "latest"')
+    .argument(
+      '<snapshot>',
+      'snapshot id (or a unique prefix) or "latest", optionally :SUBPATH (e.g. latest:/etc)',
+    )
     .requiredOption(
       '-t, --target <dir>',
       'directory to restore into; the backed-up paths are re-created under it',
     )
+    .option(
+      '-i, --include <pattern>',
+      'restore only paths matching the pattern, with what is in them (repeatable)',
+      repeatable,
+    )
+    .option('-e, --exclude <pattern>', 'leave out paths matching the pattern (repeatable)', repeatable)
+    .option('-n, --dry-run', 'write nothing; say how much would be restored')
+    .option('--verify', 'read every restored file back and check it against the snapshot')
     .option(
       '--numeric-owner',
       'use the recorded uid/gid even where the recorded user or group name exists here',
     )
     .addHelpText(
       'after',
-      '\nExisting files at the same paths are replaced. Every blob is verified before it is written.',
+      `
+Existing files at the same paths are replaced. Every blob is verified before it is written.
+With SNAPSHOT:SUBPATH the contents of that folder (or that file) land directly in the target.
+Patterns follow backup --exclude and match paths as they are in the snapshot.`,
     )
-    .action(async (ref: string, flags: { target: string; numericOwner?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'shared', command: 'restore' });
-      try {
-        const { repo, out } = s;
-        const snap = await repo.findSnapshot(ref);
-        out.line(
-          `restoring snapshot ${snap.id.slice(0, 12)} of ${snap.paths.join(' ')} at ${snap.time} to ${flags.target}`,
-        );
-        const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, currentFile: '' };
-        const total = snap.summary?.totalBytesProcessed ?? 0;
-        const stop = out.progress((ms) => {
-          const pct = total > 0 ? ` ${((progress.bytesDone / total) * 100).toFixed(1)}%` : '';
-          return `[${formatDuration(ms)}]${pct} ${progress.filesDone} files ${formatBytes(progress.bytesDone)} ${progress.currentFile}`;
-        });
-        const started = Date.now();
-        let sum;
+    .action(
+      async (
+        spec: string,
+        flags: {
+          target: string;
+          numericOwner?: boolean;
+          include?: string[];
+          exclude?: string[];
+          dryRun?: boolean;
+          verify?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const colon = spec.indexOf(':');
+        const ref = colon < 0 ? spec : spec.slice(0, colon);
+        const subpath = colon < 0 ? undefined : spec.slice(colon + 1);
+        const g = cmd.optsWithGlobals<GlobalOptions>();
+        const s = await openSession(g, { lock: 'shared', command: 'restore' });
         try {
-          sum = await withSignals((signal) =>
-            restore(repo, snap, flags.target, {
-              signal,
-              progress,
-              numericOwner: flags.numericOwner === true,
-              onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
-            }),
+          const { repo, out } = s;
+          const snap = await repo.findSnapshot(ref);
+          out.line(
+            `restoring snapshot ${snap.id.slice(0, 12)} of ${snap.paths.join(' ')} at ${snap.time} to ${flags.target}`,
           );
+          const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, currentFile: '' };
+          const total = snap.summary?.totalBytesProcessed ?? 0;
+          const stop = out.progress((ms) => {
+            const pct = total > 0 ? ` ${((progress.bytesDone / total) * 100).toFixed(1)}%` : '';
+            return `[${formatDuration(ms)}]${pct} ${progress.filesDone} files ${formatBytes(progress.bytesDone)} ${progress.currentFile}`;
+          });
+          const started = Date.now();
+          let sum;
+          try {
+            sum = await withSignals((signal) =>
+              restore(repo, snap, flags.target, {
+                signal,
+                progress,
+                numericOwner: flags.numericOwner === true,
+                ...(subpath ? { subpath } : {}),
+                includes: flags.include ?? [],
+                excludes: flags.exclude ?? [],
+                dryRun: flags.dryRun === true,
+                verify: flags.verify === true,
+                onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
+              }),
+            );
+          } finally {
+            stop();
+          }
+          const ms = Date.now() - started;
+          out.line(
+            `${sum.dryRun ? 'dry run: would restore' : 'restored'} ${sum.files} files, ${sum.dirs} dirs, ${sum.symlinks} symlinks` +
+              (sum.hardLinks > 0 ? `, ${sum.hardLinks} hard links` : '') +
+              (sum.specials > 0 ? `, ${sum.specials} special files` : '') +
+              `, ${formatBytes(sum.bytes)} in ${formatDuration(ms)}` +
+              (flags.verify ? `; ${sum.verified} files read back and verified` : ''),
+          );
+          out.emit({
+            message_type: 'summary',
+            snapshot_id: snap.id,
+            files_restored: sum.files,
+            dirs_restored: sum.dirs,
+            symlinks_restored: sum.symlinks,
+            hard_links_restored: sum.hardLinks,
+            special_files_restored: sum.specials,
+            bytes_restored: sum.bytes,
+            dry_run: sum.dryRun,
+            files_verified: sum.verified,
+            total_duration: ms / 1000,
+            warnings: sum.warnings.length,
+          });
+          outcome.warnings += sum.warnings.length;
         } finally {
-          stop();
+          await s.close();
         }
-        const ms = Date.now() - started;
-        out.line(
-          `restored ${sum.files} files, ${sum.dirs} dirs, ${sum.symlinks} symlinks` +
-            (sum.hardLinks > 0 ? `, ${sum.hardLinks} hard links` : '') +
-            (sum.specials > 0 ? `, ${sum.specials} special files` : '') +
-            `, ${formatBytes(sum.bytes)} in ${formatDuration(ms)}`,
-        );
-        out.emit({
-          message_type: 'summary',
-          snapshot_id: snap.id,
-          files_restored: sum.files,
-          dirs_restored: sum.dirs,
-          symlinks_restored: sum.symlinks,
-          hard_links_restored: sum.hardLinks,
-          special_files_restored: sum.specials,
-          bytes_restored: sum.bytes,
-          total_duration: ms / 1000,
-          warnings: sum.warnings.length,
-        });
-        outcome.warnings += sum.warnings.length;
-      } finally {
-        await s.close();
-      }
-    });
+      },
+    );
 }

@@ -17,7 +17,10 @@ import fs, { constants } from 'node:fs';
 import path from 'node:path';
 import { CairnError, errnoCode, reason } from '../errors.ts';
 import { major, minor, native, splitNs } from '../native/index.ts';
+import { findNode, rootNode } from './browse.ts';
+import { blobId } from '../crypto/index.ts';
 import { Limiter } from './limiter.ts';
+import { includeMatcher, Selection } from './select.ts';
 import { groupId, userId } from './owners.ts';
 import type { Location } from './master-index.ts';
 import type { Repository } from './repository.ts';
@@ -48,9 +51,22 @@ export interface RestoreOptions {
    * knows gives its local id (the same user on a machine with other ids), else the number.
    */
   readonly numericOwner?: boolean;
+  /** Restore only this path of the snapshot: a folder's contents, or a file, land in the target. */
+  readonly subpath?: string;
+  /** Leave out snapshot paths matching these patterns (as for backup --exclude). */
+  readonly excludes?: readonly string[];
+  /** Restore only snapshot paths matching these patterns, with what is in them. */
+  readonly includes?: readonly string[];
+  /** Write nothing; count what would be restored. */
+  readonly dryRun?: boolean;
+  /** Read every restored file back and check it against the snapshot's blob ids. */
+  readonly verify?: boolean;
 }
 
 export interface RestoreSummary {
+  readonly dryRun: boolean;
+  /** Files read back and found equal to the snapshot (with verify). */
+  readonly verified: number;
   readonly files: number;
   readonly dirs: number;
   readonly symlinks: number;
@@ -129,15 +145,22 @@ export async function restore(
 ): Promise<RestoreSummary> {
   const root = path.resolve(target);
   try {
-    fs.mkdirSync(root, { recursive: true });
+    if (!options.dryRun) fs.mkdirSync(root, { recursive: true });
   } catch (err) {
     throw targetError(root, err);
   }
   const r = new Restorer(repo, options);
   try {
-    await r.restoreTree(snapshot.tree, root);
+    const sub = path.posix.normalize(`/${options.subpath ?? '/'}`).replace(/\/+$/, '') || '/';
+    const start = sub === '/' ? rootNode(snapshot) : await findNode(repo, snapshot, sub);
+    if (start.type === 'dir') {
+      if (start.subtree !== undefined) await r.restoreTree(start.subtree, root, sub, [], false);
+    } else {
+      await r.restoreNodes([start], root, path.posix.dirname(sub), [], false, snapshot.tree);
+    }
     await r.flushBatch();
     r.makeHardLinks();
+    if (options.verify && !options.dryRun) r.verifyFiles();
   } catch (err) {
     if (options.signal?.aborted) {
       throw new CairnError('INTERRUPTED', `Restore cancelled after ${r.files} files: ${root} is incomplete`, {
@@ -146,9 +169,11 @@ export async function restore(
     }
     throw err;
   }
-  r.finishDirs();
+  if (!options.dryRun) r.finishDirs();
   r.throwIfFilesFailed();
   return {
+    dryRun: options.dryRun === true,
+    verified: r.verified,
     files: r.files,
     dirs: r.dirs,
     symlinks: r.symlinks,
@@ -177,6 +202,13 @@ class Restorer {
   private readonly links: { dest: string; first: string }[] = [];
   specials = 0;
   hardLinks = 0;
+  verified = 0;
+  private readonly created = new Set<string>();
+  private readonly excludes: Selection;
+  private readonly includes: ((p: string) => boolean) | undefined;
+  private readonly dryRun: boolean;
+  private readonly verify: boolean;
+  private readonly restoredFiles: { dest: string; node: TreeNode }[] = [];
   private batch: FileJob[] = [];
   private batchBlobs = 0;
 
@@ -186,6 +218,11 @@ class Restorer {
     this.progress = options.progress ?? { filesDone: 0, bytesDone: 0, currentFile: '' };
     this.owners = options.owners ?? process.getuid?.() === 0;
     this.numericOwner = options.numericOwner === true;
+    this.excludes = new Selection({ excludes: options.excludes ?? [] });
+    const inc = options.includes ?? [];
+    this.includes = inc.length === 0 ? undefined : includeMatcher(inc);
+    this.dryRun = options.dryRun === true;
+    this.verify = options.verify === true;
   }
 
   private warn(p: string, message: string): void {
@@ -194,9 +231,31 @@ class Restorer {
     this.options.onWarning?.(w);
   }
 
-  async restoreTree(treeId: string, dir: string): Promise<void> {
+  async restoreTree(
+    treeId: string,
+    dir: string,
+    at: string,
+    pending: readonly { dest: string; node: TreeNode }[],
+    taken: boolean,
+  ): Promise<void> {
     const tree = await this.repo.loadTree(treeId);
-    for (const node of tree.nodes) {
+    await this.restoreNodes(tree.nodes, dir, at, pending, taken, treeId);
+  }
+
+  /**
+   * `at` is the snapshot path of `dir`; `pending` are folders above that are not created yet
+   * (with --include, a folder is made only when something in it is restored); `taken` says an
+   * include pattern matched a folder above, so everything below is restored.
+   */
+  async restoreNodes(
+    nodes: readonly TreeNode[],
+    dir: string,
+    at: string,
+    pending: readonly { dest: string; node: TreeNode }[],
+    taken: boolean,
+    treeId: string,
+  ): Promise<void> {
+    for (const node of nodes) {
       this.options.signal?.throwIfAborted();
       if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
         throw new CairnError(
@@ -205,13 +264,25 @@ class Restorer {
         );
       }
       const dest = path.join(dir, node.name);
+      const p = path.posix.join(at, node.name);
+      if (this.excludes.excluded(p)) continue;
+      const included = taken || this.includes === undefined || this.includes(p);
+      if (node.type === 'dir') {
+        const chain = [...pending, { dest, node }];
+        if (included) this.materialize(chain);
+        if (node.subtree !== undefined)
+          await this.restoreTree(node.subtree, dest, p, included ? [] : chain, included);
+        if (this.created.has(dest)) this.dirMeta.push({ path: dest, node });
+        continue;
+      }
+      if (!included) continue;
+      this.materialize(pending);
+      if (this.dryRun) {
+        this.files += node.type === 'file' ? 1 : 0;
+        this.bytes += node.type === 'file' ? node.size : 0;
+        continue;
+      }
       switch (node.type) {
-        case 'dir':
-          this.makeDir(dest);
-          this.dirs++;
-          if (node.subtree !== undefined) await this.restoreTree(node.subtree, dest);
-          this.dirMeta.push({ path: dest, node });
-          break;
         case 'file': {
           // A second name of a file with several hard links becomes a link to the first name.
           const key = node.links > 1 && node.inode !== 0 ? `${node.device}:${node.inode}` : undefined;
@@ -231,6 +302,55 @@ class Restorer {
         default:
           this.makeSpecial(dest, node);
       }
+    }
+  }
+
+  /** Creates the folders of the chain that do not exist yet, outermost first. */
+  private materialize(chain: readonly { dest: string; node: TreeNode }[]): void {
+    for (const { dest } of chain) {
+      if (this.created.has(dest)) continue;
+      this.created.add(dest);
+      this.dirs++;
+      if (!this.dryRun) this.makeDir(dest);
+    }
+  }
+
+  /** Reads every restored file back and checks each piece against its blob id. */
+  verifyFiles(): void {
+    for (const { dest, node } of this.restoredFiles) {
+      let offset = 0;
+      let bad: string | undefined;
+      let fd: number | undefined;
+      try {
+        fd = fs.openSync(dest, 'r');
+        for (const hex of node.content ?? []) {
+          const id = Buffer.from(hex, 'hex');
+          const loc = this.repo.lookup(id);
+          const length = loc?.rawLength ?? 0;
+          const buf = Buffer.allocUnsafe(length);
+          let got = 0;
+          while (got < length) {
+            const n = fs.readSync(fd, buf, got, length - got, offset + got);
+            if (n === 0) break;
+            got += n;
+          }
+          if (got !== length || !blobId(this.repo.key, buf).equals(id)) {
+            bad = `bytes ${offset}–${offset + length} differ from the snapshot`;
+            break;
+          }
+          offset += length;
+        }
+      } catch (err) {
+        bad = `cannot read it back: ${reason(err)}`;
+      } finally {
+        if (fd !== undefined) fs.closeSync(fd);
+      }
+      if (bad !== undefined) {
+        this.failures.push({
+          path: dest,
+          error: new CairnError('TARGET_UNWRITABLE', `Cannot verify ${dest}: ${bad}`),
+        });
+      } else this.verified++;
     }
   }
 
@@ -531,6 +651,7 @@ class Restorer {
       this.warn(job.dest, `restored ${job.length} bytes but the snapshot recorded ${node.size}`);
     this.files++;
     this.progress.filesDone++;
+    if (this.verify) this.restoredFiles.push({ dest: job.dest, node });
   }
 
   private fail(job: FileJob, error: CairnError): void {

@@ -57,6 +57,12 @@ function compile(pattern: string, nocase: boolean): (p: string) => boolean {
   }
 }
 
+/** A matcher for include patterns (the same pattern rules); matches if any pattern does. */
+export function includeMatcher(patterns: readonly string[]): (p: string) => boolean {
+  const ms = patterns.map((p) => compile(p, false));
+  return (p) => ms.some((m) => m(p));
+}
+
 export class Selection {
   readonly oneFileSystem: boolean;
   private readonly matchers: ((p: string) => boolean)[];

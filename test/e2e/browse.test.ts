@@ -98,3 +98,73 @@ describe('browsing snapshots', () => {
     assert.ok(Number(st.deduplication_ratio) > 1.9, JSON.stringify(st));
   });
 });
+
+describe('restoring part of a snapshot', () => {
+  let dir: string;
+  let src: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = await makeTemp();
+    src = path.join(dir, 'src');
+    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
+    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
+    for (const rel of ['etc/a.conf', 'etc/sub/b.conf', 'etc/readme', 'var/log/x.log', 'top.txt']) {
+      await fs.mkdir(path.dirname(path.join(src, rel)), { recursive: true });
+      await fs.writeFile(path.join(src, rel), rel);
+    }
+    const r = await cairn(['backup', src], { env });
+    assert.equal(r.code, 0, show(r));
+  });
+
+  after(() => removeTemp(dir));
+
+  async function files(root: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const e of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) out.push(path.relative(root, path.join(e.parentPath, e.name)));
+    }
+    return out.sort();
+  }
+
+  it("SNAPSHOT:SUBPATH puts that folder's contents in the target, and --verify reads them back", async () => {
+    const target = path.join(dir, 'sub');
+    const r = await cairn(['restore', `latest:${path.join(src, 'etc')}`, '--target', target, '--verify'], {
+      env,
+    });
+    assert.equal(r.code, 0, show(r));
+    assert.deepEqual(await files(target), ['a.conf', 'readme', 'sub/b.conf']);
+    assert.match(r.stdout, /3 files read back and verified/);
+  });
+
+  it('--include restores only matching paths and the folders they need; --exclude leaves paths out', async () => {
+    const inc = path.join(dir, 'inc');
+    assert.equal(
+      (await cairn(['restore', 'latest', '--target', inc, '--include', '*.conf'], { env })).code,
+      0,
+    );
+    assert.deepEqual(await files(path.join(inc, src)), ['etc/a.conf', 'etc/sub/b.conf']);
+    assert.deepEqual(
+      await fs.readdir(path.join(inc, src)),
+      ['etc'],
+      'no empty folders for what was not included',
+    );
+    const exc = path.join(dir, 'exc');
+    assert.equal(
+      (await cairn(['restore', 'latest', '--target', exc, '--exclude', 'etc', '--exclude', '*.log'], { env }))
+        .code,
+      0,
+    );
+    assert.deepEqual(await files(path.join(exc, src)), ['top.txt']);
+  });
+
+  it('--dry-run writes nothing and says how much it would restore', async () => {
+    const target = path.join(dir, 'dry');
+    const r = await cairn(['restore', 'latest', '--target', target, '--dry-run', '--json'], { env });
+    assert.equal(r.code, 0, show(r));
+    const sum = message(r.stdout, 'summary');
+    assert.equal(sum.dry_run, true);
+    assert.equal(sum.files_restored, 5);
+    await assert.rejects(fs.stat(target));
+  });
+});
