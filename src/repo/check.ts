@@ -102,19 +102,7 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
   // 2. Packs present, and their trailers agreeing with the index.
   const present = new Map<string, number>();
   for await (const f of repo.backend.list('data')) present.set(f.name, f.size);
-  const indexed = new Map<string, BlobEntry[]>();
-  for (const e of repo.index.entries()) {
-    let list = indexed.get(e.pack);
-    if (list === undefined) indexed.set(e.pack, (list = []));
-    list.push({
-      type: e.type,
-      codec: e.codec,
-      id: e.id,
-      offset: e.offset,
-      length: e.length,
-      rawLength: e.rawLength,
-    });
-  }
+  const indexed = repo.index.byPack();
   /** Blobs known to be unreadable, with the pack they are in. */
   const badBlobs = new Map<string, string>();
   const badPacks = new Map<string, Finding>();

@@ -119,6 +119,25 @@ export class MasterIndex {
     }
   }
 
+  /** Every blob grouped by the pack it is indexed in; `keep` filters blobs by id. */
+  byPack(keep?: (id: Buffer) => boolean): Map<string, BlobEntry[]> {
+    const out = new Map<string, BlobEntry[]>();
+    for (const e of this.entries()) {
+      if (keep && !keep(e.id)) continue;
+      let list = out.get(e.pack);
+      if (list === undefined) out.set(e.pack, (list = []));
+      list.push({
+        type: e.type,
+        codec: e.codec,
+        id: e.id,
+        offset: e.offset,
+        length: e.length,
+        rawLength: e.rawLength,
+      });
+    }
+    return out;
+  }
+
   private hashOf(id: Uint8Array, at = 0): number {
     return (
       ((id[at] ?? 0) | ((id[at + 1] ?? 0) << 8) | ((id[at + 2] ?? 0) << 16) | ((id[at + 3] ?? 0) << 24)) >>> 0

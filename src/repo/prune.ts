@@ -114,22 +114,9 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   }
 
   // Homes and shares.
-  const homes = new Map<string, BlobEntry[]>();
+  const homes = repo.index.byPack((id) => used.has(id.toString('hex')));
   let bytesBefore = 0;
   for (const size of present.values()) bytesBefore += size;
-  for (const e of repo.index.entries()) {
-    if (!used.has(e.id.toString('hex'))) continue;
-    let list = homes.get(e.pack);
-    if (list === undefined) homes.set(e.pack, (list = []));
-    list.push({
-      type: e.type,
-      codec: e.codec,
-      id: e.id,
-      offset: e.offset,
-      length: e.length,
-      rawLength: e.rawLength,
-    });
-  }
   const remove: string[] = [];
   const repack: string[] = [];
   const keep: string[] = [];
