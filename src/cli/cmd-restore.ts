@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { restore, type RestoreProgress } from '../repo/index.ts';
+import { CairnError } from '../errors.ts';
+import { restore, type ReplacePolicy, type RestoreProgress } from '../repo/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome } from './output.ts';
 import { withSignals } from './signals.ts';
@@ -27,6 +28,15 @@ export function registerRestore(program: Command): void {
     .option('-n, --dry-run', 'write nothing; say how much would be restored')
     .option('--verify', 'read every restored file back and check it against the snapshot')
     .option(
+      '--replace <when>',
+      "existing files: always (default), ifnewer, ifolder (than the snapshot's copy) or never",
+      'always',
+    )
+    .option(
+      '--delete',
+      'delete what the snapshot does not have from the restored folders, so the target matches it',
+    )
+    .option(
       '--numeric-owner',
       'use the recorded uid/gid even where the recorded user or group name exists here',
     )
@@ -47,9 +57,23 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
           exclude?: string[];
           dryRun?: boolean;
           verify?: boolean;
+          replace: string;
+          delete?: boolean;
         },
         cmd: Command,
       ) => {
+        if (!['always', 'ifnewer', 'ifolder', 'never'].includes(flags.replace)) {
+          throw new CairnError(
+            'USAGE',
+            `Cannot use --replace ${flags.replace}: choose always, ifnewer, ifolder or never`,
+          );
+        }
+        if (flags.delete && (flags.include ?? []).length > 0) {
+          throw new CairnError(
+            'USAGE',
+            'Cannot combine --delete with --include: what is not included would be deleted',
+          );
+        }
         const colon = spec.indexOf(':');
         const ref = colon < 0 ? spec : spec.slice(0, colon);
         const subpath = colon < 0 ? undefined : spec.slice(colon + 1);
@@ -80,6 +104,8 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
                 excludes: flags.exclude ?? [],
                 dryRun: flags.dryRun === true,
                 verify: flags.verify === true,
+                replace: flags.replace as ReplacePolicy,
+                delete: flags.delete === true,
                 onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
               }),
             );
@@ -92,7 +118,11 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
               (sum.hardLinks > 0 ? `, ${sum.hardLinks} hard links` : '') +
               (sum.specials > 0 ? `, ${sum.specials} special files` : '') +
               `, ${formatBytes(sum.bytes)} in ${formatDuration(ms)}` +
-              (flags.verify ? `; ${sum.verified} files read back and verified` : ''),
+              (flags.verify ? `; ${sum.verified} files read back and verified` : '') +
+              (sum.skipped > 0 ? `; ${sum.skipped} existing entries kept (--replace ${flags.replace})` : '') +
+              (sum.deleted > 0
+                ? `; ${sum.deleted} entries ${sum.dryRun ? 'would be ' : ''}deleted (--delete)`
+                : ''),
           );
           out.emit({
             message_type: 'summary',
@@ -105,6 +135,8 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
             bytes_restored: sum.bytes,
             dry_run: sum.dryRun,
             files_verified: sum.verified,
+            entries_kept: sum.skipped,
+            entries_deleted: sum.deleted,
             total_duration: ms / 1000,
             warnings: sum.warnings.length,
           });

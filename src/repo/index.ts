@@ -36,6 +36,7 @@ export {
 } from './archiver.ts';
 export {
   restore,
+  type ReplacePolicy,
   type RestoreOptions,
   type RestoreProgress,
   type RestoreSummary,

@@ -61,12 +61,26 @@ export interface RestoreOptions {
   readonly dryRun?: boolean;
   /** Read every restored file back and check it against the snapshot's blob ids. */
   readonly verify?: boolean;
+  /** What to do with an entry that exists in the target (Bareos' replace): default "always". */
+  readonly replace?: ReplacePolicy;
+  /** Remove entries of restored folders that the snapshot does not have (the target matches it). */
+  readonly delete?: boolean;
 }
+
+/**
+ * always: replace; ifnewer: only when the snapshot's copy is newer (mtime) than the existing one;
+ * ifolder: only when it is older; never: keep whatever exists.
+ */
+export type ReplacePolicy = 'always' | 'ifnewer' | 'ifolder' | 'never';
 
 export interface RestoreSummary {
   readonly dryRun: boolean;
   /** Files read back and found equal to the snapshot (with verify). */
   readonly verified: number;
+  /** Existing entries left as they were by the replace policy. */
+  readonly skipped: number;
+  /** Entries deleted (with delete) because the snapshot does not have them. */
+  readonly deleted: number;
   readonly files: number;
   readonly dirs: number;
   readonly symlinks: number;
@@ -150,13 +164,14 @@ export async function restore(
     throw targetError(root, err);
   }
   const r = new Restorer(repo, options);
+  r.markCreated(root);
   try {
     const sub = path.posix.normalize(`/${options.subpath ?? '/'}`).replace(/\/+$/, '') || '/';
     const start = sub === '/' ? rootNode(snapshot) : await findNode(repo, snapshot, sub);
     if (start.type === 'dir') {
       if (start.subtree !== undefined) await r.restoreTree(start.subtree, root, sub, [], false);
     } else {
-      await r.restoreNodes([start], root, path.posix.dirname(sub), [], false, snapshot.tree);
+      await r.restoreNodes([start], root, path.posix.dirname(sub), [], false, snapshot.tree, false);
     }
     await r.flushBatch();
     r.makeHardLinks();
@@ -174,6 +189,8 @@ export async function restore(
   return {
     dryRun: options.dryRun === true,
     verified: r.verified,
+    skipped: r.skipped,
+    deleted: r.deleted,
     files: r.files,
     dirs: r.dirs,
     symlinks: r.symlinks,
@@ -203,6 +220,10 @@ class Restorer {
   specials = 0;
   hardLinks = 0;
   verified = 0;
+  skipped = 0;
+  deleted = 0;
+  private readonly replace: ReplacePolicy;
+  private readonly deleteExtra: boolean;
   private readonly created = new Set<string>();
   private readonly excludes: Selection;
   private readonly includes: ((p: string) => boolean) | undefined;
@@ -223,6 +244,8 @@ class Restorer {
     this.includes = inc.length === 0 ? undefined : includeMatcher(inc);
     this.dryRun = options.dryRun === true;
     this.verify = options.verify === true;
+    this.replace = options.replace ?? 'always';
+    this.deleteExtra = options.delete === true;
   }
 
   private warn(p: string, message: string): void {
@@ -254,6 +277,8 @@ class Restorer {
     pending: readonly { dest: string; node: TreeNode }[],
     taken: boolean,
     treeId: string,
+    /** The nodes are a whole folder (not one file picked by a subpath): --delete applies. */
+    wholeFolder = true,
   ): Promise<void> {
     for (const node of nodes) {
       this.options.signal?.throwIfAborted();
@@ -276,6 +301,7 @@ class Restorer {
         continue;
       }
       if (!included) continue;
+      if (this.keepExisting(dest, node)) continue;
       this.materialize(pending);
       if (this.dryRun) {
         this.files += node.type === 'file' ? 1 : 0;
@@ -303,6 +329,51 @@ class Restorer {
           this.makeSpecial(dest, node);
       }
     }
+    if (this.deleteExtra && wholeFolder && (taken || this.includes === undefined) && this.created.has(dir)) {
+      this.deleteOthers(dir, at, new Set(nodes.map((n) => n.name)));
+    }
+  }
+
+  /** With a replace policy other than "always": whether an existing entry stays as it is. */
+  private keepExisting(dest: string, node: TreeNode): boolean {
+    if (this.replace === 'always') return false;
+    let existing: fs.BigIntStats;
+    try {
+      existing = fs.lstatSync(dest, { bigint: true });
+    } catch {
+      return false;
+    }
+    const recorded = BigInt(node.mtimeNs);
+    const keep =
+      this.replace === 'never' ||
+      (this.replace === 'ifnewer' && recorded <= existing.mtimeNs) ||
+      (this.replace === 'ifolder' && recorded >= existing.mtimeNs);
+    if (keep) this.skipped++;
+    return keep;
+  }
+
+  /** --delete: entries of a restored folder that the snapshot does not have (and not excluded) go. */
+  private deleteOthers(dir: string, at: string, names: ReadonlySet<string>): void {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      if (names.has(name) || this.excludes.excluded(path.posix.join(at, name))) continue;
+      this.deleted++;
+      if (this.dryRun) continue;
+      try {
+        fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+      } catch (err) {
+        this.warn(path.join(dir, name), `cannot delete it: ${reason(err)}`);
+      }
+    }
+  }
+
+  markCreated(dir: string): void {
+    this.created.add(dir);
   }
 
   /** Creates the folders of the chain that do not exist yet, outermost first. */

@@ -168,3 +168,84 @@ describe('restoring part of a snapshot', () => {
     await assert.rejects(fs.stat(target));
   });
 });
+
+describe('restoring over existing files', () => {
+  let dir: string;
+  let src: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = await makeTemp();
+    src = path.join(dir, 'src');
+    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
+    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
+    await fs.mkdir(path.join(src, 'd'), { recursive: true });
+    for (const name of ['old.txt', 'new.txt', 'same.txt'])
+      await fs.writeFile(path.join(src, name), `snapshot ${name}`);
+    await fs.writeFile(path.join(src, 'd', 'inner.txt'), 'inner');
+    const t = new Date('2026-06-01T00:00:00Z');
+    for (const name of ['old.txt', 'new.txt', 'same.txt']) await fs.utimes(path.join(src, name), t, t);
+    const r = await cairn(['backup', src], { env });
+    assert.equal(r.code, 0, show(r));
+  });
+
+  after(() => removeTemp(dir));
+
+  /** A target that already holds older, newer and foreign files. */
+  async function prepared(name: string): Promise<string> {
+    const target = path.join(dir, name);
+    const base = path.join(target, src);
+    await fs.mkdir(path.join(base, 'd'), { recursive: true });
+    await fs.writeFile(path.join(base, 'old.txt'), 'target, older');
+    await fs.utimes(path.join(base, 'old.txt'), new Date('2025-01-01Z'), new Date('2025-01-01Z'));
+    await fs.writeFile(path.join(base, 'new.txt'), 'target, newer');
+    await fs.utimes(path.join(base, 'new.txt'), new Date('2027-01-01Z'), new Date('2027-01-01Z'));
+    await fs.writeFile(path.join(base, 'foreign.txt'), 'not in the snapshot');
+    await fs.writeFile(path.join(base, 'd', 'stray.txt'), 'not in the snapshot');
+    return target;
+  }
+
+  const read = (target: string, rel: string) => fs.readFile(path.join(target, src, rel), 'utf8');
+
+  it('--replace ifnewer replaces only files the snapshot has newer; never keeps all; always replaces', async () => {
+    const t1 = await prepared('ifnewer');
+    const r1 = await cairn(['restore', 'latest', '--target', t1, '--replace', 'ifnewer'], { env });
+    assert.equal(r1.code, 0, show(r1));
+    assert.equal(await read(t1, 'old.txt'), 'snapshot old.txt');
+    assert.equal(await read(t1, 'new.txt'), 'target, newer');
+    assert.match(r1.stdout, /1 existing entries kept \(--replace ifnewer\)/);
+    const t2 = await prepared('ifolder');
+    assert.equal(
+      (await cairn(['restore', 'latest', '--target', t2, '--replace', 'ifolder'], { env })).code,
+      0,
+    );
+    assert.equal(await read(t2, 'old.txt'), 'target, older');
+    assert.equal(await read(t2, 'new.txt'), 'snapshot new.txt');
+    const t3 = await prepared('never');
+    assert.equal((await cairn(['restore', 'latest', '--target', t3, '--replace', 'never'], { env })).code, 0);
+    assert.equal(await read(t3, 'old.txt'), 'target, older');
+    assert.equal(await read(t3, 'same.txt'), 'snapshot same.txt', 'missing files are still restored');
+    const t4 = await prepared('always');
+    assert.equal((await cairn(['restore', 'latest', '--target', t4], { env })).code, 0);
+    assert.equal(await read(t4, 'new.txt'), 'snapshot new.txt');
+    assert.equal(await read(t4, 'foreign.txt'), 'not in the snapshot', 'without --delete nothing else goes');
+    const bad = await cairn(['restore', 'latest', '--target', t4, '--replace', 'sometimes'], { env });
+    assert.equal(bad.code, 2, show(bad));
+  });
+
+  it('--delete makes the target match the snapshot; with --dry-run it only counts', async () => {
+    const t = await prepared('delete');
+    const dry = await cairn(['restore', 'latest', '--target', t, '--delete', '--dry-run', '--json'], { env });
+    assert.equal(message(dry.stdout, 'summary').entries_deleted, 2);
+    assert.equal(await read(t, 'foreign.txt'), 'not in the snapshot');
+    const r = await cairn(['restore', 'latest', '--target', t, '--delete'], { env });
+    assert.equal(r.code, 0, show(r));
+    await assert.rejects(fs.stat(path.join(t, src, 'foreign.txt')));
+    await assert.rejects(fs.stat(path.join(t, src, 'd', 'stray.txt')));
+    assert.equal(await read(t, 'd/inner.txt'), 'inner');
+    const mixed = await cairn(['restore', 'latest', '--target', t, '--delete', '--include', '*.txt'], {
+      env,
+    });
+    assert.equal(mixed.code, 2, show(mixed));
+  });
+});
