@@ -5,7 +5,9 @@ import { CairnError, reason } from '../errors.ts';
 import {
   backup,
   backupStream,
+  countTotals,
   normalisePaths,
+  type Totals,
   type BackupWarning,
   parsePatternFile,
   Selection,
@@ -153,9 +155,22 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
         }
         if (parent) out.line(`using parent snapshot ${parent.id.slice(0, 12)}`);
         const progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, currentFile: '' };
+        // Counted beside the backup (as restic does) so the progress line can show how far it is.
+        const totals: Totals = { files: 0, bytes: 0, done: false };
+        const counting = new AbortController();
+        if (!stream && process.stderr.isTTY && !out.json && !out.quiet) {
+          void countTotals(sources, selection, totals, counting.signal);
+        }
         const stop = out.progress((ms) => {
           const rate = ms > 0 ? (progress.bytesDone / ms) * 1000 : 0;
-          return `[${formatDuration(ms)}] ${progress.filesDone} files ${formatBytes(progress.bytesDone)} ${formatBytes(rate)}/s ${progress.currentFile}`;
+          let share = '';
+          if (totals.done && totals.bytes > 0) {
+            const left = Math.max(0, totals.bytes - progress.bytesDone);
+            const eta = rate > 0 ? ` ETA ${formatDuration((left / rate) * 1000)}` : '';
+            share = ` ${Math.min(100, (progress.bytesDone / totals.bytes) * 100).toFixed(1)}%${eta}`;
+          }
+          const files = totals.done ? `${progress.filesDone}/${totals.files}` : `${progress.filesDone}`;
+          return `[${formatDuration(ms)}]${share} ${files} files ${formatBytes(progress.bytesDone)} ${formatBytes(rate)}/s ${progress.currentFile}`;
         });
         const started = Date.now();
         const status = out.json
@@ -193,6 +208,7 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
           });
         } finally {
           stop();
+          counting.abort();
           if (status) clearInterval(status);
         }
         const sum = result.snapshot.summary;

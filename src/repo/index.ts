@@ -72,7 +72,14 @@ export {
   type Difference,
   type Visited,
 } from './browse.ts';
-export { Selection, parsePatternFile, CACHEDIR_SIGNATURE, type SelectionOptions } from './select.ts';
+export {
+  Selection,
+  parsePatternFile,
+  countTotals,
+  CACHEDIR_SIGNATURE,
+  type SelectionOptions,
+  type Totals,
+} from './select.ts';
 export type { Tree, TreeNode, NodeType } from './tree.ts';
 export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';
 export { MasterIndex } from './master-index.ts';

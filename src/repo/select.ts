@@ -13,7 +13,7 @@
  * `--exclude-caches`) leave out a folder's contents but keep the folder and the marker file, so
  * the restore shows why it is empty.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { CairnError, reason } from '../errors.ts';
@@ -131,4 +131,58 @@ export function parsePatternFile(text: string): string[] {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l.length > 0 && !l.startsWith('#'));
+}
+
+export interface Totals {
+  files: number;
+  bytes: number;
+  /** True once the whole tree was counted. */
+  done: boolean;
+}
+
+/**
+ * Counts the files and bytes a backup of `paths` will see, with the same selection, so progress
+ * can show a percentage and an estimate of the time left (restic's scanner). Runs beside the
+ * backup and updates `totals` as it goes; errors only make the estimate smaller.
+ */
+export async function countTotals(
+  paths: readonly string[],
+  selection: Selection,
+  totals: Totals,
+  signal?: AbortSignal,
+): Promise<void> {
+  const visit = async (p: string, known?: Dirent): Promise<void> => {
+    if (signal?.aborted || selection.excluded(p)) return;
+    if (known !== undefined && !known.isFile() && !known.isDirectory()) return;
+    if (known === undefined || known.isFile()) {
+      let st;
+      try {
+        st = await fs.lstat(p);
+      } catch {
+        return;
+      }
+      if (st.isFile()) {
+        totals.files++;
+        totals.bytes += st.size;
+        return;
+      }
+      if (!st.isDirectory()) return;
+    }
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(p, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    const marker = await selection.marker(
+      p,
+      entries.map((e) => e.name),
+    );
+    const chosen = marker === undefined ? entries : entries.filter((e) => e.name === marker);
+    // Sizes of a folder's files are asked for together; folders are walked one after another.
+    await Promise.all(chosen.filter((e) => !e.isDirectory()).map((e) => visit(path.join(p, e.name), e)));
+    for (const e of chosen) if (e.isDirectory()) await visit(path.join(p, e.name), e);
+  };
+  for (const p of paths) await visit(p);
+  totals.done = true;
 }
