@@ -3,6 +3,7 @@ import { CairnError } from '../errors.ts';
 import { restore, type ReplacePolicy, type RestoreProgress } from '../repo/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome } from './output.ts';
+import { restoreShell } from './restore-shell.ts';
 import { withSignals } from './signals.ts';
 
 const repeatable = (v: string, p: string[] | undefined) => [...(p ?? []), v];
@@ -20,12 +21,16 @@ export function registerRestore(program: Command): void {
       'directory to restore into; the backed-up paths are re-created under it',
     )
     .option(
-      '-i, --include <pattern>',
+      '--include <pattern>',
       'restore only paths matching the pattern, with what is in them (repeatable)',
       repeatable,
     )
     .option('-e, --exclude <pattern>', 'leave out paths matching the pattern (repeatable)', repeatable)
     .option('-n, --dry-run', 'write nothing; say how much would be restored')
+    .option(
+      '-i, --interactive',
+      'choose what to restore in a shell: cd, ls, mark, unmark, marked, estimate, done, quit',
+    )
     .option('--verify', 'read every restored file back and check it against the snapshot')
     .option(
       '--replace <when>',
@@ -59,6 +64,7 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
           verify?: boolean;
           replace: string;
           delete?: boolean;
+          interactive?: boolean;
         },
         cmd: Command,
       ) => {
@@ -82,6 +88,14 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
         try {
           const { repo, out } = s;
           const snap = await repo.findSnapshot(ref);
+          let includePaths: string[] | undefined;
+          if (flags.interactive) {
+            includePaths = await restoreShell(repo, snap, process.stdin, process.stdout);
+            if (includePaths === undefined) {
+              out.line('nothing restored');
+              return;
+            }
+          }
           out.line(
             `restoring snapshot ${snap.id.slice(0, 12)} of ${snap.paths.join(' ')} at ${snap.time} to ${flags.target}`,
           );
@@ -101,6 +115,7 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
                 numericOwner: flags.numericOwner === true,
                 ...(subpath ? { subpath } : {}),
                 includes: flags.include ?? [],
+                ...(includePaths ? { includePaths } : {}),
                 excludes: flags.exclude ?? [],
                 dryRun: flags.dryRun === true,
                 verify: flags.verify === true,

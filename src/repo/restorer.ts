@@ -57,6 +57,8 @@ export interface RestoreOptions {
   readonly excludes?: readonly string[];
   /** Restore only snapshot paths matching these patterns, with what is in them. */
   readonly includes?: readonly string[];
+  /** Restore only these snapshot paths (exact, absolute), with what is in them. */
+  readonly includePaths?: readonly string[];
   /** Write nothing; count what would be restored. */
   readonly dryRun?: boolean;
   /** Read every restored file back and check it against the snapshot's blob ids. */
@@ -241,7 +243,12 @@ class Restorer {
     this.numericOwner = options.numericOwner === true;
     this.excludes = new Selection({ excludes: options.excludes ?? [] });
     const inc = options.includes ?? [];
-    this.includes = inc.length === 0 ? undefined : includeMatcher(inc);
+    const exact = new Set(options.includePaths ?? []);
+    const byPattern = inc.length === 0 ? undefined : includeMatcher(inc);
+    this.includes =
+      byPattern === undefined && exact.size === 0
+        ? undefined
+        : (p: string) => exact.has(p) || (byPattern !== undefined && byPattern(p));
     this.dryRun = options.dryRun === true;
     this.verify = options.verify === true;
     this.replace = options.replace ?? 'always';

@@ -7,7 +7,7 @@ import { isCairnError } from '../errors.ts';
 import { backup } from './archiver.ts';
 import { initRepo, tempDir } from './fixtures.testing.ts';
 import type { Repository } from './repository.ts';
-import { CACHEDIR_SIGNATURE, parsePatternFile, Selection } from './select.ts';
+import { CACHEDIR_SIGNATURE, countTotals, parsePatternFile, Selection, type Totals } from './select.ts';
 
 describe('exclude patterns', () => {
   const sel = new Selection({
@@ -131,5 +131,19 @@ describe('backup with a selection', () => {
     } finally {
       spawnSync('umount', [mnt]);
     }
+  });
+});
+
+describe('counting what a backup will see', () => {
+  it('counts files and bytes with the same selection as the backup', async (t) => {
+    const dir = await tempDir(t, 'cairn-count-');
+    await fs.mkdir(path.join(dir, 'a', 'b'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'a', 'one'), 'x'.repeat(100));
+    await fs.writeFile(path.join(dir, 'a', 'b', 'two'), 'y'.repeat(50));
+    await fs.writeFile(path.join(dir, 'a', 'skip.log'), 'z'.repeat(1000));
+    await fs.symlink('one', path.join(dir, 'a', 'link'));
+    const totals: Totals = { files: 0, bytes: 0, done: false };
+    await countTotals([path.join(dir, 'a')], new Selection({ excludes: ['*.log'] }), totals);
+    assert.deepEqual(totals, { files: 2, bytes: 150, done: true });
   });
 });

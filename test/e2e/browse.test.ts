@@ -249,3 +249,69 @@ describe('restoring over existing files', () => {
     assert.equal(mixed.code, 2, show(mixed));
   });
 });
+
+describe('restore -i', () => {
+  let dir: string;
+  let src: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dir = await makeTemp();
+    src = path.join(dir, 'src');
+    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
+    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
+    for (const rel of ['docs/a.txt', 'docs/b.txt', 'docs/deep/c.txt', 'other.txt']) {
+      await fs.mkdir(path.dirname(path.join(src, rel)), { recursive: true });
+      await fs.writeFile(path.join(src, rel), rel);
+    }
+    assert.equal((await cairn(['backup', src], { env })).code, 0);
+  });
+
+  after(() => removeTemp(dir));
+
+  it('walks the tree, marks and unmarks, estimates, and restores only what is marked on done', async () => {
+    const target = path.join(dir, 'target');
+    const script = [
+      `cd ${src}`,
+      'mark docs other.txt',
+      'ls',
+      'cd docs',
+      'unmark b.txt',
+      'mark b.txt',
+      'unmark b.txt',
+      'cd ..',
+      'unmark docs',
+      'cd docs',
+      'mark a.txt deep',
+      'estimate',
+      'marked',
+      'done',
+    ];
+    const r = await cairn(['restore', 'latest', '-i', '--target', target], {
+      env,
+      input: script.join('\n') + '\n',
+    });
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /\* docs\//);
+    assert.match(r.stdout, /3 files, 34 B marked/);
+    const got: string[] = [];
+    for (const e of await fs.readdir(target, { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) got.push(path.relative(path.join(target, src), path.join(e.parentPath, e.name)));
+    }
+    assert.deepEqual(got.sort(), ['docs/a.txt', 'docs/deep/c.txt', 'other.txt']);
+  });
+
+  it('quit, or the end of input, restores nothing', async () => {
+    const target = path.join(dir, 'nothing');
+    const r = await cairn(['restore', 'latest', '-i', '--target', target], {
+      env,
+      input: `cd ${src}\nmark docs\nquit\n`,
+    });
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /nothing restored/);
+    await assert.rejects(fs.stat(target));
+    const eof = await cairn(['restore', 'latest', '-i', '--target', target], { env, input: 'ls\n' });
+    assert.equal(eof.code, 0, show(eof));
+    await assert.rejects(fs.stat(target));
+  });
+});
