@@ -7,6 +7,7 @@
 #include <node_api.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,8 @@
 #include <sys/types.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 
 #define CHECK(call)                                                   \
   do {                                                                \
@@ -190,6 +193,80 @@ static napi_value js_futimes_ns(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+static napi_value number(napi_env env, double v) {
+  napi_value n;
+  napi_create_double(env, v, &n);
+  return n;
+}
+
+// ficlone(srcFd, dstFd): the whole source shares its blocks with the destination.
+static napi_value js_ficlone(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t src, dst;
+  CHECK(napi_get_value_int32(env, argv[0], &src));
+  CHECK(napi_get_value_int32(env, argv[1], &dst));
+  if (ioctl(dst, FICLONE, src) != 0) return throw_errno(env, errno, "ioctl(FICLONE)", "(descriptor)");
+  return undefined(env);
+}
+
+// ficloneRange(srcFd, srcOffset, length, dstFd, dstOffset): length 0 means to the source's end.
+static napi_value js_ficlone_range(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t src, dst;
+  int64_t src_off, len, dst_off;
+  CHECK(napi_get_value_int32(env, argv[0], &src));
+  CHECK(napi_get_value_int64(env, argv[1], &src_off));
+  CHECK(napi_get_value_int64(env, argv[2], &len));
+  CHECK(napi_get_value_int32(env, argv[3], &dst));
+  CHECK(napi_get_value_int64(env, argv[4], &dst_off));
+  struct file_clone_range r = {.src_fd = src, .src_offset = (__u64)src_off, .src_length = (__u64)len, .dest_offset = (__u64)dst_off};
+  if (ioctl(dst, FICLONERANGE, &r) != 0) return throw_errno(env, errno, "ioctl(FICLONERANGE)", "(descriptor)");
+  return undefined(env);
+}
+
+// seekData(fd, offset) / seekHole(fd, offset): the next data or hole at or after offset; -1 when
+// there is none (ENXIO: past the end).
+static napi_value seek(napi_env env, napi_callback_info info, int whence, const char *name) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  int64_t off;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_int64(env, argv[1], &off));
+  off_t r = lseek(fd, (off_t)off, whence);
+  if (r < 0) {
+    if (errno == ENXIO) return number(env, -1);
+    return throw_errno(env, errno, name, "(descriptor)");
+  }
+  return number(env, (double)r);
+}
+
+static napi_value js_seek_data(napi_env env, napi_callback_info info) { return seek(env, info, SEEK_DATA, "lseek(SEEK_DATA)"); }
+static napi_value js_seek_hole(napi_env env, napi_callback_info info) { return seek(env, info, SEEK_HOLE, "lseek(SEEK_HOLE)"); }
+
+// copyFileRange(srcFd, srcOffset, dstFd, dstOffset, length) -> bytes copied (may be fewer).
+static napi_value js_copy_file_range(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t src, dst;
+  int64_t src_off, dst_off, len;
+  CHECK(napi_get_value_int32(env, argv[0], &src));
+  CHECK(napi_get_value_int64(env, argv[1], &src_off));
+  CHECK(napi_get_value_int32(env, argv[2], &dst));
+  CHECK(napi_get_value_int64(env, argv[3], &dst_off));
+  CHECK(napi_get_value_int64(env, argv[4], &len));
+  loff_t in = (loff_t)src_off, out = (loff_t)dst_off;
+  ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)len, 0);
+  if (n < 0) return throw_errno(env, errno, "copy_file_range", "(descriptor)");
+  return number(env, (double)n);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -197,6 +274,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lutimesNs", NULL, js_lutimes_ns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"futimesNs", NULL, js_futimes_ns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ficlone", NULL, js_ficlone, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ficloneRange", NULL, js_ficlone_range, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seekData", NULL, js_seek_data, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seekHole", NULL, js_seek_hole, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"copyFileRange", NULL, js_copy_file_range, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -142,6 +142,36 @@ export const ERRORS = {
     summary: 'A file the repository expects in storage is absent.',
   },
 
+  CLONE_TARGET_EXISTS: {
+    exit: 60,
+    http: 409,
+    retryable: false,
+    summary: 'The clone destination exists (use --force to replace it).',
+  },
+  CLONE_CROSS_DEVICE: {
+    exit: 61,
+    http: 422,
+    retryable: false,
+    summary: 'Source and destination of a clone are on different file systems.',
+  },
+  CLONE_UNSUPPORTED: {
+    exit: 62,
+    http: 422,
+    retryable: false,
+    summary: 'The file system cannot share blocks between files (use XFS with reflink or Btrfs).',
+  },
+  CLONE_UNALIGNED: {
+    exit: 63,
+    http: 422,
+    retryable: false,
+    summary: 'A range to clone does not start or end on a file system block boundary.',
+  },
+  CLONE_VERIFY_FAILED: {
+    exit: 64,
+    http: 500,
+    retryable: false,
+    summary: 'A clone does not read back equal to its source.',
+  },
   INTERRUPTED: { exit: 130, http: 499, retryable: true, summary: 'The operation was cancelled.' },
 } as const satisfies Record<string, ErrorSpec>;
 

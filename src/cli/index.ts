@@ -9,6 +9,7 @@ import { VERSION } from '../version.ts';
 import { registerBackup } from './cmd-backup.ts';
 import { registerBrowse } from './cmd-browse.ts';
 import { registerCheck } from './cmd-check.ts';
+import { registerClone } from './cmd-clone.ts';
 import { registerForget } from './cmd-forget.ts';
 import { registerPrune } from './cmd-prune.ts';
 import { registerInit } from './cmd-init.ts';
@@ -64,6 +65,7 @@ in docs/errors.md.`,
   registerPrune(program);
   registerKey(program);
   registerUnlock(program);
+  registerClone(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

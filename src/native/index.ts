@@ -5,6 +5,8 @@
  * - xattr: an extended attribute (name → bytes); POSIX ACLs are the `system.posix_acl_*` ones.
  * - special file: a FIFO or a character or block device node, made with mknod.
  * - ns times: timestamps set to the nanosecond (Node's utimes takes seconds as a double).
+ * - clone: sharing blocks between files (FICLONE, FICLONERANGE) on XFS with reflink and Btrfs;
+ *   data and holes (SEEK_DATA, SEEK_HOLE); copy_file_range.
  *
  * `native` is undefined when the addon was not built (no compiler at install): callers then say
  * what they could not do instead of failing.
@@ -17,6 +19,15 @@ export interface Native {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lutimesNs(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
   futimesNs(fd: number, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  /** ioctl(FICLONE): the whole source shares its blocks with the destination. */
+  ficlone(srcFd: number, dstFd: number): void;
+  /** ioctl(FICLONERANGE); offsets and length block-aligned (the length may end at the source's end). */
+  ficloneRange(srcFd: number, srcOffset: number, length: number, dstFd: number, dstOffset: number): void;
+  /** lseek(SEEK_DATA) / lseek(SEEK_HOLE): the next data or hole from offset, -1 past the end. */
+  seekData(fd: number, offset: number): number;
+  seekHole(fd: number, offset: number): number;
+  /** copy_file_range(2): bytes copied, possibly fewer than asked. */
+  copyFileRange(srcFd: number, srcOffset: number, dstFd: number, dstOffset: number, length: number): number;
 }
 
 function load(): Native | undefined {
