@@ -23,7 +23,7 @@ describe('check', () => {
     }
   });
 
-  it('reads each pack in exactly one of the n/m parts, and percent subsets as the dice say', async (t) => {
+  it('reads each pack in exactly one of the n/m parts, and a percentage of the packs rounded up', async (t) => {
     const dir = await tempDir(t, 'cairn-check-');
     const src = path.join(dir, 'src');
     await fs.mkdir(src);
@@ -43,11 +43,15 @@ describe('check', () => {
       total += (await run({ readData: true, subset: { part, of: 3 } })).packsRead;
     }
     assert.equal(total, all.packs);
+    for (const random of [() => 0, (max: number) => max - 1]) {
+      const half = await run({ readData: true, subset: { percent: 50 }, random });
+      assert.equal(half.packsRead, Math.ceil(all.packs / 2));
+    }
     assert.equal(
-      (await run({ readData: true, subset: { percent: 50 }, random: () => 0 })).packsRead,
-      all.packs,
+      (await run({ readData: true, subset: { percent: 1 } })).packsRead,
+      1,
+      'a small share still reads one pack',
     );
-    assert.equal((await run({ readData: true, subset: { percent: 50 }, random: () => 9999 })).packsRead, 0);
     assert.equal((await run({})).packsRead, 0);
   });
 });

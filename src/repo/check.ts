@@ -73,11 +73,25 @@ export function parseSubset(text: string): Subset {
   );
 }
 
-function selected(pack: string, subset: Subset | undefined, random: (max: number) => number): boolean {
-  if (subset === undefined) return true;
-  if ('percent' in subset) return random(10000) < subset.percent * 100;
-  // The first byte of the (uniformly distributed) pack name decides its part, as restic does.
-  return parseInt(pack.slice(0, 2), 16) % subset.of === subset.part - 1;
+/**
+ * The packs a subset reads: for n/m, those whose name's first byte modulo m is n - 1 (the names
+ * are uniformly distributed, as restic does); for a percentage, that share of the packs rounded
+ * up, drawn at random, so 50% of 5 packs reads 3 of them, never none.
+ */
+export function selectPacks(
+  packs: readonly string[],
+  subset: Subset | undefined,
+  random: (max: number) => number,
+): string[] {
+  if (subset === undefined) return [...packs];
+  if ('part' in subset)
+    return packs.filter((p) => parseInt(p.slice(0, 2), 16) % subset.of === subset.part - 1);
+  const pool = [...packs];
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = random(i + 1);
+    [pool[i], pool[j]] = [pool[j] as string, pool[i] as string];
+  }
+  return pool.slice(0, Math.ceil((pool.length * subset.percent) / 100));
 }
 
 export async function check(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
@@ -196,8 +210,10 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
   let packsRead = 0;
   let bytesRead = 0;
   if (options.readData) {
-    const toRead = packList.filter(
-      (p) => present.has(p) && !badPacks.has(p) && selected(p, options.subset, random),
+    const toRead = selectPacks(
+      packList.filter((p) => present.has(p) && !badPacks.has(p)),
+      options.subset,
+      random,
     );
     let n = 0;
     const readLimiter = new Limiter(2);
