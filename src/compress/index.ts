@@ -89,11 +89,6 @@ export interface CompressOptions {
 
 export const DEFAULT_COMPRESSION: CompressOptions = { codec: 'zstd', level: 3 };
 
-export function codecName(id: number): CodecName {
-  for (const [name, value] of Object.entries(CODEC)) if (value === id) return name as CodecName;
-  throw new Error(`unknown codec id ${id}`);
-}
-
 export function parseCodec(text: string): CompressOptions {
   const [name, levelText] = text.split(':', 2);
   if (name !== 'none' && name !== 'zstd' && name !== 'gzip') {

@@ -21,7 +21,7 @@ import { FileReadError, type SealedFile } from './seal-pool.ts';
 import { groupName, userName } from './owners.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
-import { compareNames, type NodeType, type Tree, type TreeNode } from './tree.ts';
+import { compareNames, syntheticNode, type NodeType, type Tree, type TreeNode } from './tree.ts';
 
 export interface BackupWarning {
   readonly path: string;
@@ -569,28 +569,18 @@ class Walker {
       await this.repo.saveBlob('data', chunk, id);
     }
     await source.finish?.();
-    const ns = (BigInt(Date.now()) * 1_000_000n).toString();
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
     const user = userName(uid);
     const group = groupName(gid);
-    const node: TreeNode = {
-      name: source.name,
-      type: 'file',
-      mode: 0o600,
+    const node = syntheticNode(source.name, 'file', (this.options.now?.() ?? new Date()).getTime(), {
       uid,
       gid,
       ...(user === undefined ? {} : { user }),
       ...(group === undefined ? {} : { group }),
       size,
-      mtimeNs: ns,
-      atimeNs: ns,
-      ctimeNs: ns,
-      inode: 0,
-      device: 0,
-      links: 1,
       content,
-    };
+    });
     this.fileDone(source.name, node, undefined, size);
     return (await this.repo.saveTree({ nodes: [node] })).id.toString('hex');
   }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { CairnError } from '../errors.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
-import type { TreeNode } from './tree.ts';
+import { syntheticNode, type TreeNode } from './tree.ts';
 
 export interface Visited {
   readonly path: string;
@@ -39,22 +39,7 @@ export async function findNode(repo: Repository, snapshot: SnapshotInfo, p: stri
 }
 
 export function rootNode(snapshot: SnapshotInfo): TreeNode {
-  const ns = (BigInt(Date.parse(snapshot.time)) * 1_000_000n).toString();
-  return {
-    name: '',
-    type: 'dir',
-    mode: 0o755,
-    uid: 0,
-    gid: 0,
-    size: 0,
-    mtimeNs: ns,
-    atimeNs: ns,
-    ctimeNs: ns,
-    inode: 0,
-    device: 0,
-    links: 1,
-    subtree: snapshot.tree,
-  };
+  return syntheticNode('', 'dir', Date.parse(snapshot.time), { subtree: snapshot.tree });
 }
 
 /** Every node below (and including) `start`, depth first, in name order. */

@@ -12,7 +12,7 @@
  *    then are the old index files and the packs deleted.
  */
 import { CairnError, reason } from '../errors.ts';
-import { isHexId, type BlobEntry } from './format.ts';
+import { blobTypeName, isHexId, type BlobEntry } from './format.ts';
 import type { IndexPack } from './index-file.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
@@ -144,8 +144,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
       const bytes = await repo.backend.read({ type: 'data', name: pack });
       bytesRead += bytes.length;
       for (const e of homes.get(pack) ?? []) {
-        const type = e.type === 0 ? 'data' : 'tree';
-        await repo.repackBlob(type, e.id, {
+        await repo.repackBlob(blobTypeName(e.type), e.id, {
           codec: e.codec,
           sealed: Buffer.from(bytes.subarray(e.offset, e.offset + e.length)),
           rawLength: e.rawLength,

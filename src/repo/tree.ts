@@ -51,3 +51,31 @@ export function decodeTree(bytes: Buffer): Tree {
 export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
+
+/**
+ * A node that no stat describes (a backed-up stream, the synthetic root of a snapshot): one time
+ * for mtime, atime and ctime, no inode or device.
+ */
+export function syntheticNode(
+  name: string,
+  type: NodeType,
+  timeMs: number,
+  fields: Omit<Partial<TreeNode>, 'name' | 'type'> = {},
+): TreeNode {
+  const ns = (BigInt(Math.round(timeMs)) * 1_000_000n).toString();
+  return {
+    name,
+    type,
+    mode: type === 'dir' ? 0o755 : 0o600,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtimeNs: ns,
+    atimeNs: ns,
+    ctimeNs: ns,
+    inode: 0,
+    device: 0,
+    links: 1,
+    ...fields,
+  };
+}
