@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cairn, jsonLines, makeTemp, message, removeTemp, show } from './cli.testing.ts';
-import { makeRepo } from './repo.testing.ts';
+import { cairn, jsonLines, message, removeTemp, show } from './cli.testing.ts';
+import { tempRepo } from './repo.testing.ts';
 
 const PASSWORD = 'browse-e2e-password';
 
@@ -18,10 +18,8 @@ describe('browsing snapshots', () => {
   const binary = randomBytes(3_000_000);
 
   before(async () => {
-    dir = await makeTemp();
+    ({ dir, env } = await tempRepo(PASSWORD));
     src = path.join(dir, 'src');
-    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
-    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
     await fs.mkdir(path.join(src, 'etc'), { recursive: true });
     await fs.writeFile(path.join(src, 'etc', 'app.conf'), 'setting = 1\n');
     await fs.writeFile(path.join(src, 'notes.txt'), 'first\n');
@@ -105,10 +103,8 @@ describe('restoring part of a snapshot', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    dir = await makeTemp();
+    ({ dir, env } = await tempRepo(PASSWORD));
     src = path.join(dir, 'src');
-    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
-    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
     for (const rel of ['etc/a.conf', 'etc/sub/b.conf', 'etc/readme', 'var/log/x.log', 'top.txt']) {
       await fs.mkdir(path.dirname(path.join(src, rel)), { recursive: true });
       await fs.writeFile(path.join(src, rel), rel);
@@ -175,10 +171,8 @@ describe('restoring over existing files', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    dir = await makeTemp();
+    ({ dir, env } = await tempRepo(PASSWORD));
     src = path.join(dir, 'src');
-    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
-    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
     await fs.mkdir(path.join(src, 'd'), { recursive: true });
     for (const name of ['old.txt', 'new.txt', 'same.txt'])
       await fs.writeFile(path.join(src, name), `snapshot ${name}`);
@@ -256,10 +250,8 @@ describe('restore -i', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    dir = await makeTemp();
+    ({ dir, env } = await tempRepo(PASSWORD));
     src = path.join(dir, 'src');
-    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
-    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
     for (const rel of ['docs/a.txt', 'docs/b.txt', 'docs/deep/c.txt', 'other.txt']) {
       await fs.mkdir(path.dirname(path.join(src, rel)), { recursive: true });
       await fs.writeFile(path.join(src, rel), rel);

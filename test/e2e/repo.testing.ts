@@ -4,8 +4,10 @@
  * process or by a process that is gone, and snapshot copies.
  */
 import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { hostname } from 'node:os';
 import { LocalBackend } from '../../src/backend/index.ts';
+import { makeTemp } from './cli.testing.ts';
 import { backup, Lock, Repository, type LockEnv } from '../../src/repo/index.ts';
 
 /** Far below the default (N = 2^17): for fixtures only. */
@@ -70,4 +72,12 @@ export async function snapshotsSharingAPrefix(repo: Repository): Promise<string>
     if (seen.has(id[0]!)) return id[0]!;
     seen.add(id[0]!);
   }
+}
+
+/** A temporary folder with a repository in `repo/` and the environment that opens it. */
+export async function tempRepo(password: string): Promise<{ dir: string; env: Record<string, string> }> {
+  const dir = await makeTemp();
+  const env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: password };
+  await makeRepo(env.CAIRN_REPOSITORY, password);
+  return { dir, env };
 }

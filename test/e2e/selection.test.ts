@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cairn, message, makeTemp, removeTemp, show } from './cli.testing.ts';
-import { makeRepo } from './repo.testing.ts';
+import { cairn, message, removeTemp, show } from './cli.testing.ts';
+import { tempRepo } from './repo.testing.ts';
 
 const PASSWORD = 'selection-e2e-password';
 
@@ -15,10 +15,8 @@ describe('backup selection flags', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    dir = await makeTemp();
+    ({ dir, env } = await tempRepo(PASSWORD));
     src = path.join(dir, 'src');
-    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
-    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
     for (const rel of [
       'a/keep.txt',
       'a/skip.tmp',

@@ -5,8 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cairn, message, makeTemp, removeTemp, show } from './cli.testing.ts';
-import { makeRepo } from './repo.testing.ts';
+import { cairn, message, removeTemp, show } from './cli.testing.ts';
+import { tempRepo } from './repo.testing.ts';
 
 const PASSWORD = 'streams-e2e-password';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -16,9 +16,7 @@ describe('stream backups', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    dir = await makeTemp();
-    env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: PASSWORD };
-    await makeRepo(env.CAIRN_REPOSITORY!, PASSWORD);
+    ({ dir, env } = await tempRepo(PASSWORD));
   });
 
   after(() => removeTemp(dir));
