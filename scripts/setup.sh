@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Programs the tests and benchmarks run for real (file system tools, peers to compare with).
-DEBIAN_PACKAGES="xfsprogs util-linux acl"
+DEBIAN_PACKAGES="xfsprogs btrfs-progs util-linux acl postgresql"
 
 missing=""
 for p in $DEBIAN_PACKAGES; do

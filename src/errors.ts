@@ -172,6 +172,51 @@ export const ERRORS = {
     retryable: false,
     summary: 'A clone does not read back equal to its source.',
   },
+  CONFIG_INVALID: {
+    exit: 70,
+    http: 422,
+    retryable: false,
+    summary: 'The server configuration file is not valid (the message names the file, line and field).',
+  },
+  CATALOG_UNAVAILABLE: {
+    exit: 71,
+    http: 503,
+    retryable: true,
+    summary: 'The catalog database cannot be opened or reached.',
+  },
+  AUTH_REQUIRED: {
+    exit: 72,
+    http: 401,
+    retryable: false,
+    summary: 'The request carries no valid session or API key (log on first).',
+  },
+  AUTH_FAILED: { exit: 73, http: 401, retryable: false, summary: 'The user name or password is wrong.' },
+  FORBIDDEN: {
+    exit: 74,
+    http: 403,
+    retryable: false,
+    summary: "The user's role does not allow this action.",
+  },
+  NOT_FOUND: { exit: 75, http: 404, retryable: false, summary: 'No object with that id (in your tenant).' },
+  CONFLICT: {
+    exit: 76,
+    http: 409,
+    retryable: false,
+    summary: 'The object exists already or is in a state that forbids the action.',
+  },
+  TOO_LARGE: { exit: 77, http: 413, retryable: false, summary: 'The request body is larger than allowed.' },
+  RATE_LIMITED: {
+    exit: 78,
+    http: 429,
+    retryable: true,
+    summary: 'Too many failed logons; wait for the time in Retry-After.',
+  },
+  INVALID_INPUT: {
+    exit: 79,
+    http: 422,
+    retryable: false,
+    summary: 'A request whose fields are well formed but whose values are not acceptable.',
+  },
   INTERRUPTED: { exit: 130, http: 499, retryable: true, summary: 'The operation was cancelled.' },
 } as const satisfies Record<string, ErrorSpec>;
 

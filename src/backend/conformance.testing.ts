@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { isCairnError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { Backend, FileType, Handle } from './index.ts';
+import type { Backend, FileType, Handle, Segment } from './index.ts';
 import { CONFIG_HANDLE, FILE_TYPES, TEMP_PREFIX } from './handle.ts';
 
 export interface BackendFixture {
@@ -224,6 +224,133 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       for (const h of handles) assert.deepEqual(await b.read(h), Buffer.from(h.name));
       const listed = new Set([...(await listNames(b, 'data')), ...(await listNames(b, 'index'))]);
       for (const h of handles) assert.ok(listed.has(h.name), h.name);
+    });
+
+    describe('compose', () => {
+      const BLOCK = 4096;
+      /** The bytes `segments` stand for, read straight from `source`. */
+      async function expected(source: Backend, segments: readonly Segment[]): Promise<Buffer> {
+        const parts: Buffer[] = [];
+        for (const seg of segments) {
+          if (seg.kind === 'bytes') parts.push(...seg.data.map((d) => Buffer.from(d)));
+          else if (seg.kind === 'zeros') parts.push(Buffer.alloc(seg.length));
+          else parts.push(await source.read(seg.from, seg));
+        }
+        return Buffer.concat(parts);
+      }
+
+      /** A pack-like source: aligned runs with zero padding between, then dense small pieces. */
+      async function source(backend: Backend, seed: string): Promise<{ h: Handle; data: Buffer }> {
+        const data = Buffer.concat([
+          randomBytes(3 * BLOCK + 100), // an aligned run with a partial last block…
+          Buffer.alloc(BLOCK - 100), // …then zero padding to the next block
+          randomBytes(2 * BLOCK), // an aligned run of whole blocks
+          randomBytes(5000), // dense small pieces, no alignment
+          randomBytes(777),
+        ]);
+        const h = handleOf('data', `compose-source-${seed}`);
+        await backend.write(h, [data]);
+        return { h, data };
+      }
+
+      it('writes ranges, bytes and zeros in order, named by the SHA-256 of the result', async () => {
+        const { h } = await source(b, 'order');
+        const segments: Segment[] = [
+          { kind: 'range', from: h, offset: 0, length: 3 * BLOCK + 100 },
+          { kind: 'zeros', length: BLOCK - 100 },
+          { kind: 'range', from: h, offset: 4 * BLOCK, length: 2 * BLOCK },
+          { kind: 'range', from: h, offset: 6 * BLOCK + 10, length: 3000 },
+          { kind: 'bytes', data: [Buffer.from('literal'), Buffer.alloc(0), Buffer.from(' bytes')] },
+          { kind: 'zeros', length: 10 },
+          { kind: 'range', from: h, offset: 0, length: 0 },
+          { kind: 'bytes', data: [Buffer.from('end')] },
+        ];
+        const want = await expected(b, segments);
+        const r = await b.compose('data', segments);
+        assert.equal(r.name, createHash('sha256').update(want).digest('hex'));
+        assert.equal(r.size, want.length);
+        assert.equal(r.bytesRead, want.length);
+        const ranges = 3 * BLOCK + 100 + 2 * BLOCK + 3000;
+        assert.equal(r.bytesCloned + r.bytesCopied, ranges);
+        if (!(await b.canClone())) assert.equal(r.bytesCloned, 0);
+        assert.ok((await b.read({ type: 'data', name: r.name })).equals(want));
+        assert.ok((await listNames(b, 'data')).includes(r.name));
+        assert.equal((await b.stat({ type: 'data', name: r.name })).size, want.length);
+      });
+
+      it('shares the aligned ranges where the storage can clone, copies the unaligned ones', async (t) => {
+        if (!(await b.canClone())) {
+          t.skip('this storage cannot share blocks: compose copies (covered above)');
+          return;
+        }
+        const { h } = await source(b, 'clone');
+        const r = await b.compose('data', [
+          { kind: 'range', from: h, offset: 0, length: 3 * BLOCK + 100 },
+          { kind: 'zeros', length: BLOCK - 100 },
+          { kind: 'range', from: h, offset: 4 * BLOCK, length: 2 * BLOCK },
+          { kind: 'range', from: h, offset: 6 * BLOCK, length: 5000 },
+          { kind: 'bytes', data: [Buffer.from('trailer')] },
+        ]);
+        // The first run's partial block is followed by zeros in both files: shared whole.
+        assert.equal(r.bytesCloned, 3 * BLOCK + 100 + 2 * BLOCK + 4096);
+        assert.equal(r.bytesCopied, 5000 - 4096);
+      });
+
+      it('takes ranges from another backend on storage of its own', async () => {
+        const other = await fresh();
+        const { h } = await source(other, 'other');
+        const segments: Segment[] = [
+          { kind: 'range', from: h, offset: 4 * BLOCK, length: 2 * BLOCK },
+          { kind: 'range', from: h, offset: 17, length: 999 },
+        ];
+        const want = await expected(other, segments);
+        const r = await b.compose('data', segments, other);
+        assert.equal(typeof (await b.canClone(other)), 'boolean');
+        assert.ok((await b.read({ type: 'data', name: r.name })).equals(want));
+        assert.equal(await other.exists({ type: 'data', name: r.name }), false);
+      });
+
+      it('composes other file types too, and an empty file', async () => {
+        const r = await b.compose('snapshots', [{ kind: 'bytes', data: [Buffer.from('snapshot')] }]);
+        assert.deepEqual(await b.read({ type: 'snapshots', name: r.name }), Buffer.from('snapshot'));
+        const empty = await b.compose('index', []);
+        assert.equal(empty.name, createHash('sha256').digest('hex'));
+        assert.equal((await b.read({ type: 'index', name: empty.name })).length, 0);
+      });
+
+      it('a range past the end is BACKEND_IO, an absent file BACKEND_NOT_FOUND, and nothing is stored', async () => {
+        const { h, data } = await source(b, 'bad');
+        const before = await listNames(b, 'data');
+        await rejectsWithCode(
+          b.compose('data', [
+            { kind: 'bytes', data: [Buffer.from('x')] },
+            { kind: 'range', from: h, offset: data.length - 10, length: 11 },
+          ]),
+          'BACKEND_IO',
+        );
+        await rejectsWithCode(
+          b.compose('data', [
+            { kind: 'range', from: handleOf('data', 'compose-absent'), offset: 0, length: 1 },
+          ]),
+          'BACKEND_NOT_FOUND',
+        );
+        assert.deepEqual(await listNames(b, 'data'), before);
+      });
+
+      it('invalid segments and the config are USAGE', async () => {
+        const { h } = await source(b, 'usage');
+        await rejectsWithCode(b.compose('config', [{ kind: 'bytes', data: [Buffer.from('c')] }]), 'USAGE');
+        await rejectsWithCode(b.compose('bogus' as FileType, []), 'USAGE');
+        await rejectsWithCode(
+          b.compose('data', [{ kind: 'range', from: h, offset: -1, length: 1 }]),
+          'USAGE',
+        );
+        await rejectsWithCode(
+          b.compose('data', [{ kind: 'range', from: { type: 'data', name: 'a/b' }, offset: 0, length: 1 }]),
+          'USAGE',
+        );
+        await rejectsWithCode(b.compose('data', [{ kind: 'zeros', length: 0.5 }]), 'USAGE');
+      });
     });
 
     it('invalid names are USAGE for every operation, and nothing is stored', async () => {

@@ -53,6 +53,7 @@ describe('FaultBackend', () => {
       write: 1,
       remove: 1,
       list: 1,
+      compose: 0,
       close: 1,
     });
     assert.equal(fault.injected, 0);
@@ -101,6 +102,26 @@ describe('FaultBackend', () => {
     assert.deepEqual(await fault.read(key), Buffer.from('1')); // reads still work
     fault.clear();
     await fault.write(key, [Buffer.from('5')]);
+  });
+
+  it('compose passes through, counts as a write, and takes fail rules of its own', async () => {
+    const range = { kind: 'range' as const, from: a, offset: 1, length: 2 };
+    const r = await fault.compose('data', [range, { kind: 'bytes', data: [Buffer.from('!')] }]);
+    assert.deepEqual(await local.read({ type: 'data', name: r.name }), Buffer.from('aa!'));
+    assert.equal(fault.calls.compose, 1);
+    assert.equal(await fault.canClone(), await local.canClone());
+    assert.equal(fault.localPath(a), local.localPath(a));
+
+    fault.failNext('compose', 1, 'NO_SPACE');
+    await assert.rejects(fault.compose('data', [range]), {
+      code: 'NO_SPACE',
+      message: `Cannot compose data in ${local.location}: injected fault #1`,
+    });
+    fault.clear();
+    fault.failAfterWrites(1);
+    await fault.write(key, [Buffer.from('1')]);
+    await rejectsWithCode(fault.compose('data', [range]), 'BACKEND_IO');
+    fault.clear();
   });
 
   it('corruptReads mutates matching reads only, count times', async () => {

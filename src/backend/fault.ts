@@ -8,12 +8,24 @@
 
 import { CairnError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { Backend, BackendFeatures, FileInfo, FileType, Handle } from './types.ts';
+import type {
+  Backend,
+  BackendFeatures,
+  CloneUse,
+  ComposeResult,
+  FileInfo,
+  FileType,
+  Handle,
+  Segment,
+} from './types.ts';
 import { CONFIG_HANDLE, describeHandle } from './handle.ts';
 
-export type FaultOp = 'exists' | 'stat' | 'read' | 'write' | 'remove' | 'list';
+export type FaultOp = 'exists' | 'stat' | 'read' | 'write' | 'remove' | 'list' | 'compose';
 
-/** Selects the files a rule applies to. `list(type)` passes `{ type, name: '' }` (config: the config handle). */
+/**
+ * Selects the files a rule applies to. `list(type)` and `compose(type)` pass `{ type, name: '' }`
+ * (config: the config handle).
+ */
 export type HandleFilter = (h: Handle) => boolean;
 
 export interface FailOptions {
@@ -32,7 +44,7 @@ export type FaultRule =
       readonly code?: ErrorCode;
       readonly filter?: HandleFilter;
     } & FailOptions)
-  /** After `writes` more writes have reached the inner backend, fail every later write. */
+  /** After `writes` more writes (composes count too) have reached the inner backend, fail every later one. */
   | { readonly kind: 'failAfterWrites'; readonly writes: number; readonly code?: ErrorCode }
   /** Pass the result of matching reads (`count` of them, default all) through `mutate`. */
   | {
@@ -155,13 +167,35 @@ export class FaultBackend implements Backend {
   async write(h: Handle, data: readonly Uint8Array[]): Promise<void> {
     this.calls.write++;
     return this.#around('write', h, () => {
-      for (const armed of this.#rules) {
-        if (armed.rule.kind !== 'failAfterWrites') continue;
-        if (armed.left <= 0) throw this.#injected('write', h, armed.rule.code ?? 'BACKEND_IO');
-        armed.left--;
-      }
+      this.#countWrite('write', h);
       return this.inner.write(h, data);
     });
+  }
+
+  async compose(type: FileType, segments: readonly Segment[], source?: Backend): Promise<ComposeResult> {
+    this.calls.compose++;
+    const h: Handle = { type, name: '' };
+    return this.#around('compose', h, () => {
+      this.#countWrite('compose', h);
+      return this.inner.compose(type, segments, source);
+    });
+  }
+
+  canClone(source?: Backend, use?: CloneUse): Promise<boolean> {
+    return this.inner.canClone(source, use);
+  }
+
+  localPath(h: Handle): string | undefined {
+    return this.inner.localPath(h);
+  }
+
+  /** Spends one write of each failAfterWrites rule, or throws when one has none left. */
+  #countWrite(op: FaultOp, h: Handle): void {
+    for (const armed of this.#rules) {
+      if (armed.rule.kind !== 'failAfterWrites') continue;
+      if (armed.left <= 0) throw this.#injected(op, h, armed.rule.code ?? 'BACKEND_IO');
+      armed.left--;
+    }
   }
 
   async remove(h: Handle): Promise<void> {
@@ -202,11 +236,11 @@ export class FaultBackend implements Backend {
 
   #injected(op: FaultOp, h: Handle, code: ErrorCode): CairnError {
     this.injected++;
-    const what = op === 'list' ? h.type : describeHandle(h);
+    const what = op === 'list' || op === 'compose' ? h.type : describeHandle(h);
     return new CairnError(code, `Cannot ${op} ${what} in ${this.location}: injected fault #${this.injected}`);
   }
 }
 
 function zeroCounts(): Record<CountedOp, number> {
-  return { create: 0, exists: 0, stat: 0, read: 0, write: 0, remove: 0, list: 0, close: 0 };
+  return { create: 0, exists: 0, stat: 0, read: 0, write: 0, remove: 0, list: 0, compose: 0, close: 0 };
 }

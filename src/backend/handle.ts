@@ -1,7 +1,7 @@
 /** The handle rules every backend enforces, and the shared constants. See index.ts for the words. */
 
 import { CairnError } from '../errors.ts';
-import type { FileType, Handle } from './types.ts';
+import type { FileType, Handle, Segment } from './types.ts';
 
 export const FILE_TYPES: readonly FileType[] = Object.freeze([
   'config',
@@ -53,13 +53,53 @@ export function checkFileType(type: FileType, verb: string, location: string): v
   }
 }
 
+const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
 /** Throws USAGE unless offset and length are non-negative safe integers. */
-export function checkRange(h: Handle, range: { offset: number; length: number }, location: string): void {
-  const ok = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
-  if (!ok(range.offset) || !ok(range.length)) {
+export function checkRange(
+  h: Handle,
+  range: { offset: number; length: number },
+  location: string,
+  verb = 'read',
+): void {
+  if (!isCount(range.offset) || !isCount(range.length)) {
     throw new CairnError(
       'USAGE',
-      `Cannot read ${describeHandle(h)} in ${location}: invalid range offset ${range.offset}, length ${range.length}`,
+      `Cannot ${verb} ${describeHandle(h)} in ${location}: invalid range offset ${range.offset}, length ${range.length}`,
     );
+  }
+}
+
+/**
+ * Throws USAGE unless a file of `type` may be composed (any type but the config, whose name is
+ * not a hash) from `segments`: valid handles and ranges of `source`, zero runs of valid lengths.
+ */
+export function checkSegments(
+  type: FileType,
+  segments: readonly Segment[],
+  location: string,
+  sourceLocation: string,
+): void {
+  checkFileType(type, `compose ${type}`, location);
+  if (type === 'config') {
+    throw new CairnError(
+      'USAGE',
+      `Cannot compose the config in ${location}: only files named by their hash are composed`,
+    );
+  }
+  for (const seg of segments) {
+    if (seg.kind === 'range') {
+      checkHandle(seg.from, 'read', sourceLocation);
+      checkRange(seg.from, seg, sourceLocation);
+    } else if (seg.kind === 'zeros') {
+      if (!isCount(seg.length)) {
+        throw new CairnError(
+          'USAGE',
+          `Cannot compose ${type} in ${location}: invalid run of ${seg.length} zeros`,
+        );
+      }
+    } else if (seg.kind !== 'bytes') {
+      throw new CairnError('USAGE', `Cannot compose ${type} in ${location}: unknown segment kind`);
+    }
   }
 }

@@ -13,7 +13,16 @@
  * no import cycle forms.
  */
 
-export type { Backend, BackendFeatures, FileInfo, FileType, Handle } from './types.ts';
+export type {
+  Backend,
+  BackendFeatures,
+  CloneUse,
+  ComposeResult,
+  FileInfo,
+  FileType,
+  Handle,
+  Segment,
+} from './types.ts';
 
 // The constants and name rules (FILE_TYPES, TEMP_PREFIX, checkHandle, …) and the implementations.
 export {
@@ -23,6 +32,7 @@ export {
   checkFileType,
   checkHandle,
   checkRange,
+  checkSegments,
   describeHandle,
   handleProblem,
 } from './handle.ts';

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { CairnError } from '../errors.ts';
+import { native } from '../native/index.ts';
 import { backendConformance, listNames, rejectsWithCode, testName } from './conformance.testing.ts';
 import type { Handle } from './index.ts';
 import { CONFIG_HANDLE, TEMP_PREFIX } from './index.ts';
@@ -70,7 +71,7 @@ describe('LocalBackend', () => {
     assert.equal(await fs.readFile(path.join(dir, 'keys', 'k1'), 'utf8'), 'k');
     assert.equal(await fs.readFile(path.join(dir, 'config'), 'utf8'), 'c');
     assert.equal(local.location, path.resolve(dir));
-    assert.deepEqual(local.features, { clone: false, alignment: 4096 });
+    assert.deepEqual(local.features, { clone: native !== undefined, alignment: 4096 });
   });
 
   it('create accepts an empty existing directory and refuses foreign contents', async () => {

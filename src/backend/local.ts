@@ -4,9 +4,13 @@
  * Layout: `<dir>/config`, `<dir>/data/<first two characters of name>/<name>` (folders 00..ff made
  * by create()), and `<dir>/<type>/<name>` for keys, index, snapshots and locks. Writes go to a temp
  * file in the target's own folder and are renamed into place, so a reader never sees a partial file.
+ *
+ * Composing a file (`compose`) clones ranges of other files with FICLONERANGE where the file system
+ * shares blocks (XFS with reflink, Btrfs) and the range starts on a block boundary in both files;
+ * anything else is copied in the kernel (copy_file_range) or, failing that, read and written.
  */
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -14,7 +18,17 @@ import * as path from 'node:path';
 
 import { CairnError, errnoCode, reason } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { Backend, BackendFeatures, FileInfo, FileType, Handle } from './types.ts';
+import { native } from '../native/index.ts';
+import type {
+  Backend,
+  BackendFeatures,
+  CloneUse,
+  ComposeResult,
+  FileInfo,
+  FileType,
+  Handle,
+  Segment,
+} from './types.ts';
 import {
   CONFIG_HANDLE,
   FILE_TYPES,
@@ -22,6 +36,7 @@ import {
   checkFileType,
   checkHandle,
   checkRange,
+  checkSegments,
   describeHandle,
 } from './handle.ts';
 
@@ -31,6 +46,14 @@ const FILE_MODE = 0o600;
 const IOV_MAX = 1024;
 /** How many stat calls list() keeps in flight. */
 const STAT_BATCH = 64;
+/** Buffer size for copying by reads and writes, and for reading a composed file back. */
+const COPY_BUFFER = 4 * 1024 * 1024;
+/** statfs magic of Btrfs, which frees an extent only when no clone refers to any part of it. */
+const BTRFS_MAGIC = 0x9123683e;
+/** Errors of FICLONERANGE that mean "this file system (or this pair of files) cannot share blocks". */
+const NO_CLONE = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOTTY', 'ENOSYS']);
+/** Errors of copy_file_range after which reads and writes still work. */
+const NO_COPY_RANGE = new Set(['EXDEV', 'EINVAL', 'EOPNOTSUPP', 'ENOTSUP', 'ENOSYS', 'EBADF']);
 
 const DATA_SUBDIRS: readonly string[] = Array.from({ length: 256 }, (_, i) =>
   i.toString(16).padStart(2, '0'),
@@ -65,7 +88,10 @@ export function fsError(err: unknown, context: string, notFound = 'no such file'
 
 export class LocalBackend implements Backend {
   readonly location: string;
-  readonly features: BackendFeatures = Object.freeze({ clone: false, alignment: 4096 });
+  /** It may clone whenever the native addon is there; `canClone()` asks the file system. */
+  readonly features: BackendFeatures = Object.freeze({ clone: native !== undefined, alignment: 4096 });
+  /** The file system's block size and type if a probe clone in data/ worked, else undefined. */
+  #probe: Promise<{ bs: number; type: number } | undefined> | undefined;
 
   constructor(dir: string) {
     this.location = path.resolve(dir);
@@ -204,6 +230,163 @@ export class LocalBackend implements Backend {
   /** Nothing to release: no file stays open between calls. */
   async close(): Promise<void> {}
 
+  localPath(h: Handle): string {
+    checkHandle(h, 'locate', this.location);
+    return this.#path(h);
+  }
+
+  async canClone(source?: Backend, use: CloneUse = 'copy'): Promise<boolean> {
+    const fsys = await this.#cloneProbe();
+    if (fsys === undefined) return false;
+    // Cloning live blobs out of a pack and deleting it frees the rest on XFS (blocks are counted
+    // one by one) but nothing on Btrfs (the whole extent stays while any clone refers to it).
+    if (use === 'repack' && fsys.type === BTRFS_MAGIC) return false;
+    if (source === undefined || source === this) return true;
+    // Blocks are shared only within one file system: the source's directory must be on ours.
+    const other = source.localPath(CONFIG_HANDLE);
+    if (other === undefined) return false;
+    try {
+      const [a, b] = await Promise.all([fs.stat(path.dirname(other)), fs.stat(this.location)]);
+      return a.dev === b.dev;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Probes once whether files in data/ can share blocks; the block size and file system type if so. */
+  #cloneProbe(): Promise<{ bs: number; type: number } | undefined> {
+    return (this.#probe ??= (async () => {
+      if (native === undefined) return undefined;
+      const dir = path.join(this.location, 'data');
+      const a = path.join(dir, TEMP_PREFIX + randomBytes(12).toString('hex'));
+      const b = path.join(dir, TEMP_PREFIX + randomBytes(12).toString('hex'));
+      let fa: FileHandle | undefined;
+      let fb: FileHandle | undefined;
+      try {
+        const { bsize: bs, type } = await fs.statfs(dir);
+        fa = await fs.open(a, 'wx+', FILE_MODE);
+        fb = await fs.open(b, 'wx+', FILE_MODE);
+        await fa.write(randomBytes(bs), 0, bs, 0);
+        native.ficloneRange(fa.fd, 0, bs, fb.fd, 0);
+        return { bs, type };
+      } catch {
+        return undefined;
+      } finally {
+        await fa?.close().catch(() => {});
+        await fb?.close().catch(() => {});
+        await fs.rm(a, { force: true }).catch(() => {});
+        await fs.rm(b, { force: true }).catch(() => {});
+      }
+    })());
+  }
+
+  async compose(
+    type: FileType,
+    segments: readonly Segment[],
+    source: Backend = this,
+  ): Promise<ComposeResult> {
+    checkSegments(type, segments, this.location, source.location);
+    const dir = type === 'data' ? path.join(this.location, 'data') : path.join(this.location, type);
+    const temp = path.join(dir, TEMP_PREFIX + randomBytes(12).toString('hex'));
+    const context = `Cannot compose a ${type} file in ${this.location}`;
+    const sources = new Map<string, { fh: FileHandle; size: number } | undefined>();
+    let fh: FileHandle | undefined;
+    let renamed = false;
+    try {
+      const bs = (await this.canClone(source)) ? (await this.#cloneProbe())?.bs : undefined;
+      let cloning = bs !== undefined;
+      fh = await fs.open(temp, 'wx+', FILE_MODE);
+      const out = fh;
+      let pos = 0;
+      let cloned = 0;
+      let copied = 0;
+      for (const [i, seg] of segments.entries()) {
+        if (seg.kind === 'zeros') {
+          pos += seg.length; // a hole until something is written past it; truncate() ends the file
+          continue;
+        }
+        if (seg.kind === 'bytes') {
+          pos = await writeAll(out, seg.data, pos);
+          continue;
+        }
+        const src = await openSource(source, seg.from, sources);
+        const what = `${describeHandle(seg.from)} in ${source.location}`;
+        if (src !== undefined && seg.offset + seg.length > src.size) {
+          throw new CairnError(
+            'BACKEND_IO',
+            `${context}: cannot read ${what}: it has ${src.size} bytes, the range ends at ${seg.offset + seg.length}`,
+          );
+        }
+        let done = 0;
+        if (cloning && bs !== undefined && src !== undefined && native !== undefined) {
+          if (pos % bs === 0 && seg.offset % bs === 0) {
+            const tail = seg.length % bs;
+            let n = seg.length - tail;
+            // The partial last block is shared too when the rest of it holds zeros on both sides:
+            // zero padding after this range in the new file, and zeros after it in the source.
+            const next = segments[i + 1];
+            const rest = bs - tail;
+            if (
+              tail > 0 &&
+              next?.kind === 'zeros' &&
+              next.length >= rest &&
+              seg.offset + seg.length + rest <= src.size &&
+              (await zerosAt(src.fh, seg.offset + seg.length, rest))
+            ) {
+              n = seg.length + rest;
+            }
+            if (n > 0) {
+              try {
+                native.ficloneRange(src.fh.fd, seg.offset, n, out.fd, pos);
+                done = Math.min(n, seg.length);
+                cloned += done;
+              } catch (err) {
+                // EINVAL: this pair of ranges; the others may still clone.
+                if (NO_CLONE.has(errnoCode(err) ?? '')) cloning = false;
+                else if (errnoCode(err) !== 'EINVAL') throw err;
+              }
+            }
+          }
+        }
+        if (done < seg.length) {
+          const rest = { offset: seg.offset + done, length: seg.length - done };
+          if (src === undefined) await writeAll(out, [await source.read(seg.from, rest)], pos + done);
+          else await copyRange(src.fh, rest.offset, out, pos + done, rest.length);
+          copied += rest.length;
+        }
+        pos += seg.length;
+      }
+      await out.truncate(pos);
+      await out.sync();
+      // The name is the hash of what is on disk: read it back (cloned ranges included).
+      const hash = createHash('sha256');
+      const buf = Buffer.allocUnsafe(Math.min(COPY_BUFFER, Math.max(pos, 1)));
+      for (let at = 0; at < pos;) {
+        const { bytesRead } = await out.read(buf, 0, Math.min(buf.length, pos - at), at);
+        if (bytesRead === 0) throw new Error(`the new file ended at ${at} of ${pos} bytes`);
+        hash.update(buf.subarray(0, bytesRead));
+        at += bytesRead;
+      }
+      fh = undefined;
+      await out.close();
+      const name = hash.digest('hex');
+      const target = this.#path({ type, name });
+      await fs.rename(temp, target);
+      renamed = true;
+      await syncDir(path.dirname(target));
+      if (path.dirname(target) !== dir) await syncDir(dir);
+      return { name, size: pos, bytesCloned: cloned, bytesCopied: copied, bytesRead: pos };
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      if (!renamed) await fs.rm(temp, { force: true }).catch(() => {});
+      if (err instanceof CairnError) throw err;
+      if (errnoCode(err) === 'ENOENT') await this.#checkRoot(context);
+      throw fsError(err, context, `its folder ${dir} does not exist`);
+    } finally {
+      for (const s of sources.values()) await s?.fh.close().catch(() => {});
+    }
+  }
+
   /**
    * Removes temp files (left behind by a process that died mid-write) whose last change is more
    * than `olderThanMs` ago; younger ones may belong to a write in progress. Returns how many.
@@ -337,12 +520,15 @@ async function* statFiles(
   }
 }
 
-/** Writes all of `data` from offset 0, looping over partial writes and IOV_MAX-sized batches. */
-async function writeAll(fh: FileHandle, data: readonly Uint8Array[]): Promise<void> {
+/**
+ * Writes all of `data` at `start` (0 by default), looping over partial writes and IOV_MAX-sized
+ * batches; returns the position after it.
+ */
+async function writeAll(fh: FileHandle, data: readonly Uint8Array[], start = 0): Promise<number> {
   const bufs = data.filter((b) => b.byteLength > 0);
   let index = 0; // first buffer not yet fully written
   let skip = 0; // bytes of bufs[index] already written
-  let position = 0;
+  let position = start;
   while (index < bufs.length) {
     const batch = bufs.slice(index, index + IOV_MAX);
     if (skip > 0) batch[0] = batch[0]!.subarray(skip);
@@ -356,6 +542,69 @@ async function writeAll(fh: FileHandle, data: readonly Uint8Array[]): Promise<vo
       index++;
     }
     skip = bytesWritten;
+  }
+  return position;
+}
+
+/**
+ * The open file behind `h` of `source` and its size, opened once per compose; undefined when
+ * `source` keeps its files elsewhere than a local file system (they are then read through it).
+ */
+async function openSource(
+  source: Backend,
+  h: Handle,
+  open: Map<string, { fh: FileHandle; size: number } | undefined>,
+): Promise<{ fh: FileHandle; size: number } | undefined> {
+  const key = `${h.type}/${h.name}`;
+  if (open.has(key)) return open.get(key);
+  const file = source.localPath(h);
+  let entry: { fh: FileHandle; size: number } | undefined;
+  if (file !== undefined) {
+    try {
+      const fh = await fs.open(file, 'r');
+      entry = { fh, size: (await fh.stat()).size };
+    } catch (err) {
+      throw fsError(err, `Cannot read ${describeHandle(h)} in ${source.location}`);
+    }
+  }
+  open.set(key, entry);
+  return entry;
+}
+
+/** Whether `length` bytes at `offset` of a file are all zero. */
+async function zerosAt(fh: FileHandle, offset: number, length: number): Promise<boolean> {
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(buf, 0, length, offset);
+  return bytesRead === length && buf.every((b) => b === 0);
+}
+
+/** Copies a range between open files in the kernel (copy_file_range), or by reads and writes. */
+async function copyRange(
+  src: FileHandle,
+  srcOffset: number,
+  dst: FileHandle,
+  dstOffset: number,
+  length: number,
+): Promise<void> {
+  let done = 0;
+  if (native !== undefined) {
+    try {
+      while (done < length) {
+        const got = native.copyFileRange(src.fd, srcOffset + done, dst.fd, dstOffset + done, length - done);
+        if (got === 0) throw new Error('the source ended early');
+        done += got;
+      }
+      return;
+    } catch (err) {
+      if (!NO_COPY_RANGE.has(errnoCode(err) ?? '')) throw err;
+    }
+  }
+  const buf = Buffer.allocUnsafe(Math.min(COPY_BUFFER, length - done));
+  while (done < length) {
+    const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, length - done), srcOffset + done);
+    if (bytesRead === 0) throw new Error('the source ended early');
+    await writeAll(dst, [buf.subarray(0, bytesRead)], dstOffset + done);
+    done += bytesRead;
   }
 }
 

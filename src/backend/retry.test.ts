@@ -73,6 +73,16 @@ describe('RetryBackend', () => {
     assert.equal(delays.length, 3);
   });
 
+  it('retries compose, passes canClone and localPath through', async () => {
+    fault.failNext('compose', 2);
+    const r = await retrying().compose('index', [{ kind: 'range', from: h, offset: 0, length: 3 }]);
+    assert.deepEqual(await local.read({ type: 'index', name: r.name }), Buffer.from('pay'));
+    assert.equal(fault.calls.compose, 3);
+    assert.equal(delays.length, 2);
+    assert.equal(await retrying().canClone(undefined, 'repack'), await local.canClone(undefined, 'repack'));
+    assert.equal(retrying().localPath(h), local.localPath(h));
+  });
+
   it('uses 5 attempts by default', async () => {
     fault.failNext('write', Infinity);
     await rejectsWithCode(retrying().write(h, [Buffer.from('x')]), 'BACKEND_IO');

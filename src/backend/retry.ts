@@ -5,7 +5,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { CairnError } from '../errors.ts';
-import type { Backend, BackendFeatures, FileInfo, FileType, Handle } from './types.ts';
+import type {
+  Backend,
+  BackendFeatures,
+  CloneUse,
+  ComposeResult,
+  FileInfo,
+  FileType,
+  Handle,
+  Segment,
+} from './types.ts';
 import { CONFIG_HANDLE } from './handle.ts';
 
 export interface RetryOptions {
@@ -119,6 +128,19 @@ export class RetryBackend implements Backend {
         throw err;
       }
     });
+  }
+
+  canClone(source?: Backend, use?: CloneUse): Promise<boolean> {
+    return this.inner.canClone(source, use);
+  }
+
+  compose(type: FileType, segments: readonly Segment[], source?: Backend): Promise<ComposeResult> {
+    // Safe to repeat: a failed attempt leaves nothing, and the same bytes get the same name.
+    return this.#retry('compose', type, () => this.inner.compose(type, segments, source));
+  }
+
+  localPath(h: Handle): string | undefined {
+    return this.inner.localPath(h);
   }
 
   close(): Promise<void> {

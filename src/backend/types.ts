@@ -14,10 +14,39 @@ export interface FileInfo {
 }
 
 export interface BackendFeatures {
-  /** Whether the backend can copy a file server-side without moving its bytes through us. */
+  /**
+   * Whether `compose` may share blocks with the files it takes ranges from, instead of copying
+   * them, where the storage allows it (ask `canClone()` for a given storage).
+   */
   readonly clone: boolean;
   /** The I/O size, in bytes, that reads and writes are cheapest in multiples of. */
   readonly alignment: number;
+}
+
+/**
+ * One piece of a file that `compose` writes. A `range` is `length` bytes at `offset` of a stored
+ * file of the source backend: shared with it (cloned) where the storage can, copied otherwise.
+ * `bytes` are written as they are. `zeros` are that many zero bytes (padding), which the backend
+ * may leave as a hole.
+ */
+export type Segment =
+  | { readonly kind: 'range'; readonly from: Handle; readonly offset: number; readonly length: number }
+  | { readonly kind: 'bytes'; readonly data: readonly Uint8Array[] }
+  | { readonly kind: 'zeros'; readonly length: number };
+
+/** What clones are for: a copy that keeps its source, or a repack that deletes it (see canClone). */
+export type CloneUse = 'copy' | 'repack';
+
+export interface ComposeResult {
+  /** The new file's name: the SHA-256 of its bytes, in lowercase hex. */
+  readonly name: string;
+  readonly size: number;
+  /** Bytes of `range` segments that share blocks with their source. */
+  readonly bytesCloned: number;
+  /** Bytes of `range` segments that were copied (unaligned, or the storage cannot share them). */
+  readonly bytesCopied: number;
+  /** Bytes read to name the file (the whole new file, read back once it is durable). */
+  readonly bytesRead: number;
 }
 
 /**
@@ -59,6 +88,27 @@ export interface Backend {
   write(h: Handle, data: readonly Uint8Array[]): Promise<void>;
   /** BACKEND_NOT_FOUND if absent. Atomic, but not necessarily durable when it resolves. */
   remove(h: Handle): Promise<void>;
+  /**
+   * Whether `compose` would share blocks with files of `source` (default: this backend) rather
+   * than copy them: the storage is probed once. False, never an error, when it cannot. For
+   * `repack` (the source files are deleted afterwards, and the space of their parts that were not
+   * cloned must come free) it is also false where sharing part of a file keeps all of it
+   * allocated: Btrfs frees an extent only once no clone refers to any part of it.
+   */
+  canClone(source?: Backend, use?: CloneUse): Promise<boolean>;
+  /**
+   * Writes a new file of `type` (not `config`) holding `segments` in order, and names it by the
+   * SHA-256 of its bytes, which it reads back once they are durable. `range` segments name files
+   * of `source` (default: this backend). Atomic and durable like `write` (a temp file, synced,
+   * renamed); a failure leaves no file behind. A range past the end of its file is BACKEND_IO, an
+   * absent one BACKEND_NOT_FOUND, an invalid handle or range USAGE, checked before any I/O.
+   */
+  compose(type: FileType, segments: readonly Segment[], source?: Backend): Promise<ComposeResult>;
+  /**
+   * Where a file rests on this machine's file systems, so that a local backend can clone from it;
+   * undefined when its bytes are not in a local file (an object store).
+   */
+  localPath(h: Handle): string | undefined;
   /** Release resources. No other method may be called afterwards. */
   close(): Promise<void>;
 }

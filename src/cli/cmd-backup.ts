@@ -6,13 +6,15 @@ import {
   backup,
   backupStream,
   countTotals,
+  newBackupProgress,
   normalisePaths,
   type Totals,
   type BackupWarning,
   parsePatternFile,
   Selection,
-  type BackupProgress,
+  type BackupResult,
   type SnapshotInfo,
+  BACKUP_STAGES,
 } from '../repo/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome } from './output.ts';
@@ -62,6 +64,12 @@ function selectionOf(flags: BackupFlags): Selection {
     excludeCaches: flags.excludeCaches === true,
     oneFileSystem: flags.oneFileSystem === true,
   });
+}
+
+/** "load: source 86% > chunk 54% > seal 56% > write 42%, bottleneck: source" (pipeline order). */
+export function loadLine(result: Pick<BackupResult, 'load' | 'bottleneck'>): string {
+  const stages = BACKUP_STAGES.map((st) => `${st} ${Math.round(result.load[st] * 100)}%`).join(' > ');
+  return `load: ${stages}, bottleneck: ${result.bottleneck}`;
 }
 
 export function registerBackup(program: Command): void {
@@ -154,7 +162,7 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
           }
         }
         if (parent) out.line(`using parent snapshot ${parent.id.slice(0, 12)}`);
-        const progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, currentFile: '' };
+        const progress = newBackupProgress();
         // Counted beside the backup (as restic does) so the progress line can show how far it is.
         const totals: Totals = { files: 0, bytes: 0, done: false };
         const counting = new AbortController();
@@ -180,6 +188,8 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
                 seconds_elapsed: Math.round((Date.now() - started) / 1000),
                 files_done: progress.filesDone,
                 bytes_done: progress.bytesDone,
+                bytes_read: progress.bytesRead,
+                bytes_written: progress.bytesWritten,
                 current_files: progress.currentFile ? [progress.currentFile] : [],
               });
             }, 1000)
@@ -226,6 +236,7 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
           out.line(
             `processed ${sum.totalFilesProcessed} files, ${formatBytes(sum.totalBytesProcessed)} in ${formatDuration(duration * 1000)}`,
           );
+          out.line(loadLine(result));
           out.emit({
             message_type: 'summary',
             files_new: sum.filesNew,
@@ -245,6 +256,10 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
             backup_end: sum.backupEnd,
             warnings: result.warnings.length,
             snapshot_id: result.id,
+            load: Object.fromEntries(
+              BACKUP_STAGES.map((st) => [st, Math.round(result.load[st] * 1000) / 1000]),
+            ),
+            bottleneck: result.bottleneck,
           });
         }
         const n = result.warnings.length;

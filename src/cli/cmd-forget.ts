@@ -55,8 +55,12 @@ export function printPrune(s: Session, r: PruneResult): void {
       `${r.packsUnreferenced} unreferenced ${verb ? 'would be ' : ''}deleted`,
   );
   if (!r.dryRun) {
+    const cloned =
+      r.bytesCloned > 0
+        ? ` (${formatBytes(r.bytesCloned)} cloned, ${formatBytes(r.bytesCopied)} copied)`
+        : '';
     s.out.line(
-      `read ${formatBytes(r.bytesRead)}, wrote ${formatBytes(r.bytesWritten)} in ${plural(r.packsWritten, 'new pack')}, ` +
+      `read ${formatBytes(r.bytesRead)}, wrote ${formatBytes(r.bytesWritten)}${cloned} in ${plural(r.packsWritten, 'new pack')}, ` +
         `freed ${formatBytes(r.bytesFreed)} of ${formatBytes(r.bytesBefore)}`,
     );
   } else {
@@ -75,6 +79,8 @@ export function printPrune(s: Session, r: PruneResult): void {
     packs_written: r.packsWritten,
     bytes_read: r.bytesRead,
     bytes_written: r.bytesWritten,
+    bytes_cloned: r.bytesCloned,
+    bytes_copied: r.bytesCopied,
     bytes_freed: r.bytesFreed,
     bytes_before: r.bytesBefore,
   });

@@ -3,11 +3,13 @@ import { CairnError } from '../errors.ts';
 import { parseCodec } from '../compress/index.ts';
 import { Repository } from '../repo/index.ts';
 import { openBackend, repoLocation, type GlobalOptions } from './context.ts';
+import { fromLocation, openFrom, withFromOptions, type FromFlags } from './from-repo.ts';
 import { makeOutput } from './output.ts';
 import { resolveNewSecret } from './secrets.ts';
 import { parseSize } from './parse.ts';
 
-interface InitFlags {
+interface InitFlags extends FromFlags {
+  readonly copyKeys?: boolean;
   readonly chunkerMin?: string;
   readonly chunkerAvg?: string;
   readonly chunkerMax?: string;
@@ -17,9 +19,12 @@ interface InitFlags {
 }
 
 export function registerInit(program: Command): void {
-  program
-    .command('init')
-    .description('create a new repository')
+  const init = program.command('init').description('create a new repository');
+  withFromOptions(init, 'chunk like it (and, with --copy-keys, share its master key)')
+    .option(
+      '--copy-keys',
+      "with --from-repo: the same master key as the source, so that copy can clone its packs' blocks",
+    )
     .option('--pack-size <size>', 'target pack size (e.g. 16MiB)')
     .option(
       '--alignment <bytes>',
@@ -31,17 +36,47 @@ export function registerInit(program: Command): void {
     .option('--chunker-max <size>', 'largest chunk (default 8MiB)')
     .addHelpText(
       'after',
-      '\nThe password comes from CAIRN_PASSWORD, --password-file, or a prompt (asked twice).\nWith --kek-file the first key slot is a key-encryption-key slot instead.',
+      `
+The password comes from CAIRN_PASSWORD, --password-file, or a prompt (asked twice).
+With --kek-file the first key slot is a key-encryption-key slot instead.
+
+With --from-repo SRC the new repository takes SRC's chunker parameters and secret, so the same
+files make the same chunks in both, and by default its pack size, alignment and compression.
+Opening SRC takes its password (--from-password-file, CAIRN_FROM_PASSWORD_FILE,
+CAIRN_FROM_PASSWORD, or a prompt). With --copy-keys it also shares SRC's master key: "cairn copy"
+between the two then moves sealed blobs as they are, and clones them on one XFS or Btrfs. The new
+repository still gets a key slot and password of its own.`,
     )
     .action(async (flags: InitFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(g);
       const location = repoLocation(g);
+      const from = fromLocation(flags);
+      if (flags.copyKeys && from === undefined) {
+        throw new CairnError(
+          'USAGE',
+          'Cannot use --copy-keys without --from-repo: whose keys would it copy?',
+        );
+      }
+      if (from !== undefined && (flags.chunkerMin || flags.chunkerAvg || flags.chunkerMax)) {
+        throw new CairnError(
+          'USAGE',
+          'Cannot use --chunker-min/--chunker-avg/--chunker-max with --from-repo: the chunker comes from the source repository',
+        );
+      }
+      // The source first: a wrong source password should not cost the new password prompt.
+      const source = from === undefined ? undefined : await openFrom(from, flags);
       const secret = await resolveNewSecret({}, g);
       const chunker: { minSize?: number; avgSize?: number; maxSize?: number } = {};
       if (flags.chunkerMin) chunker.minSize = parseSize(flags.chunkerMin, '--chunker-min');
       if (flags.chunkerAvg) chunker.avgSize = parseSize(flags.chunkerAvg, '--chunker-avg');
       if (flags.chunkerMax) chunker.maxSize = parseSize(flags.chunkerMax, '--chunker-max');
+      const like = source?.config;
+      if (like !== undefined) {
+        chunker.minSize = like.chunker.minSize;
+        chunker.avgSize = like.chunker.avgSize;
+        chunker.maxSize = like.chunker.maxSize;
+      }
       let compression;
       try {
         compression = flags.compression ? parseCodec(flags.compression) : undefined;
@@ -51,19 +86,34 @@ export function registerInit(program: Command): void {
           `Cannot use --compression ${flags.compression}: ${(err as Error).message}`,
         );
       }
+      const packSize = flags.packSize ? parseSize(flags.packSize, '--pack-size') : like?.packSize;
+      const alignment = flags.alignment ? parseSize(flags.alignment, '--alignment') : like?.alignment;
+      compression ??= like?.compression;
       const repo = await Repository.init(openBackend(location), secret, {
         chunker,
-        ...(flags.packSize ? { packSize: parseSize(flags.packSize, '--pack-size') } : {}),
-        ...(flags.alignment ? { alignment: parseSize(flags.alignment, '--alignment') } : {}),
+        ...(packSize !== undefined ? { packSize } : {}),
+        ...(alignment !== undefined ? { alignment } : {}),
         ...(compression ? { compression } : {}),
+        ...(like ? { chunkerSecret: like.chunker.secret } : {}),
+        ...(source && flags.copyKeys ? { masterKey: source.key } : {}),
       });
       out.line(`created repository ${repo.config.id.slice(0, 12)} at ${location}`);
+      if (source !== undefined) {
+        out.line(
+          flags.copyKeys
+            ? `  with the master key and chunker of ${from} (repository ${source.config.id.slice(0, 12)})`
+            : `  with the chunker of ${from} (repository ${source.config.id.slice(0, 12)}) and a master key of its own`,
+        );
+      }
       out.line('Keep the password safe: without it the data cannot be recovered.');
       out.emit({
         message_type: 'initialized',
         id: repo.config.id,
         repository: location,
         version: repo.config.version,
+        ...(source !== undefined
+          ? { from_repository: from, from_id: source.config.id, copied_keys: flags.copyKeys === true }
+          : {}),
       });
     });
 }

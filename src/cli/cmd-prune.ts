@@ -15,7 +15,10 @@ export function registerPrune(program: Command): void {
       'after',
       `
 Prune takes an exclusive lock. It deletes nothing until the index that replaces the old one is
-written, so an interruption at any moment loses no data; run it again to finish.`,
+written, so an interruption at any moment loses no data; run it again to finish.
+
+On XFS with reflink the blobs a repacked pack keeps are cloned into the new pack, not copied:
+only small blobs are written again ("bytes_cloned" and "bytes_copied" in --json).`,
     )
     .action(async (flags: { maxUnused: string; dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

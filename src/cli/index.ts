@@ -10,6 +10,7 @@ import { registerBackup } from './cmd-backup.ts';
 import { registerBrowse } from './cmd-browse.ts';
 import { registerCheck } from './cmd-check.ts';
 import { registerClone } from './cmd-clone.ts';
+import { registerCopy } from './cmd-copy.ts';
 import { registerForget } from './cmd-forget.ts';
 import { registerPrune } from './cmd-prune.ts';
 import { registerInit } from './cmd-init.ts';
@@ -66,6 +67,7 @@ in docs/errors.md.`,
   registerKey(program);
   registerUnlock(program);
   registerClone(program);
+  registerCopy(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -85,6 +85,29 @@ export async function resolveSecret(options: SecretOptions, env = process.env): 
   );
 }
 
+export interface FromSecretOptions {
+  readonly fromPasswordFile?: string;
+  readonly fromKekFile?: string;
+}
+
+/**
+ * The secret that opens the source repository of `init --from-repo` and `copy --from-repo`:
+ * --from-kek-file or $CAIRN_FROM_KEK_FILE, --from-password-file or $CAIRN_FROM_PASSWORD_FILE,
+ * $CAIRN_FROM_PASSWORD, or a prompt on a terminal. Never the destination's own variables.
+ */
+export async function resolveFromSecret(options: FromSecretOptions, env = process.env): Promise<Secret> {
+  const kekFile = options.fromKekFile ?? env.CAIRN_FROM_KEK_FILE;
+  if (kekFile) return { kek: readKekFile(kekFile) };
+  const file = options.fromPasswordFile ?? env.CAIRN_FROM_PASSWORD_FILE;
+  if (file) return { password: firstLine(readSecretFile(file, 'source repository password')) };
+  if (env.CAIRN_FROM_PASSWORD !== undefined) return { password: env.CAIRN_FROM_PASSWORD };
+  if (process.stdin.isTTY) return { password: await promptHidden('Password of the source repository: ') };
+  throw new CairnError(
+    'REPO_NO_PASSWORD',
+    'Cannot open the source repository: no password given; set CAIRN_FROM_PASSWORD, CAIRN_FROM_PASSWORD_FILE or --from-password-file (or CAIRN_FROM_KEK_FILE / --from-kek-file)',
+  );
+}
+
 /** A new password must not be empty, wherever it comes from (the prompt refuses one too). */
 function newPassword(password: string, origin: string): Secret {
   if (password.length === 0)

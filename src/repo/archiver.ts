@@ -10,8 +10,9 @@ import { promises as fs, type BigIntStats } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { CairnError, errnoCode, reason } from '../errors.ts';
-import { chunkStream } from '../chunker/index.ts';
+import { chunkStream, type Chunker } from '../chunker/index.ts';
 import { blobId } from '../crypto/index.ts';
+import { StageClock } from '../metrics/index.ts';
 import { native } from '../native/index.ts';
 import { VERSION } from '../version.ts';
 import { closeFd, openForReading, readAt } from './fd.ts';
@@ -21,6 +22,7 @@ import { FileReadError, type SealedFile } from './seal-pool.ts';
 import { groupName, userName } from './owners.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+import { BACKUP_STAGES, type BackupStage, type WriteMonitor } from './stages.ts';
 import { compareNames, syntheticNode, type NodeType, type Tree, type TreeNode } from './tree.ts';
 
 export interface BackupWarning {
@@ -28,12 +30,26 @@ export interface BackupWarning {
   readonly message: string;
 }
 
-/** Live counters, updated as the backup goes; read them from a timer to show progress. */
+/**
+ * Live counters, updated as the backup goes; read them from a timer to show progress. The byte
+ * counts are cumulative (they only grow during a backup): sample them with a RateTracker for
+ * throughput.
+ */
 export interface BackupProgress {
   filesDone: number;
   dirsDone: number;
+  /** Bytes of files done, including unchanged files that were not read again. */
   bytesDone: number;
+  /** Bytes read from the sources. */
+  bytesRead: number;
+  /** Bytes written to the repository: packs and index files as stored (compressed, encrypted). */
+  bytesWritten: number;
   currentFile: string;
+}
+
+/** A progress object with every counter at zero. */
+export function newBackupProgress(): BackupProgress {
+  return { filesDone: 0, dirsDone: 0, bytesDone: 0, bytesRead: 0, bytesWritten: 0, currentFile: '' };
 }
 
 export interface BackupOptions {
@@ -59,6 +75,14 @@ export interface BackupResult {
   readonly id: string;
   readonly snapshot: Snapshot;
   readonly warnings: readonly BackupWarning[];
+  /**
+   * Each stage's busy share of the backup's wall time, from 0 to 1: the time at least one of its
+   * operations was in flight, divided by the time from the start of the walk to the end of
+   * flush. Stages overlap, so the shares do not add up to 1.
+   */
+  readonly load: Readonly<Record<BackupStage, number>>;
+  /** The stage with the largest share: the one to make faster. */
+  readonly bottleneck: BackupStage;
 }
 
 /** Work that was started and finishes later (a promise in an object, so `await` does not unwrap it). */
@@ -200,6 +224,9 @@ async function writeSnapshot(
   const start = now();
   // The repository's counters run for its whole life; a summary tells what this backup added.
   const before = { ...repo.stats };
+  const started = performance.now();
+  const monitor = walker.monitor();
+  repo.monitor = monitor;
   let root: string;
   try {
     root = await walk();
@@ -215,7 +242,10 @@ async function writeSnapshot(
       );
     }
     throw err;
+  } finally {
+    if (repo.monitor === monitor) repo.monitor = undefined;
   }
+  const report = walker.clock.report(performance.now() - started);
   const end = now();
   const summary: SnapshotSummary = {
     ...walker.counters,
@@ -248,7 +278,11 @@ async function writeSnapshot(
     summary,
   };
   const id = await repo.saveSnapshot(snapshot);
-  return { id, snapshot, warnings: walker.warnings };
+  const load = Object.fromEntries(BACKUP_STAGES.map((s) => [s, report.stages[s].share])) as Record<
+    BackupStage,
+    number
+  >;
+  return { id, snapshot, warnings: walker.warnings, load, bottleneck: report.bottleneck };
 }
 
 class Walker {
@@ -278,15 +312,47 @@ class Walker {
   private readonly signalOption: { signal?: AbortSignal };
   private readonly selection: Selection;
   private readonly progress: BackupProgress;
+  /** Busy time per stage of the pipeline (see stages.ts). */
+  readonly clock = new StageClock(BACKUP_STAGES);
+  /** The repository's chunker, its cutting timed as the chunk stage. */
+  private readonly chunker: Chunker;
 
   constructor(repo: Repository, options: BackupOptions) {
     this.repo = repo;
     this.options = options;
     this.files = new Limiter(options.fileConcurrency ?? 4);
-    this.progress = options.progress ?? { filesDone: 0, dirsDone: 0, bytesDone: 0, currentFile: '' };
+    this.progress = options.progress ?? newBackupProgress();
+    // A progress object built by hand before these counters existed (a cast) would count NaN.
+    this.progress.bytesRead ??= 0;
+    this.progress.bytesWritten ??= 0;
     this.smallFile = repo.config.chunker.minSize;
     this.signalOption = options.signal ? { signal: options.signal } : {};
     this.selection = options.selection ?? new Selection();
+    const inner = repo.chunker;
+    this.chunker = {
+      maxSize: inner.maxSize,
+      cut: (buf, final) => this.clock.timeSync('chunk', () => inner.cut(buf, final)),
+    };
+  }
+
+  /** What the repository reports to this backup while it runs: seal and write times, bytes written. */
+  monitor(): WriteMonitor {
+    return {
+      clock: this.clock,
+      written: (bytes) => {
+        this.progress.bytesWritten += bytes;
+      },
+    };
+  }
+
+  /** An operation on the sources: its time counts as the source stage. */
+  private source<T>(fn: () => Promise<T>): Promise<T> {
+    return this.clock.time('source', fn);
+  }
+
+  /** Names a chunk (HMAC), timed as the chunk stage. */
+  private name(chunk: Buffer): Buffer {
+    return this.clock.timeSync('chunk', () => blobId(this.repo.key, chunk));
   }
 
   private warn(p: string, message: string): void {
@@ -298,7 +364,7 @@ class Walker {
   async walkRoot(sources: readonly string[]): Promise<string> {
     const parentRoot = this.options.parent ? await this.loadParentTree(this.options.parent.tree) : undefined;
     if (sources.length === 1 && sources[0] === '/') {
-      const st = await fs.lstat('/', { bigint: true });
+      const st = await this.source(() => fs.lstat('/', { bigint: true }));
       return (await this.walkDir('/', parentRoot, Number(st.dev))).done;
     }
     const top: Virtual = { children: new Map() };
@@ -347,7 +413,7 @@ class Walker {
         const node = await this.saveEntry(full, name, prev);
         if (node) nodes.push(node);
       } else if (child) {
-        const st = await fs.lstat(full, { bigint: true });
+        const st = await this.source(() => fs.lstat(full, { bigint: true }));
         const sub = await this.saveVirtual(child, full, await this.loadParentTree(prev?.subtree));
         nodes.push({ ...this.withXattrs(full, baseNode(name, st)), subtree: sub });
       }
@@ -373,9 +439,10 @@ class Walker {
   /** The node with its extended attributes (ACLs included), when the system has any for it. */
   private withXattrs(full: string, node: TreeNode): TreeNode {
     if (native === undefined) return node;
+    const addon = native;
     let pairs: [string, Buffer][];
     try {
-      pairs = native.lgetxattrs(full);
+      pairs = this.clock.timeSync('source', () => addon.lgetxattrs(full));
     } catch (err) {
       this.warn(full, `cannot read extended attributes: ${reason(err)}`);
       return node;
@@ -388,7 +455,7 @@ class Walker {
   private async stat(full: string): Promise<BigIntStats | undefined> {
     this.options.signal?.throwIfAborted();
     try {
-      return await fs.lstat(full, { bigint: true });
+      return await this.source(() => fs.lstat(full, { bigint: true }));
     } catch (err) {
       this.warn(full, `cannot stat: ${reason(err)}`);
       return undefined;
@@ -398,7 +465,7 @@ class Walker {
   private async saveSpecial(full: string, node: TreeNode): Promise<TreeNode | undefined> {
     if (node.type !== 'symlink') return node;
     try {
-      return { ...node, linkTarget: await fs.readlink(full) };
+      return { ...node, linkTarget: await this.source(() => fs.readlink(full)) };
     } catch (err) {
       this.warn(full, `cannot read link: ${reason(err)}`);
       return undefined;
@@ -450,12 +517,13 @@ class Walker {
   ): Promise<Pending<string>> {
     let names: string[];
     try {
-      names = await fs.readdir(dir);
+      names = await this.source(() => fs.readdir(dir));
     } catch (err) {
       throw new CairnError('SOURCE_UNREADABLE', `cannot read directory: ${reason(err)}`, { cause: err });
     }
     if (!this.selection.empty) {
-      const marker = await this.selection.marker(dir, names);
+      const listed = names;
+      const marker = await this.source(() => this.selection.marker(dir, listed));
       names =
         marker === undefined ? names.filter((n) => !this.selection.excluded(path.join(dir, n))) : [marker];
     }
@@ -513,7 +581,14 @@ class Walker {
       return undefined;
     }
     if (blob === undefined) return 'grew';
+    const t = blob.timing;
+    if (t) {
+      this.clock.record('source', t.start, t.read);
+      this.clock.record('chunk', t.read, t.hashed);
+      this.clock.record('seal', t.hashed, t.end);
+    }
     const size = blob.rawLength;
+    this.progress.bytesRead += size;
     const content: string[] = [];
     if (size > 0) {
       await this.repo.saveSealed('data', blob.id, blob);
@@ -557,18 +632,23 @@ class Walker {
     let size = 0;
     const window = Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
     this.progress.currentFile = source.name;
-    for await (const chunk of chunkStream(source.read, this.repo.chunker, {
+    const read = async (buf: Buffer, offset: number, length: number) => {
+      const n = await this.source(() => source.read(buf, offset, length));
+      this.progress.bytesRead += n;
+      return n;
+    };
+    for await (const chunk of chunkStream(read, this.chunker, {
       window,
       readSize: READ_SIZE,
       ...this.signalOption,
     })) {
-      const id = blobId(this.repo.key, chunk);
+      const id = this.name(chunk);
       content.push(id.toString('hex'));
       size += chunk.length;
       this.progress.bytesDone += chunk.length;
       await this.repo.saveBlob('data', chunk, id);
     }
-    await source.finish?.();
+    await this.source(() => source.finish?.() ?? Promise.resolve());
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
     const user = userName(uid);
@@ -612,7 +692,7 @@ class Walker {
     }
     let fd: number;
     try {
-      fd = await openForReading(full);
+      fd = await this.source(() => openForReading(full));
     } catch (err) {
       this.warn(full, `cannot open: ${reason(err)}`);
       return undefined;
@@ -623,12 +703,13 @@ class Walker {
     try {
       let position = 0;
       const read = (buf: Buffer, offset: number, length: number) =>
-        readAt(fd, buf, offset, length, position).then((n) => {
+        this.source(() => readAt(fd, buf, offset, length, position)).then((n) => {
           position += n;
+          this.progress.bytesRead += n;
           return n;
         });
       const add = async (chunk: Buffer) => {
-        const id = blobId(this.repo.key, chunk);
+        const id = this.name(chunk);
         content.push(id.toString('hex'));
         size += chunk.length;
         this.progress.bytesDone += chunk.length;
@@ -636,14 +717,14 @@ class Walker {
       };
       window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
       const options = { window, readSize: READ_SIZE, ...this.signalOption };
-      for await (const chunk of chunkStream(read, this.repo.chunker, options)) await add(chunk);
+      for await (const chunk of chunkStream(read, this.chunker, options)) await add(chunk);
     } catch (err) {
       if (err instanceof CairnError || this.options.signal?.aborted) throw err;
       this.warn(full, `cannot read: ${reason(err)}`);
       return undefined;
     } finally {
       if (window) this.windows.push(window);
-      await closeFd(fd);
+      await this.source(() => closeFd(fd));
     }
     this.fileDone(full, node, prev, size);
     return { ...node, size, content };

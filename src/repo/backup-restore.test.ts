@@ -126,6 +126,8 @@ function readTrap(onRead: (file: string) => void = () => undefined): {
     filesDone: 0,
     dirsDone: 0,
     bytesDone: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
     get currentFile() {
       return current;
     },

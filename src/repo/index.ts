@@ -29,6 +29,7 @@ export {
   backupStream,
   type StreamSource,
   normalisePaths,
+  newBackupProgress,
   type BackupOptions,
   type BackupProgress,
   type BackupResult,
@@ -51,6 +52,7 @@ export {
   type Affected,
   type Subset,
 } from './check.ts';
+export { BACKUP_STAGES, type BackupStage } from './stages.ts';
 export type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
 export {
   applyPolicy,
@@ -62,6 +64,15 @@ export {
   type RetentionPolicy,
 } from './forget.ts';
 export { prune, usedBlobs, type PruneOptions, type PruneResult } from './prune.ts';
+export {
+  copyMode,
+  copySnapshots,
+  originOf,
+  type CopyMode,
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+} from './copy.ts';
 export {
   diffTrees,
   fileContent,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { LocalBackend } from '../backend/index.ts';
 import { isCairnError } from '../errors.ts';
 import { generateMasterKey, open, seal, sha256, type MasterKey } from '../crypto/index.ts';
 import {
@@ -12,6 +13,7 @@ import {
   writeEntry,
   type BlobEntry,
 } from './format.ts';
+import { tempDir } from './fixtures.testing.ts';
 import { PACK_TAIL_SIZE, PackWriter, parseTrailer, trailerRange, type FinishedPack } from './pack.ts';
 
 const key = generateMasterKey();
@@ -166,6 +168,53 @@ describe('PackWriter', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+});
+
+describe('PackWriter.compose', () => {
+  it('lays out blobs taken from another pack exactly as the pack written from their bytes', async (t) => {
+    const sizes = [70_000, 300, ALIGN_THRESHOLD, 5000, 200_000, 4096 * 3, 1_000_000, 29];
+    const original = new PackWriter(BLOB_TYPE.data, 4096);
+    sizes.forEach((n, i) => original.add(0, id(i), sealedOfLength(n, i), n - 28));
+    const written = original.finish(key);
+    const backend = new LocalBackend(`${await tempDir(t, 'cairn-compose-')}/repo`);
+    await backend.create();
+    await backend.write({ type: 'data', name: written.id }, written.parts);
+
+    const at = new Map(written.entries.map((e) => [e.id.toString('hex'), e]));
+    const composer = new PackWriter(BLOB_TYPE.data, 4096);
+    sizes.forEach((n, i) => {
+      const e = at.get(id(i).toString('hex'))!;
+      composer.addFrom(0, e.id, e.length, e.rawLength, { pack: written.id, offset: e.offset });
+    });
+    const composed = composer.compose(key);
+    assert.deepEqual(composed.entries, written.entries);
+    assert.equal(composed.size, written.size);
+    assert.ok(
+      composed.segments.some((s) => s.kind === 'zeros'),
+      'the padding is a run of zeros',
+    );
+    const r = await backend.compose('data', composed.segments);
+    const bytes = await backend.read({ type: 'data', name: r.name });
+    assert.equal(r.name, sha256([bytes]).toString('hex'));
+    assert.equal(bytes.length, written.size);
+    // The same blob region, padding included; only the trailer's nonce differs.
+    const region = written.entries.reduce((n, e) => Math.max(n, e.offset + e.length), 0);
+    assert.ok(bytes.subarray(0, region).equals(bytesOf(written).subarray(0, region)));
+    assert.deepEqual(readTrailer(bytes), written.entries);
+    assert.equal(
+      r.bytesCloned + r.bytesCopied,
+      sizes.reduce((a, b) => a + b, 0),
+    );
+  });
+
+  it('cannot finish in memory a pack that takes blobs from elsewhere', () => {
+    const w = new PackWriter(BLOB_TYPE.tree, 4096);
+    w.addFrom(0, id(1), 100, 72, { pack: 'ab'.repeat(32), offset: 0 });
+    assert.throws(
+      () => w.finish(key),
+      (e: unknown) => isCairnError(e, 'INTERNAL'),
     );
   });
 });

@@ -8,8 +8,13 @@
  * repository's alignment (zero padding before them), so a file system that shares blocks can
  * clone them into another file. Smaller blobs are kept back and written densely after the large
  * ones. A pack's name is the SHA-256 of all its bytes, padding included.
+ *
+ * A pack may also be assembled from blobs that rest in other packs (prune's repacking, copies
+ * between repositories): `addFrom` names where the sealed bytes are, and `compose` gives the
+ * backend the layout as segments to clone or copy, with the same alignment and trailer.
  */
 import { CairnError } from '../errors.ts';
+import type { Segment } from '../backend/index.ts';
 import type { MasterKey } from '../crypto/index.ts';
 import { open, seal, sha256, DecryptError } from '../crypto/index.ts';
 import {
@@ -34,11 +39,27 @@ export interface FinishedPack {
   readonly entries: BlobEntry[];
 }
 
+/** A pack laid out for `Backend.compose`: its name comes from the backend once it is written. */
+export interface ComposedPack {
+  readonly segments: Segment[];
+  readonly size: number;
+  readonly entries: BlobEntry[];
+}
+
+/** Where the sealed bytes of a blob rest: a pack (of the source backend) and an offset in it. */
+export interface BlobSource {
+  readonly pack: string;
+  readonly offset: number;
+}
+
+/** Sealed bytes in hand, zero padding, or a blob's bytes in another pack. */
+type Piece = Buffer | { readonly zeros: number } | { readonly from: BlobSource; readonly length: number };
+
 interface Pending {
   type: BlobTypeId;
   codec: number;
   id: Buffer;
-  parts: Buffer[];
+  parts: Buffer[] | BlobSource;
   length: number;
   rawLength: number;
 }
@@ -47,7 +68,7 @@ interface Pending {
 export class PackWriter {
   readonly type: BlobTypeId;
   private readonly alignment: number;
-  private readonly parts: Buffer[] = [];
+  private readonly parts: Piece[] = [];
   private readonly entries: BlobEntry[] = [];
   private readonly small: Pending[] = [];
   private offset = 0;
@@ -70,17 +91,28 @@ export class PackWriter {
   add(codec: number, id: Buffer, sealedParts: Buffer[], rawLength: number): void {
     let length = 0;
     for (const p of sealedParts) length += p.length;
-    const blob: Pending = { type: this.type, codec, id, parts: sealedParts, length, rawLength };
-    if (this.type === BLOB_TYPE.data && this.alignment > 1 && length >= ALIGN_THRESHOLD) {
+    this.queue({ type: this.type, codec, id, parts: sealedParts, length, rawLength });
+  }
+
+  /**
+   * Adds a blob whose sealed bytes (`length` of them) rest at `from`, to be cloned or copied from
+   * there by `compose()`. A pack with such blobs can only be finished with `compose()`.
+   */
+  addFrom(codec: number, id: Buffer, length: number, rawLength: number, from: BlobSource): void {
+    this.queue({ type: this.type, codec, id, parts: from, length, rawLength });
+  }
+
+  private queue(blob: Pending): void {
+    if (this.type === BLOB_TYPE.data && this.alignment > 1 && blob.length >= ALIGN_THRESHOLD) {
       const pad = (this.alignment - (this.offset % this.alignment)) % this.alignment;
       if (pad > 0) {
-        this.parts.push(Buffer.alloc(pad));
+        this.parts.push({ zeros: pad });
         this.offset += pad;
       }
       this.place(blob);
     } else {
       this.small.push(blob);
-      this.smallBytes += length;
+      this.smallBytes += blob.length;
     }
   }
 
@@ -93,11 +125,57 @@ export class PackWriter {
       length: b.length,
       rawLength: b.rawLength,
     });
-    for (const p of b.parts) this.parts.push(p);
+    if (Array.isArray(b.parts)) for (const p of b.parts) this.parts.push(p);
+    else this.parts.push({ from: b.parts, length: b.length });
     this.offset += b.length;
   }
 
   finish(key: MasterKey): FinishedPack {
+    const trailer = this.close(key);
+    const parts: Buffer[] = [];
+    for (const p of this.parts) {
+      if (Buffer.isBuffer(p)) parts.push(p);
+      else if ('zeros' in p) parts.push(Buffer.alloc(p.zeros));
+      else
+        throw new CairnError('INTERNAL', 'Cannot finish a pack in memory: it takes blobs from other packs');
+    }
+    parts.push(...trailer);
+    const size = this.offset + trailer.reduce((n, t) => n + t.length, 0);
+    return { id: sha256(parts).toString('hex'), parts, size, entries: this.entries };
+  }
+
+  /** The pack as segments for `Backend.compose`: ranges of other packs, padding, bytes, trailer. */
+  compose(key: MasterKey): ComposedPack {
+    const trailer = this.close(key);
+    const segments: Segment[] = [];
+    let bytes: Buffer[] = [];
+    const flushBytes = () => {
+      if (bytes.length > 0) segments.push({ kind: 'bytes', data: bytes });
+      bytes = [];
+    };
+    for (const p of this.parts) {
+      if (Buffer.isBuffer(p)) {
+        bytes.push(p);
+        continue;
+      }
+      flushBytes();
+      if ('zeros' in p) segments.push({ kind: 'zeros', length: p.zeros });
+      else
+        segments.push({
+          kind: 'range',
+          from: { type: 'data', name: p.from.pack },
+          offset: p.from.offset,
+          length: p.length,
+        });
+    }
+    bytes.push(...trailer);
+    flushBytes();
+    const size = this.offset + trailer.reduce((n, t) => n + t.length, 0);
+    return { segments, size, entries: this.entries };
+  }
+
+  /** Places the small blobs and returns the sealed trailer and the tail. */
+  private close(key: MasterKey): Buffer[] {
     for (const b of this.small) this.place(b);
     this.small.length = 0;
     this.smallBytes = 0;
@@ -111,9 +189,7 @@ export class PackWriter {
     const tail = Buffer.alloc(TAIL);
     tail.writeUInt32LE(trailerLength, 0);
     PACK_MAGIC.copy(tail, 4);
-    const parts = [...this.parts, ...trailer, tail];
-    const size = this.offset + trailerLength + TAIL;
-    return { id: sha256(parts).toString('hex'), parts, size, entries: this.entries };
+    return [...trailer, tail];
   }
 }
 

@@ -53,6 +53,9 @@ describe('prune', () => {
     assert.equal(await dirSize(path.join(repoDir, 'data')), before, 'a dry run changes nothing');
     const r = await prune(repo, { maxUnused: 0.05 });
     assert.ok(r.packsDeleted + r.packsRepacked > 0);
+    // This file system cannot clone: every repacked byte is copied.
+    assert.equal(r.bytesCloned, 0);
+    assert.equal(r.bytesCopied, r.bytesWritten);
     const after = await dirSize(path.join(repoDir, 'data'));
     assert.ok(after < before * 0.6, `data went from ${before} to ${after} bytes`);
     const reopened = await openRepo(repoDir);
@@ -73,6 +76,37 @@ describe('prune', () => {
       0,
       `a second prune finds nothing: ${JSON.stringify(again)}`,
     );
+  });
+
+  it('where the backend can clone, repacks by composing packs from ranges of the old ones', async (t) => {
+    const { dir, src, repoDir, last } = await history(t);
+    // A backend that says it clones: prune takes the compose path, and LocalBackend, finding that
+    // this file system cannot share blocks, copies each range in the kernel instead.
+    class Cloning extends FaultBackend {
+      override canClone(): Promise<boolean> {
+        return Promise.resolve(true);
+      }
+    }
+    const backend = new Cloning(new LocalBackend(repoDir));
+    const repo = await Repository.open(backend, PASSWORD);
+    await repo.loadIndex();
+    const r = await prune(repo, { maxUnused: 0.05 });
+    assert.ok(r.packsRepacked > 0, JSON.stringify(r));
+    assert.ok(backend.calls.compose > 0);
+    assert.equal(backend.calls.write, 2, 'two index files (flush, then the superseding one), no pack');
+    assert.equal(r.bytesCloned + r.bytesCopied, r.bytesWritten);
+    const reopened = await openRepo(repoDir);
+    const result = await check(reopened, { readData: true });
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.warnings, []);
+    const target = path.join(dir, 'target');
+    await restore(reopened, await reopened.findSnapshot(last), target);
+    for (let i = 0; i < 12; i++) {
+      assert.deepEqual(
+        await fs.readFile(path.join(target, src, `f${i}`)),
+        await fs.readFile(path.join(src, `f${i}`)),
+      );
+    }
   });
 
   it('interrupted after its new index, it loses nothing, and running it again finishes the job', async (t) => {

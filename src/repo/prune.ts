@@ -6,7 +6,11 @@
  * 2. Each blob in use has one home: its first indexed location. A pack holding no home is
  *    deleted; a pack whose unused share exceeds `maxUnused` has its homes copied into new packs
  *    (the sealed bytes as they are: no decryption) and is then deleted; other packs stay. Packs
- *    that no index names (left by interrupted backups) are deleted.
+ *    that no index names (left by interrupted backups) are deleted. Where the backend can share
+ *    blocks and still free the rest of a pack (XFS with reflink; not Btrfs, which keeps a whole
+ *    extent while any clone refers to part of it), the homes are not read at all: the backend
+ *    clones each aligned blob's range into the new pack at an aligned offset and copies only the
+ *    small ones.
  * 3. Order, so that a crash at any point loses nothing: new packs and their index are written;
  *    then one index file naming every pack that stays, superseding all earlier index files; only
  *    then are the old index files and the packs deleted.
@@ -35,8 +39,14 @@ export interface PruneResult {
   readonly packsUnreferenced: number;
   readonly packsWritten: number;
   readonly blobsRemoved: number;
+  /** Bytes read: the packs repacked, or with cloning the new packs read back to name them. */
   readonly bytesRead: number;
+  /** Sealed blob bytes of the new packs. */
   readonly bytesWritten: number;
+  /** Of those, bytes that share blocks with the old packs (cloned, not written again). */
+  readonly bytesCloned: number;
+  /** Of those, bytes copied (all of them without cloning; with it, small and unaligned blobs). */
+  readonly bytesCopied: number;
   /** Bytes of packs deleted minus bytes of packs written. */
   readonly bytesFreed: number;
   readonly bytesBefore: number;
@@ -135,24 +145,39 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
 
   let bytesRead = 0;
   let bytesWritten = 0;
+  let bytesCloned = 0;
+  let bytesCopied = 0;
   let packsWritten = 0;
   if (!options.dryRun) {
-    // Copy the homes out of packs that are mostly garbage.
+    // Copy the homes out of packs that are mostly garbage: by cloning their ranges where the
+    // storage can share blocks, else by reading the pack and writing the sealed bytes again.
+    const cloning = repack.length > 0 && (await repo.backend.canClone(undefined, 'repack'));
+    const before = { ...repo.stats };
     let done = 0;
     for (const pack of repack) {
       options.signal?.throwIfAborted();
-      const bytes = await repo.backend.read({ type: 'data', name: pack });
-      bytesRead += bytes.length;
-      for (const e of homes.get(pack) ?? []) {
-        await repo.repackBlob(blobTypeName(e.type), e.id, {
-          codec: e.codec,
-          sealed: Buffer.from(bytes.subarray(e.offset, e.offset + e.length)),
-          rawLength: e.rawLength,
-        });
+      if (cloning) {
+        for (const e of homes.get(pack) ?? []) {
+          await repo.saveFrom(blobTypeName(e.type), { entry: e, pack }, { force: true });
+        }
+      } else {
+        const bytes = await repo.backend.read({ type: 'data', name: pack });
+        bytesRead += bytes.length;
+        for (const e of homes.get(pack) ?? []) {
+          await repo.repackBlob(blobTypeName(e.type), e.id, {
+            codec: e.codec,
+            sealed: Buffer.from(bytes.subarray(e.offset, e.offset + e.length)),
+            rawLength: e.rawLength,
+          });
+          bytesCopied += e.length;
+        }
       }
       options.onProgress?.('repack', ++done, repack.length);
     }
     await repo.flush();
+    bytesCloned += repo.stats.bytesCloned - before.bytesCloned;
+    bytesCopied += repo.stats.bytesCopied - before.bytesCopied;
+    bytesRead += repo.stats.bytesReadBack - before.bytesReadBack;
     const written = repo.writtenPacks();
     packsWritten = written.length;
     for (const p of written) for (const e of p.entries) bytesWritten += e.length;
@@ -184,6 +209,8 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     blobsRemoved,
     bytesRead,
     bytesWritten,
+    bytesCloned,
+    bytesCopied,
     bytesFreed: freed - bytesWritten,
     bytesBefore,
   };

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CairnError, reason } from '../errors.ts';
-import type { Backend } from '../backend/index.ts';
+import type { Backend, Handle } from '../backend/index.ts';
 import {
   DEFAULT_CHUNKER_PARAMS,
   FastCdcChunker,
@@ -41,9 +41,10 @@ import { decodeIndex, encodeIndex, type IndexContent, type IndexPack } from './i
 import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './keys.ts';
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
-import { PackWriter } from './pack.ts';
+import { PackWriter, type BlobSource } from './pack.ts';
 import { INLINE_LIMIT, SealPool, sealInline, type Sealed } from './seal-pool.ts';
 import type { Snapshot, SnapshotInfo } from './snapshot.ts';
+import type { WriteMonitor } from './stages.ts';
 import { decodeTree, encodeTree, type Tree } from './tree.ts';
 
 export interface InitOptions {
@@ -54,6 +55,13 @@ export interface InitOptions {
   readonly compression?: CompressOptions;
   readonly scrypt?: ScryptParams;
   readonly now?: Date;
+  /**
+   * The chunker's gear secret (64 hex characters), to chunk like another repository so that the
+   * same files make the same chunks in both (init --from-repo). Random by default.
+   */
+  readonly chunkerSecret?: string;
+  /** The master key, to share it with another repository (init --from-repo --copy-keys). */
+  readonly masterKey?: MasterKey;
 }
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
@@ -72,6 +80,18 @@ export interface WriteStats {
   /** Stored (compressed, sealed) bytes of new blobs. */
   bytesStored: number;
   packs: number;
+  /** Sealed bytes of blobs taken from other packs (saveFrom) that share blocks with them. */
+  bytesCloned: number;
+  /** Sealed bytes of blobs taken from other packs that were copied. */
+  bytesCopied: number;
+  /** Bytes of packs assembled from other packs, read back to name them. */
+  bytesReadBack: number;
+}
+
+/** A sealed blob that rests in a pack of some backend: its trailer entry and where it is. */
+export interface StoredBlob {
+  readonly entry: BlobEntry;
+  readonly pack: string;
 }
 
 export class Repository {
@@ -81,9 +101,22 @@ export class Repository {
   readonly slot: KeySlotInfo | undefined;
   readonly index = new MasterIndex();
   readonly chunker: Chunker;
-  readonly stats: WriteStats = { dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, bytesStored: 0, packs: 0 };
+  readonly stats: WriteStats = {
+    dataBlobs: 0,
+    treeBlobs: 0,
+    bytesAdded: 0,
+    bytesStored: 0,
+    packs: 0,
+    bytesCloned: 0,
+    bytesCopied: 0,
+    bytesReadBack: 0,
+  };
+  /** Set by a running backup: times sealing and writing, counts bytes written. */
+  monitor: WriteMonitor | undefined;
 
   private readonly writers: Record<BlobType, PackWriter>;
+  /** Packs assembled from blobs that rest in other packs (saveFrom), and the backend they rest in. */
+  private composing: { source: Backend; writers: Record<BlobType, PackWriter> } | undefined;
   private readonly inflight = new Set<string>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly compressLimiter = new Limiter(COMPRESS_BUDGET);
@@ -128,19 +161,25 @@ export class Repository {
         `Cannot create a repository: pack size ${packSize} is outside 64 KiB to 1 GiB`,
       );
     }
+    if (options.chunkerSecret !== undefined && !/^[0-9a-f]{64}$/.test(options.chunkerSecret)) {
+      throw new CairnError(
+        'USAGE',
+        'Cannot create a repository: the chunker secret must be 64 hex characters',
+      );
+    }
     const now = options.now ?? new Date();
     const config: RepoConfig = {
       version: FORMAT_VERSION,
       id: randomBytes(32).toString('hex'),
       created: now.toISOString(),
-      chunker: { ...chunker, secret: randomBytes(32).toString('hex') },
+      chunker: { ...chunker, secret: options.chunkerSecret ?? randomBytes(32).toString('hex') },
       packSize,
       alignment,
       compression: options.compression ?? DEFAULT_COMPRESSION,
       idAlgorithm: 'hmac-sha256',
     };
     await backend.create();
-    const key = generateMasterKey();
+    const key = options.masterKey ?? generateMasterKey();
     // The slot goes first: a config without a slot would be a repository nobody can open.
     await writeKeySlot(backend, key, secret, { ...(options.scrypt ? { scrypt: options.scrypt } : {}), now });
     await writeConfig(backend, key, config);
@@ -240,10 +279,19 @@ export class Repository {
   /** `data` may be moved to a worker thread: it is unusable (detached) afterwards. */
   private async storeBlob(type: BlobType, id: Buffer, data: Buffer): Promise<void> {
     const t = BLOB_TYPE[type];
-    const sealed =
-      data.length < INLINE_LIMIT
-        ? sealInline(this.key, this.config.compression, t, id, data)
-        : await this.workers().seal(t, id, data);
+    const clock = this.monitor?.clock;
+    let sealed: Sealed;
+    if (data.length < INLINE_LIMIT) {
+      clock?.begin('seal');
+      try {
+        sealed = sealInline(this.key, this.config.compression, t, id, data);
+      } finally {
+        clock?.end('seal');
+      }
+    } else {
+      sealed = await this.workers().seal(t, id, data);
+      if (sealed.timing) clock?.record('seal', sealed.timing.hashed, sealed.timing.end);
+    }
     await this.addSealed(type, id, sealed);
   }
 
@@ -270,6 +318,44 @@ export class Repository {
     if (this.inflight.has(hex)) return;
     this.inflight.add(hex);
     await this.addSealed(type, id, sealed);
+  }
+
+  /**
+   * Stores a blob by taking its sealed bytes from a pack of `source` (default: this repository's
+   * backend), without reading them: the backend clones them where it can share blocks, else
+   * copies them (`stats.bytesCloned`, `stats.bytesCopied`). Only for blobs sealed under this
+   * repository's key. Skipped when the index has the blob, unless `force` (prune's repacking).
+   * Like saveBlob, durable only after flush().
+   */
+  async saveFrom(
+    type: BlobType,
+    blob: StoredBlob,
+    options: { source?: Backend; force?: boolean } = {},
+  ): Promise<{ added: boolean }> {
+    this.throwIfFailed();
+    const { entry } = blob;
+    const hex = entry.id.toString('hex');
+    if (this.inflight.has(hex) || (options.force !== true && this.index.has(entry.id)))
+      return { added: false };
+    const source = options.source ?? this.backend;
+    if (this.composing !== undefined && this.composing.source !== source) await this.finishComposed();
+    this.composing ??= {
+      source,
+      writers: {
+        data: new PackWriter(BLOB_TYPE.data, this.config.alignment),
+        tree: new PackWriter(BLOB_TYPE.tree, this.config.alignment),
+      },
+    };
+    this.inflight.add(hex);
+    const from: BlobSource = { pack: blob.pack, offset: entry.offset };
+    const writer = this.composing.writers[type];
+    writer.addFrom(entry.codec, entry.id, entry.length, entry.rawLength, from);
+    if (type === 'data') this.stats.dataBlobs++;
+    else this.stats.treeBlobs++;
+    this.stats.bytesAdded += entry.rawLength;
+    this.stats.bytesStored += entry.length;
+    if (writer.size >= this.config.packSize) await this.finishComposed(type);
+    return { added: true };
   }
 
   /** Packs written in this session, durable and indexed (after flush). */
@@ -316,18 +402,60 @@ export class Repository {
     this.track(
       (async () => {
         try {
-          await this.backend.write({ type: 'data', name: pack.id }, pack.parts);
+          await this.timedWrite({ type: 'data', name: pack.id }, pack.parts);
         } finally {
           this.uploadLimiter.release();
         }
-        this.stats.packs++;
-        this.index.addPack(pack.id, pack.entries);
-        for (const e of pack.entries) this.inflight.delete(e.id.toString('hex'));
-        this.pendingIndex.push({ id: pack.id, entries: pack.entries });
-        this.written.push({ id: pack.id, entries: pack.entries });
-        if (this.pendingIndex.length >= PACKS_PER_INDEX) await this.writeIndex();
+        await this.packWritten(pack.id, pack.entries);
       })(),
     );
+  }
+
+  /**
+   * Has the backend assemble the packs of blobs taken from other packs: of `type` (a full one),
+   * or of both types when none is named (flush, or another source comes).
+   */
+  private async finishComposed(type?: BlobType): Promise<void> {
+    const c = this.composing;
+    if (c === undefined) return;
+    if (type === undefined) this.composing = undefined;
+    for (const t of type === undefined ? (['data', 'tree'] as const) : [type]) {
+      const writer = c.writers[t];
+      if (writer.count === 0) continue;
+      c.writers[t] = new PackWriter(BLOB_TYPE[t], this.config.alignment);
+      const pack = writer.compose(this.key);
+      await this.uploadLimiter.acquire();
+      this.track(
+        (async () => {
+          let r;
+          try {
+            r = await this.backend.compose('data', pack.segments, c.source);
+          } finally {
+            this.uploadLimiter.release();
+          }
+          if (r.size !== pack.size) {
+            throw new CairnError(
+              'INTERNAL',
+              `Cannot write a pack: the backend wrote ${r.size} bytes, its layout has ${pack.size}`,
+            );
+          }
+          this.stats.bytesCloned += r.bytesCloned;
+          this.stats.bytesCopied += r.bytesCopied;
+          this.stats.bytesReadBack += r.bytesRead;
+          await this.packWritten(r.name, pack.entries);
+        })(),
+      );
+    }
+  }
+
+  /** Once a pack is durable: the index knows its blobs, and an index file is written when due. */
+  private async packWritten(id: string, entries: readonly BlobEntry[]): Promise<void> {
+    this.stats.packs++;
+    this.index.addPack(id, entries);
+    for (const e of entries) this.inflight.delete(e.id.toString('hex'));
+    this.pendingIndex.push({ id, entries });
+    this.written.push({ id, entries });
+    if (this.pendingIndex.length >= PACKS_PER_INDEX) await this.writeIndex();
   }
 
   /** Writes an index file for packs that are durable and not yet in one. */
@@ -337,8 +465,21 @@ export class Repository {
     this.pendingIndex = [];
     const bytes = sealFile(this.key, 'index', encodeIndex({ supersedes: [], packs }), false);
     const name = sha256(bytes).toString('hex');
-    await this.backend.write({ type: 'index', name }, [bytes]);
+    await this.timedWrite({ type: 'index', name }, [bytes]);
     this.indexFiles.add(name);
+  }
+
+  /** A backend write, timed as the write stage and counted while a backup watches. */
+  private async timedWrite(handle: Handle, parts: readonly Uint8Array[]): Promise<void> {
+    const monitor = this.monitor;
+    if (monitor === undefined) return this.backend.write(handle, parts);
+    monitor.clock.begin('write');
+    try {
+      await this.backend.write(handle, parts);
+    } finally {
+      monitor.clock.end('write');
+    }
+    monitor.written(parts.reduce((n, p) => n + p.byteLength, 0));
   }
 
   private track(p: Promise<void>): void {
@@ -366,6 +507,7 @@ export class Repository {
     this.throwIfFailed();
     await this.finishPack('data');
     await this.finishPack('tree');
+    await this.finishComposed();
     await this.drain();
     this.throwIfFailed();
     await this.writeIndex();

@@ -15,12 +15,26 @@ import { Worker } from 'node:worker_threads';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
 import { blobAad, type BlobTypeId } from './format.ts';
-import type { WorkerReply, WorkerTask } from './seal-worker.ts';
+import type { WorkerReply, WorkerTask, WorkerTimes } from './seal-worker.ts';
+
+/**
+ * When a worker did a task's parts, in this thread's performance.now() milliseconds, kept within
+ * the time the task was sent and its reply received: [start, read] reading the file, [read,
+ * hashed] naming it, [hashed, end] compressing and sealing. A seal task starts at `hashed`.
+ */
+export interface WorkTiming {
+  readonly start: number;
+  readonly read: number;
+  readonly hashed: number;
+  readonly end: number;
+}
 
 export interface Sealed {
   readonly codec: number;
   readonly sealed: Buffer;
   readonly rawLength: number;
+  /** When the work was done, if on a worker (for the backup's stage clock). */
+  readonly timing?: WorkTiming;
 }
 
 export interface SealedFile extends Sealed {
@@ -53,7 +67,23 @@ export function sealInline(
 
 interface Slot {
   readonly worker: Worker;
-  readonly pending: Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>;
+  readonly pending: Map<
+    number,
+    { resolve: (r: Received) => void; reject: (e: Error) => void; readonly sent: number }
+  >;
+}
+
+interface Received {
+  readonly reply: WorkerReply;
+  readonly timing?: WorkTiming;
+}
+
+/** A worker's times in this thread's clock, kept between sending and receiving (whatever skew). */
+function localTiming(times: WorkerTimes, sent: number, received: number): WorkTiming {
+  const shift = performance.timeOrigin;
+  const local = (t: number) => Math.min(received, Math.max(sent, t - shift));
+  const [start, read, hashed, end] = times;
+  return { start: local(start), read: local(read), hashed: local(hashed), end: local(end) };
 }
 
 const workerUrl = new URL(`./seal-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -78,10 +108,18 @@ export class SealPool {
       data.byteOffset === 0 &&
       data.buffer.byteLength === data.byteLength &&
       data.buffer instanceof ArrayBuffer;
-    const reply = await this.send({ kind: 'seal', seq: 0, type, id, data }, owns ? [data.buffer] : []);
+    const { reply, timing } = await this.send(
+      { kind: 'seal', seq: 0, type, id, data },
+      owns ? [data.buffer] : [],
+    );
     if ('error' in reply) throw new Error(`Cannot compress and seal a blob: ${reply.error}`);
     if ('grew' in reply) throw new Error('unexpected reply');
-    return { codec: reply.codec, sealed: owned(reply.sealed), rawLength: reply.rawLength };
+    return {
+      codec: reply.codec,
+      sealed: owned(reply.sealed),
+      rawLength: reply.rawLength,
+      ...(timing ? { timing } : {}),
+    };
   }
 
   /**
@@ -90,7 +128,7 @@ export class SealPool {
    * FileReadError when it cannot be read.
    */
   async sealFile(path: string, size: number, limit: number): Promise<SealedFile | undefined> {
-    const reply = await this.send({ kind: 'file', seq: 0, path, size, limit }, []);
+    const { reply, timing } = await this.send({ kind: 'file', seq: 0, path, size, limit }, []);
     if ('error' in reply) throw new FileReadError(reply.error, reply.errno);
     if ('grew' in reply) return undefined;
     if (reply.id === undefined) throw new Error('unexpected reply');
@@ -99,16 +137,17 @@ export class SealPool {
       codec: reply.codec,
       sealed: owned(reply.sealed),
       rawLength: reply.rawLength,
+      ...(timing ? { timing } : {}),
     };
   }
 
-  private send(task: WorkerTask, transfer: ArrayBuffer[]): Promise<WorkerReply> {
+  private send(task: WorkerTask, transfer: ArrayBuffer[]): Promise<Received> {
     if (this.closed) return Promise.reject(new Error('the seal pool is closed'));
     const slot = this.pick();
     const seq = ++this.seq;
-    return new Promise<WorkerReply>((resolve, reject) => {
+    return new Promise<Received>((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
-      slot.pending.set(seq, { resolve, reject });
+      slot.pending.set(seq, { resolve, reject, sent: performance.now() });
       slot.worker.postMessage({ ...task, seq }, transfer);
     });
   }
@@ -135,7 +174,8 @@ export class SealPool {
       if (p === undefined) return;
       slot.pending.delete(reply.seq);
       if (slot.pending.size === 0) worker.unref();
-      p.resolve(reply);
+      const times = 'times' in reply ? reply.times : undefined;
+      p.resolve(times ? { reply, timing: localTiming(times, p.sent, performance.now()) } : { reply });
     });
     const fail = (err: Error) => {
       for (const p of slot.pending.values()) p.reject(err);

@@ -29,6 +29,13 @@ export type WorkerTask =
       readonly limit: number;
     };
 
+/**
+ * When the worker did the task's parts, in milliseconds since the Unix epoch at high resolution
+ * (performance.timeOrigin + performance.now(), comparable across threads): started, done reading,
+ * done naming (HMAC), done compressing and sealing. A seal task has no reading or naming.
+ */
+export type WorkerTimes = readonly [start: number, read: number, hashed: number, end: number];
+
 export type WorkerReply =
   | {
       readonly seq: number;
@@ -36,6 +43,7 @@ export type WorkerReply =
       readonly sealed: Uint8Array;
       readonly id?: Uint8Array;
       readonly rawLength: number;
+      readonly times: WorkerTimes;
     }
   | { readonly seq: number; readonly grew: true }
   | { readonly seq: number; readonly error: string; readonly errno?: string };
@@ -84,12 +92,17 @@ function seal(type: BlobTypeId, id: Uint8Array, data: Buffer): { codec: number; 
   return { codec: c.codec, sealed: sealOwned(encKey, c.data, blobAad(type, Buffer.from(id))) };
 }
 
+/** Now, comparable with other threads' clocks (see WorkerTimes). */
+const at = () => performance.timeOrigin + performance.now();
+
 port.on('message', (task: WorkerTask) => {
   try {
+    const start = at();
     if (task.kind === 'seal') {
       const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
       const { codec, sealed } = seal(task.type, task.id, data);
-      const reply: WorkerReply = { seq: task.seq, codec, sealed, rawLength: data.length };
+      const times = [start, start, start, at()] as const;
+      const reply: WorkerReply = { seq: task.seq, codec, sealed, rawLength: data.length, times };
       port.postMessage(reply, [sealed.buffer as ArrayBuffer]);
       return;
     }
@@ -98,10 +111,13 @@ port.on('message', (task: WorkerTask) => {
       port.postMessage({ seq: task.seq, grew: true } satisfies WorkerReply);
       return;
     }
+    const read = at();
     // Named before it is compressed: the main thread drops the sealed blob if the index has it.
     const id = createHmac('sha256', idKey).update(data).digest();
+    const hashed = at();
     const { codec, sealed } = seal(BLOB_TYPE.data, id, data);
-    const reply: WorkerReply = { seq: task.seq, codec, sealed, id, rawLength: data.length };
+    const times = [start, read, hashed, at()] as const;
+    const reply: WorkerReply = { seq: task.seq, codec, sealed, id, rawLength: data.length, times };
     port.postMessage(reply, [sealed.buffer as ArrayBuffer]);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -34,6 +34,8 @@ export interface Snapshot {
   readonly tree: string;
   readonly programVersion: string;
   readonly summary?: SnapshotSummary;
+  /** For a copy made by `cairn copy`: the id of the snapshot it copies (the first, for a copy of a copy). */
+  readonly original?: string;
 }
 
 export interface SnapshotInfo extends Snapshot {

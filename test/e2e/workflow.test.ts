@@ -86,6 +86,11 @@ describe('the backup, list, restore and check cycle', () => {
     assert.ok((sum.dirs_new as number) >= 9, `dirs_new ${String(sum.dirs_new)}`);
     assert.ok((sum.data_added as number) > 5 * 1024 * 1024, `data_added ${String(sum.data_added)}`);
     assert.equal(sum.warnings, 0);
+    // Each stage's busy share of the wall time, and the busiest stage.
+    const load = sum.load as Record<string, number>;
+    assert.deepEqual(Object.keys(load), ['source', 'chunk', 'seal', 'write']);
+    for (const share of Object.values(load)) assert.ok(share >= 0 && share <= 1, JSON.stringify(load));
+    assert.equal(load[sum.bottleneck as string], Math.max(...Object.values(load)));
     ids.push(sum.snapshot_id as string);
   });
 
@@ -95,6 +100,10 @@ describe('the backup, list, restore and check cycle', () => {
     const r = await ok(['backup', '--host', 'e2e-host', src]);
     assert.match(r.stdout, new RegExp(`using parent snapshot ${ids[0]!.slice(0, 12)}`));
     assert.match(r.stdout, new RegExp(`Files: +1 new, 1 changed, ${fileCount - 1} unmodified`));
+    assert.match(
+      r.stdout,
+      /^load: source \d+% > chunk \d+% > seal \d+% > write \d+%, bottleneck: (source|chunk|seal|write)$/m,
+    );
     const saved = /snapshot ([0-9a-f]{12}) saved\n/.exec(r.stdout);
     assert.ok(saved, r.stdout);
     ids.push(saved[1]!);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { cloneFile, cloneRange } from '../../src/clone/index.ts';
 import { isCairnError } from '../../src/errors.ts';
 import { native } from '../../src/native/index.ts';
+import { mountLoopFs, type LoopFs } from './loopfs.testing.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
@@ -19,26 +20,17 @@ function cairn(args: string[]): { code: number; stdout: string; stderr: string }
 }
 
 describe('cairn clone', () => {
+  let xfs: LoopFs;
   let dir: string;
   let mnt: string;
   let mounted = false;
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-clone-'));
-    mnt = path.join(dir, 'xfs');
-    fs.mkdirSync(mnt);
-    const image = path.join(dir, 'xfs.img');
-    fs.writeFileSync(image, '');
-    fs.truncateSync(image, 512 * 1024 * 1024);
-    const mk = spawnSync('mkfs.xfs', ['-q', '-m', 'reflink=1', image]);
-    if (mk.status !== 0) return;
-    mounted = spawnSync('mount', ['-o', 'loop', image, mnt]).status === 0;
+    xfs = mountLoopFs('xfs');
+    ({ dir, mnt, mounted } = xfs);
   });
 
-  after(() => {
-    if (mounted) spawnSync('umount', [mnt]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => xfs.cleanup());
 
   const needXfs = (t: { skip: (m: string) => void }) => {
     if (!mounted) t.skip('cannot loop-mount XFS here (needs root and xfsprogs)');

@@ -1,0 +1,90 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { register as globalRegistry } from 'prom-client';
+import { HostSampler } from './host.ts';
+import { createMetrics } from './prometheus.ts';
+
+/** The value of one sample line (`name{labels} value`) in the exposition, if present. */
+function valueOf(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('prometheus metrics', () => {
+  it("exposes Cairn's families on a registry of its own, with the process's default metrics", async () => {
+    const m = createMetrics();
+    const text = await m.render();
+    for (const name of [
+      'cairn_backup_bytes_read_total',
+      'cairn_backup_bytes_written_total',
+      'cairn_backup_files_total',
+      'cairn_runs_total',
+      'cairn_run_duration_seconds',
+      'cairn_runs_running',
+      'cairn_last_run_timestamp_seconds',
+      'cairn_host_disk_read_bytes_per_second',
+      'cairn_host_disk_written_bytes_per_second',
+      'cairn_host_network_receive_bytes_per_second',
+      'cairn_host_network_transmit_bytes_per_second',
+      'process_cpu_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
+    }
+    assert.match(m.contentType, /^text\/plain; version=0\.0\.4/);
+    assert.equal(globalRegistry.getMetricsAsArray().length, 0, 'the global registry stays empty');
+    // A second server in the same process gets its own counters without a name clash.
+    const other = createMetrics({ defaultMetrics: false });
+    assert.doesNotMatch(await other.render(), /process_cpu/);
+  });
+
+  it('counts a run: progress deltas, result, duration, last-run time and the running gauge', async () => {
+    let mono = 1000;
+    const m = createMetrics({ defaultMetrics: false, now: () => mono, clock: () => 1_700_000_000_000 });
+    const run = m.startRun('home');
+    assert.equal(valueOf(await m.render(), 'cairn_runs_running'), 1);
+    run.progress({ bytesRead: 100, bytesWritten: 10, files: 1 });
+    run.progress({ bytesRead: 250, files: 3 });
+    run.progress({ bytesRead: 200 }); // lower: ignored
+    mono += 42_000;
+    run.finish('success');
+    run.finish('failure'); // once only
+    run.progress({ bytesRead: 1e9 }); // after the end: ignored
+    const text = await m.render();
+    assert.equal(valueOf(text, 'cairn_backup_bytes_read_total{job="home"}'), 250);
+    assert.equal(valueOf(text, 'cairn_backup_bytes_written_total{job="home"}'), 10);
+    assert.equal(valueOf(text, 'cairn_backup_files_total{job="home"}'), 3);
+    assert.equal(valueOf(text, 'cairn_runs_total{job="home",result="success"}'), 1);
+    assert.equal(valueOf(text, 'cairn_runs_total{job="home",result="failure"}'), undefined);
+    assert.equal(valueOf(text, 'cairn_run_duration_seconds_sum{job="home"}'), 42);
+    assert.equal(valueOf(text, 'cairn_run_duration_seconds_bucket{le="60",job="home"}'), 1);
+    assert.equal(valueOf(text, 'cairn_run_duration_seconds_bucket{le="30",job="home"}'), 0);
+    assert.equal(
+      valueOf(text, 'cairn_last_run_timestamp_seconds{job="home",result="success"}'),
+      1_700_000_000,
+    );
+    assert.equal(valueOf(text, 'cairn_runs_running'), 0);
+  });
+
+  it("feeds the host gauges from the sampler's latest rates at each scrape", async () => {
+    let t = 0;
+    let k = 0;
+    const host = new HostSampler({
+      now: () => t,
+      readFile: (p) =>
+        p.endsWith('diskstats')
+          ? ` 254 0 vda 1 0 ${10 * k} 0 1 0 ${20 * k} 0 0 0 0\n`
+          : `  eth0: ${1000 * k} 0 0 0 0 0 0 0 ${3000 * k} 0 0 0 0 0 0 0\n`,
+    });
+    const m = createMetrics({ defaultMetrics: false, host });
+    host.sample();
+    t = 1000;
+    k = 1;
+    host.sample();
+    const text = await m.render();
+    assert.equal(valueOf(text, 'cairn_host_disk_read_bytes_per_second{device="vda"}'), 5120);
+    assert.equal(valueOf(text, 'cairn_host_disk_written_bytes_per_second{device="vda"}'), 10240);
+    assert.equal(valueOf(text, 'cairn_host_network_receive_bytes_per_second{interface="eth0"}'), 1000);
+    assert.equal(valueOf(text, 'cairn_host_network_transmit_bytes_per_second{interface="eth0"}'), 3000);
+  });
+});
