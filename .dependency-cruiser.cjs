@@ -22,6 +22,13 @@ module.exports = {
       to: { path: `^src/${leaves}/`, pathNot: ['^src/$1/', '^src/native/'] },
     },
     {
+      name: 'simulate-is-pure',
+      comment: 'the simulator is pure: no clock, no I/O, nothing of Cairn but errors.ts',
+      severity: 'error',
+      from: { path: '^src/simulate/' },
+      to: { path: '^src/', pathNot: ['^src/simulate/', '^src/errors\\.ts$'] },
+    },
+    {
       name: 'repo-below-front-ends',
       comment: 'repo/ knows nothing of jobs, HTTP, the CLI or the database',
       severity: 'error',

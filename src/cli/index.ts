@@ -16,6 +16,7 @@ import { registerPrune } from './cmd-prune.ts';
 import { registerInit } from './cmd-init.ts';
 import { registerKey } from './cmd-key.ts';
 import { registerRestore } from './cmd-restore.ts';
+import { registerSimulate } from './cmd-simulate.ts';
 import { registerSnapshots } from './cmd-snapshots.ts';
 import { registerUnlock } from './cmd-unlock.ts';
 import { outcome } from './output.ts';
@@ -67,6 +68,7 @@ in docs/errors.md.`,
   registerKey(program);
   registerUnlock(program);
   registerClone(program);
+  registerSimulate(program);
   registerCopy(program);
   for (const c of program.commands) {
     c.exitOverride();
