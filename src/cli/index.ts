@@ -16,6 +16,7 @@ import { registerPrune } from './cmd-prune.ts';
 import { registerInit } from './cmd-init.ts';
 import { registerKey } from './cmd-key.ts';
 import { registerRestore } from './cmd-restore.ts';
+import { registerServer } from './cmd-server.ts';
 import { registerSimulate } from './cmd-simulate.ts';
 import { registerSnapshots } from './cmd-snapshots.ts';
 import { registerUnlock } from './cmd-unlock.ts';
@@ -69,6 +70,7 @@ in docs/errors.md.`,
   registerUnlock(program);
   registerClone(program);
   registerSimulate(program);
+  registerServer(program);
   registerCopy(program);
   for (const c of program.commands) {
     c.exitOverride();

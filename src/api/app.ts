@@ -1,0 +1,178 @@
+/**
+ * The HTTP server: Fastify with JSON-schema validation (no coercion of bodies, unknown fields
+ * rejected), an OpenAPI 3.1 document built from the same schemas, authentication on every route
+ * that is not marked public, and RFC 9457 problems for every error.
+ */
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { CairnError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { allows, tokenHash } from './auth.ts';
+import type { ApiContext, Caller } from './context.ts';
+import { problemFor, problemOf, sendProblem } from './problem.ts';
+import { registerAccessRoutes } from './routes-access.ts';
+import { registerBackupRoutes } from './routes-backup.ts';
+
+export interface AppOptions {
+  /** Largest accepted request body (default 1 MiB). */
+  readonly bodyLimit?: number;
+  /** Log requests to stderr (off in tests). */
+  readonly logRequests?: boolean;
+}
+
+const bodyAjv = new Ajv({
+  allErrors: true,
+  strict: false,
+  coerceTypes: false,
+  removeAdditional: false,
+  useDefaults: true,
+});
+const queryAjv = new Ajv({
+  allErrors: true,
+  strict: false,
+  coerceTypes: true,
+  removeAdditional: false,
+  useDefaults: true,
+});
+
+async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<Caller | undefined> {
+  const header = request.headers['x-cairn-session'];
+  const auth = request.headers.authorization;
+  let token: string | undefined = typeof header === 'string' ? header : undefined;
+  if (!token && typeof auth === 'string' && /^Bearer\s+/i.test(auth))
+    token = auth.replace(/^Bearer\s+/i, '').trim();
+  if (!token) return undefined;
+  const hash = tokenHash(token);
+  if (token.startsWith('cairn_key_')) {
+    const key = await ctx.catalog.useApiKey(hash);
+    if (!key) return undefined;
+    const user = await ctx.catalog.user(key.user_id);
+    if (!user || user.disabled) return undefined;
+    return {
+      tenantId: key.tenant_id,
+      userId: user.id,
+      userName: `${user.name} (key ${key.name})`,
+      role: await ctx.catalog.roleOf(user.id, key.tenant_id),
+      systemAdmin: user.system_admin === 1,
+      via: 'api-key',
+    };
+  }
+  const session = await ctx.catalog.useSession(hash);
+  if (!session) return undefined;
+  const user = await ctx.catalog.user(session.user_id);
+  if (!user || user.disabled) return undefined;
+  return {
+    tenantId: session.tenant_id,
+    userId: user.id,
+    userName: user.name,
+    role: await ctx.catalog.roleOf(user.id, session.tenant_id),
+    systemAdmin: user.system_admin === 1,
+    sessionId: session.id,
+    via: 'session',
+  };
+}
+
+export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logRequests
+      ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["x-cairn-session"]'] }
+      : false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Ids are UUIDs; a long path is an attack or a mistake.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+    ajv: { customOptions: { allErrors: true } },
+  });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? bodyAjv.compile(schema) : queryAjv.compile(schema),
+  );
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Cairn server API',
+        version: VERSION,
+        description:
+          'Log on with POST /api/v1/sessions (HTTP Basic); send the token from the X-Cairn-Session header on every request (or as Authorization: Bearer). Actions answer 202 with a task to poll. Errors are RFC 9457 problem details.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'header', name: 'X-Cairn-Session' },
+          bearer: { type: 'http', scheme: 'bearer' },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+      security: [{ session: [] }, { bearer: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs', staticCSP: true });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const need = request.routeOptions.config?.permission;
+    if (need === 'public' || need === 'logon' || request.url.startsWith('/api/docs')) return;
+    const caller = await authenticate(ctx, request);
+    if (!caller) {
+      return sendProblem(
+        reply,
+        problemOf(
+          'AUTH_REQUIRED',
+          'Log on first (POST /api/v1/sessions) and send the session token in X-Cairn-Session',
+          request.url.split('?')[0] ?? '',
+        ),
+        { 'www-authenticate': 'Bearer realm="cairn"' },
+      );
+    }
+    request.caller = caller;
+    if (need && !allows(caller.role, caller.systemAdmin, need)) {
+      return sendProblem(
+        reply,
+        problemOf(
+          'FORBIDDEN',
+          `Cannot ${request.method} ${request.url.split('?')[0] ?? ''}: the role ${caller.role ?? '(none)'} does not allow ${need}`,
+          request.url.split('?')[0] ?? '',
+        ),
+      );
+    }
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const p = problemFor(err, request);
+    if (p.status >= 500) request.log.error(err);
+    if (p.status >= 500 && !(err instanceof CairnError)) {
+      process.stderr.write(
+        `cairn server: ${request.method} ${request.url} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+    }
+    return sendProblem(reply, p);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      problemOf(
+        'NOT_FOUND',
+        `There is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
+        request.url.split('?')[0] ?? '',
+      ),
+    ),
+  );
+
+  app.get('/api/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, () =>
+    app.swagger(),
+  );
+  app.get('/healthz', { config: { permission: 'public' }, schema: { hide: true } }, async () => {
+    await ctx.catalog.ping();
+    return { status: 'ok', version: VERSION, running: ctx.runner.running };
+  });
+  app.get('/metrics', { config: { permission: 'read' }, schema: { hide: true } }, async (_request, reply) => {
+    if (!ctx.metrics) throw new CairnError('NOT_FOUND', 'Metrics are not enabled on this server');
+    const text = await ctx.metrics.render();
+    return reply.type(ctx.metrics.contentType).send(text);
+  });
+
+  registerAccessRoutes(app, ctx);
+  registerBackupRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,51 @@
+/** What every route handler can reach, and the request's authenticated caller. */
+import type { FastifyRequest } from 'fastify';
+import type { Catalog } from '../catalog/index.ts';
+import { CairnError } from '../errors.ts';
+import type { Actor, Runner } from '../jobs/index.ts';
+import { allows, type LogonLimiter, type Permission } from './auth.ts';
+
+export interface ApiContext {
+  readonly catalog: Catalog;
+  readonly runner: Runner;
+  readonly secretsDir: string;
+  readonly limiter: LogonLimiter;
+  /** Idle time after which a session ends (seconds). */
+  readonly idleSeconds: number;
+  /** Renders the Prometheus exposition (absent: /metrics answers 404). */
+  readonly metrics?: { render(): Promise<string>; contentType: string };
+}
+
+export interface Caller extends Actor {
+  readonly role: string | undefined;
+  readonly systemAdmin: boolean;
+  /** The session's id (absent for API keys). */
+  readonly sessionId?: string;
+  readonly via: 'session' | 'api-key';
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+  interface FastifyContextConfig {
+    /** What the route needs; `public` routes need no logon. */
+    permission?: Permission | 'public' | 'logon';
+  }
+}
+
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new CairnError('AUTH_REQUIRED', 'Log on first: POST /api/v1/sessions');
+  return request.caller;
+}
+
+export function demand(request: FastifyRequest, need: Permission): Caller {
+  const c = callerOf(request);
+  if (!allows(c.role, c.systemAdmin, need)) {
+    throw new CairnError(
+      'FORBIDDEN',
+      `Cannot ${request.method} ${request.url.split('?')[0] ?? ''}: the role ${c.role ?? '(none)'} does not allow ${need}`,
+    );
+  }
+  return c;
+}

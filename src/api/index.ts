@@ -1,0 +1,8 @@
+/**
+ * The REST API and the server that carries it: `/api/v1` (sessions, repositories, jobs, runs,
+ * tasks, restores, users, audit), `/api/openapi.json`, `/api/docs`, `/metrics`.
+ */
+export { buildApp, type AppOptions } from './app.ts';
+export { startServer, defaultDataDir, type ServerOptions, type RunningServer } from './server.ts';
+export { hashPassword, verifyPassword, LogonLimiter, ROLES, type Role, type Permission } from './auth.ts';
+export type { ApiContext } from './context.ts';

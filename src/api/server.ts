@@ -1,0 +1,255 @@
+/**
+ * `cairn server` put together: the data directory, the catalog, the first administrator, the
+ * configuration file, the runner, the scheduler, metrics and the HTTP API — and, with `demo`, a
+ * local repository and a job named `demo` so that a new user sees a working system at once.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Catalog, describeCatalog } from '../catalog/index.ts';
+import { CairnError } from '../errors.ts';
+import {
+  applyConfig,
+  createJob,
+  createRepository,
+  loadConfig,
+  Runner,
+  Scheduler,
+  type Actor,
+  type RunObserver,
+} from '../jobs/index.ts';
+import { newToken, hashPassword, LogonLimiter } from './auth.ts';
+import { buildApp } from './app.ts';
+import type { ApiContext } from './context.ts';
+
+export interface ServerOptions {
+  readonly dataDir?: string;
+  /** `host:port`; port 0 picks a free one (default 127.0.0.1:8470). */
+  readonly listen?: string;
+  /** Catalog URL: a file path or postgres://… (default: catalog.db in the data directory). */
+  readonly catalog?: string;
+  readonly config?: string;
+  readonly demo?: boolean;
+  /** What the demo job backs up (default /usr/share/doc, else the data directory's parent). */
+  readonly demoSource?: string;
+  readonly slots?: number;
+  readonly idleSeconds?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logRequests?: boolean;
+  /** Prometheus exposition and the runner's observer (from the metrics layer). */
+  readonly metrics?: {
+    render(): Promise<string>;
+    contentType: string;
+    observer?: RunObserver;
+    stop?: () => void;
+  };
+  /** Where to say what happens (default: stderr). */
+  readonly say?: (line: string) => void;
+  readonly pollMs?: number;
+  readonly sampleMs?: number;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly catalog: Catalog;
+  readonly runner: Runner;
+  readonly scheduler: Scheduler;
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base =
+    env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME)
+      ? env.XDG_DATA_HOME
+      : path.join(homedir(), '.local', 'share');
+  return path.join(base, 'cairn');
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535)
+    throw new CairnError('USAGE', `--listen: expected HOST:PORT such as 127.0.0.1:8470, got "${listen}"`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+async function firstAdministrator(
+  catalog: Catalog,
+  tenantId: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  say: (l: string) => void,
+): Promise<void> {
+  if ((await catalog.countUsers()) > 0) return;
+  const name = env.CAIRN_ADMIN_USER ?? 'admin';
+  let password = env.CAIRN_ADMIN_PASSWORD;
+  if (password !== undefined && password.length < 8)
+    throw new CairnError('USAGE', 'CAIRN_ADMIN_PASSWORD is shorter than 8 characters');
+  if (password === undefined) {
+    password = newToken('').slice(0, 20);
+    const file = path.join(dataDir, 'initial-admin-password');
+    writeFileSync(file, password + '\n', { mode: 0o600 });
+    say(`created the administrator "${name}"; the password is in ${file} (change it, then delete the file)`);
+  } else {
+    say(`created the administrator "${name}" from CAIRN_ADMIN_USER/CAIRN_ADMIN_PASSWORD`);
+  }
+  const user = await catalog.createUser({
+    name,
+    passwordHash: await hashPassword(password),
+    systemAdmin: true,
+  });
+  await catalog.setRole(user.id, tenantId, 'administrator');
+  await catalog.audit({
+    tenantId,
+    user: 'cairn',
+    action: 'user.create',
+    object: user.id,
+    detail: { name, first: true },
+  });
+}
+
+async function setUpDemo(
+  catalog: Catalog,
+  actor: Actor,
+  dataDir: string,
+  source: string | undefined,
+  say: (l: string) => void,
+): Promise<string | undefined> {
+  const existing = await catalog.jobByName(actor.tenantId, 'demo');
+  if (existing) return existing.id;
+  const src = source ?? (existsSync('/usr/share/doc') ? '/usr/share/doc' : path.dirname(dataDir));
+  if (!existsSync(src))
+    throw new CairnError(
+      'SOURCE_NOT_FOUND',
+      `Cannot set up the demo: ${src} does not exist (give --demo-source)`,
+    );
+  const repo =
+    (await catalog.repositoryByName(actor.tenantId, 'demo')) ??
+    (await createRepository(
+      catalog,
+      actor,
+      { name: 'demo', location: path.join(dataDir, 'repositories', 'demo'), create: true },
+      path.join(dataDir, 'secrets'),
+      'api',
+    ));
+  const job = await createJob(catalog, actor, {
+    name: 'demo',
+    repository: repo.id,
+    sources: [path.resolve(src)],
+    excludeCaches: true,
+    schedule: { cron: '0 * * * *', missed: 'skip' },
+    retention: { keepHourly: 24, keepDaily: 7, keepWeekly: 4, prune: true },
+  });
+  say(`demo: job "demo" backs up ${src} into ${repo.location} every hour; its first run starts now`);
+  return job.id;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const say = options.say ?? ((l: string) => process.stderr.write(`cairn server: ${l}\n`));
+  const dataDir = path.resolve(options.dataDir ?? defaultDataDir(env));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const secretsDir = path.join(dataDir, 'secrets');
+  const { host, port } = parseListen(options.listen ?? '127.0.0.1:8470');
+  const catalogUrl = options.catalog ?? path.join(dataDir, 'catalog.db');
+  const config = options.config ? loadConfig(options.config) : undefined;
+  const catalog = await Catalog.open(catalogUrl);
+  let runner: Runner | undefined;
+  let scheduler: Scheduler | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    const tenant = await catalog.ensureTenant(config?.tenant ?? 'default');
+    await firstAdministrator(catalog, tenant.id, dataDir, env, say);
+    const system: Actor = { tenantId: tenant.id, userId: null, userName: 'cairn' };
+    if (config && options.config) {
+      const n = await applyConfig(catalog, system, config, secretsDir);
+      say(`configuration ${options.config}: ${n.repositories} repositories, ${n.jobs} jobs`);
+    }
+    runner = new Runner(catalog, {
+      ...(options.slots ? { slots: options.slots } : {}),
+      ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+      ...(options.sampleMs ? { sampleMs: options.sampleMs } : {}),
+      ...(options.metrics?.observer ? { observer: options.metrics.observer } : {}),
+    });
+    const r = runner;
+    scheduler = new Scheduler(catalog, { onQueued: () => r.poke() });
+    const ctx: ApiContext = {
+      catalog,
+      runner,
+      secretsDir,
+      limiter: new LogonLimiter(),
+      idleSeconds: options.idleSeconds ?? 15 * 60,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    };
+    app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
+    await app.listen({ host, port });
+    const address = app.server.address();
+    const boundPort = typeof address === 'object' && address ? address.port : port;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    await runner.start();
+    scheduler.start();
+    if (options.demo) {
+      const jobId = await setUpDemo(catalog, system, dataDir, options.demoSource, say);
+      const job = jobId ? await catalog.job(tenant.id, jobId) : undefined;
+      if (job && !(await catalog.lastRun(tenant.id, job.id))) {
+        const run = await catalog.enqueueRun({
+          tenantId: tenant.id,
+          jobId: job.id,
+          jobName: job.name,
+          repositoryId: job.repository_id,
+          kind: 'backup',
+          params: {},
+          trigger: 'manual',
+        });
+        r.on('state', (e) => {
+          if (e.id !== run.id || e.state === 'running') return;
+          void catalog.runById(run.id).then((done) => {
+            const st = done?.stats
+              ? (JSON.parse(done.stats) as {
+                  filesProcessed?: number;
+                  bytesProcessed?: number;
+                  durationSeconds?: number;
+                })
+              : {};
+            say(
+              `demo: the first run of "demo" ended ${e.state}: ${st.filesProcessed ?? 0} files, ${((st.bytesProcessed ?? 0) / 1e6).toFixed(1)} MB in ${(st.durationSeconds ?? 0).toFixed(1)} s${done?.message ? ` (${done.message})` : ''}`,
+            );
+            say(
+              `demo: log on with  curl -si -u ${env.CAIRN_ADMIN_USER ?? 'admin'}:PASSWORD -X POST ${url}/api/v1/sessions  and browse ${url}/api/docs`,
+            );
+          });
+        });
+        r.poke();
+      }
+    }
+    say(
+      `listening on ${url} (API ${url}/api/v1, docs ${url}/api/docs); catalog ${describeCatalog(catalogUrl)}; data ${dataDir}`,
+    );
+    const a = app;
+    const s = scheduler;
+    return {
+      url,
+      app: a,
+      catalog,
+      runner: r,
+      scheduler: s,
+      dataDir,
+      async close() {
+        s.stop();
+        await a.close();
+        await r.stop();
+        options.metrics?.stop?.();
+        await catalog.close();
+      },
+    };
+  } catch (err) {
+    scheduler?.stop();
+    await app?.close().catch(() => undefined);
+    await runner?.stop().catch(() => undefined);
+    await catalog.close();
+    throw err;
+  }
+}

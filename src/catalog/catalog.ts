@@ -1,0 +1,831 @@
+/**
+ * The catalog: every query Cairn's server makes. Each method that reads or changes a tenant's
+ * objects takes the tenant id and puts it in the WHERE clause, so one tenant never sees another's
+ * rows, whatever id a caller guesses.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { CairnError } from '../errors.ts';
+import { connectCatalog, type CatalogKind } from './connect.ts';
+import type {
+  ApiKeyRow,
+  AuditRow,
+  Database,
+  JobRow,
+  RepositoryRow,
+  RunLogRow,
+  RunRow,
+  SessionRow,
+  TaskRow,
+  TenantRow,
+  UserRow,
+} from './schema.ts';
+
+export interface Page<T> {
+  readonly data: T[];
+  readonly pagination: { total: number; count: number; skip: number; limit: number };
+}
+
+export interface PageQuery {
+  readonly skip?: number;
+  readonly limit?: number;
+}
+
+export type RunState = 'queued' | 'running' | 'success' | 'warning' | 'failed' | 'canceled';
+export const FINAL_STATES: readonly RunState[] = ['success', 'warning', 'failed', 'canceled'];
+
+export interface RunFilter extends PageQuery {
+  readonly jobId?: string;
+  readonly state?: string;
+  readonly kind?: string;
+  readonly since?: string;
+}
+
+export interface NewRun {
+  readonly tenantId: string;
+  readonly jobId: string | null;
+  readonly jobName: string;
+  readonly repositoryId: string;
+  readonly kind: 'backup' | 'restore';
+  readonly params: unknown;
+  readonly trigger: 'schedule' | 'manual' | 'retry' | 'api';
+  readonly attempt?: number;
+  readonly notBefore?: string;
+}
+
+const newId = (): string => randomUUID();
+
+function clampPage(q: PageQuery): { skip: number; limit: number } {
+  return {
+    skip: Math.max(0, Math.floor(q.skip ?? 0)),
+    limit: Math.min(500, Math.max(1, Math.floor(q.limit ?? 50))),
+  };
+}
+
+export class Catalog {
+  readonly db: Kysely<Database>;
+  readonly kind: CatalogKind;
+  readonly #close: () => Promise<void>;
+  readonly now: () => Date;
+
+  private constructor(db: Kysely<Database>, kind: CatalogKind, close: () => Promise<void>, now: () => Date) {
+    this.db = db;
+    this.kind = kind;
+    this.#close = close;
+    this.now = now;
+  }
+
+  /** Opens (and migrates) the catalog at a file path, `sqlite:` URL or `postgres://` URL. */
+  static async open(url: string, options: { now?: () => Date } = {}): Promise<Catalog> {
+    const c = await connectCatalog(url);
+    return new Catalog(c.db, c.kind, c.close, options.now ?? (() => new Date()));
+  }
+
+  close(): Promise<void> {
+    return this.#close();
+  }
+
+  private iso(offsetMs = 0): string {
+    return new Date(this.now().getTime() + offsetMs).toISOString();
+  }
+
+  // --- tenants and users ---
+
+  async ensureTenant(name: string): Promise<TenantRow> {
+    const found = await this.db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirst();
+    if (found) return found;
+    const row: TenantRow = { id: newId(), name, created_at: this.iso() };
+    await this.db
+      .insertInto('tenants')
+      .values(row)
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    return await this.db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+  }
+
+  tenant(id: string): Promise<TenantRow | undefined> {
+    return this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  listTenants(): Promise<TenantRow[]> {
+    return this.db.selectFrom('tenants').selectAll().orderBy('name').execute();
+  }
+
+  async countUsers(): Promise<number> {
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async createUser(u: { name: string; passwordHash: string; systemAdmin: boolean }): Promise<UserRow> {
+    const row: UserRow = {
+      id: newId(),
+      name: u.name,
+      password_hash: u.passwordHash,
+      system_admin: u.systemAdmin ? 1 : 0,
+      disabled: 0,
+      created_at: this.iso(),
+    };
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError('CONFLICT', `Cannot create user ${u.name}: the name is taken`);
+      throw err;
+    }
+    return row;
+  }
+
+  userByName(name: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  user(id: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async setPassword(userId: string, passwordHash: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async setRole(userId: string, tenantId: string, role: string): Promise<void> {
+    await this.db
+      .insertInto('user_roles')
+      .values({ user_id: userId, tenant_id: tenantId, role })
+      .onConflict((oc) => oc.columns(['user_id', 'tenant_id']).doUpdateSet({ role }))
+      .execute();
+  }
+
+  async roleOf(userId: string, tenantId: string): Promise<string | undefined> {
+    const r = await this.db
+      .selectFrom('user_roles')
+      .select('role')
+      .where('user_id', '=', userId)
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirst();
+    return r?.role;
+  }
+
+  rolesOf(userId: string): Promise<{ tenant_id: string; role: string }[]> {
+    return this.db
+      .selectFrom('user_roles')
+      .select(['tenant_id', 'role'])
+      .where('user_id', '=', userId)
+      .execute();
+  }
+
+  /** The users with a role in a tenant. */
+  async listUsers(tenantId: string, q: PageQuery): Promise<Page<UserRow & { role: string }>> {
+    const { skip, limit } = clampPage(q);
+    const base = this.db
+      .selectFrom('users')
+      .innerJoin('user_roles', 'user_roles.user_id', 'users.id')
+      .where('user_roles.tenant_id', '=', tenantId);
+    const total = await base
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const data = await base
+      .selectAll('users')
+      .select('user_roles.role')
+      .orderBy('users.name')
+      .offset(skip)
+      .limit(limit)
+      .execute();
+    return page(data, Number(total.n), skip, limit);
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.db.deleteFrom('users').where('id', '=', id).execute();
+  }
+
+  // --- sessions and API keys ---
+
+  async createSession(s: {
+    tokenHash: string;
+    userId: string;
+    tenantId: string;
+    idleSeconds: number;
+  }): Promise<SessionRow> {
+    const now = this.iso();
+    const row: SessionRow = {
+      id: newId(),
+      token_hash: s.tokenHash,
+      user_id: s.userId,
+      tenant_id: s.tenantId,
+      created_at: now,
+      last_seen_at: now,
+      idle_seconds: s.idleSeconds,
+    };
+    await this.db.insertInto('sessions').values(row).execute();
+    return row;
+  }
+
+  /** The live session with this token hash, its idle time renewed; expired ones are removed. */
+  async useSession(tokenHash: string): Promise<SessionRow | undefined> {
+    const s = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    if (!s) return undefined;
+    const now = this.now().getTime();
+    if (Date.parse(s.last_seen_at) + s.idle_seconds * 1000 < now) {
+      await this.db.deleteFrom('sessions').where('id', '=', s.id).execute();
+      return undefined;
+    }
+    // Written at most every few seconds, not on every request of a busy client.
+    if (now - Date.parse(s.last_seen_at) > 5000) {
+      await this.db
+        .updateTable('sessions')
+        .set({ last_seen_at: this.iso() })
+        .where('id', '=', s.id)
+        .execute();
+    }
+    return s;
+  }
+
+  async deleteSession(id: string): Promise<void> {
+    await this.db.deleteFrom('sessions').where('id', '=', id).execute();
+  }
+
+  async createApiKey(k: {
+    tenantId: string;
+    userId: string;
+    name: string;
+    keyHash: string;
+  }): Promise<ApiKeyRow> {
+    const row: ApiKeyRow = {
+      id: newId(),
+      tenant_id: k.tenantId,
+      user_id: k.userId,
+      name: k.name,
+      key_hash: k.keyHash,
+      created_at: this.iso(),
+      last_used_at: null,
+    };
+    await this.db.insertInto('api_keys').values(row).execute();
+    return row;
+  }
+
+  async useApiKey(keyHash: string): Promise<ApiKeyRow | undefined> {
+    const k = await this.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('key_hash', '=', keyHash)
+      .executeTakeFirst();
+    if (k)
+      await this.db
+        .updateTable('api_keys')
+        .set({ last_used_at: this.iso() })
+        .where('id', '=', k.id)
+        .execute();
+    return k;
+  }
+
+  listApiKeys(tenantId: string, userId?: string): Promise<ApiKeyRow[]> {
+    let q = this.db.selectFrom('api_keys').selectAll().where('tenant_id', '=', tenantId);
+    if (userId) q = q.where('user_id', '=', userId);
+    return q.orderBy('created_at').execute();
+  }
+
+  async deleteApiKey(tenantId: string, id: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('api_keys')
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // --- repositories ---
+
+  async createRepository(r: {
+    tenantId: string;
+    name: string;
+    location: string;
+    passwordFile: string;
+    maxConcurrent: number;
+    origin: 'config' | 'api';
+  }): Promise<RepositoryRow> {
+    const row: RepositoryRow = {
+      id: newId(),
+      tenant_id: r.tenantId,
+      name: r.name,
+      location: r.location,
+      password_file: r.passwordFile,
+      max_concurrent: r.maxConcurrent,
+      origin: r.origin,
+      created_at: this.iso(),
+    };
+    try {
+      await this.db.insertInto('repositories').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError(
+          'CONFLICT',
+          `Cannot create repository ${r.name}: the name is taken in this tenant`,
+        );
+      throw err;
+    }
+    return row;
+  }
+
+  async updateRepository(
+    tenantId: string,
+    id: string,
+    set: Partial<Pick<RepositoryRow, 'location' | 'password_file' | 'max_concurrent'>>,
+  ): Promise<void> {
+    await this.db
+      .updateTable('repositories')
+      .set(set)
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .execute();
+  }
+
+  repository(tenantId: string, id: string): Promise<RepositoryRow | undefined> {
+    return this.db
+      .selectFrom('repositories')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  repositoryByName(tenantId: string, name: string): Promise<RepositoryRow | undefined> {
+    return this.db
+      .selectFrom('repositories')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+  }
+
+  async listRepositories(tenantId: string, q: PageQuery): Promise<Page<RepositoryRow>> {
+    const { skip, limit } = clampPage(q);
+    const base = this.db.selectFrom('repositories').where('tenant_id', '=', tenantId);
+    const total = await base
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const data = await base.selectAll().orderBy('name').offset(skip).limit(limit).execute();
+    return page(data, Number(total.n), skip, limit);
+  }
+
+  async deleteRepository(tenantId: string, id: string): Promise<void> {
+    const jobs = await this.db
+      .selectFrom('jobs')
+      .select('name')
+      .where('tenant_id', '=', tenantId)
+      .where('repository_id', '=', id)
+      .execute();
+    if (jobs.length > 0)
+      throw new CairnError(
+        'CONFLICT',
+        `Cannot delete the repository: jobs ${jobs.map((j) => j.name).join(', ')} write to it`,
+      );
+    await this.db.deleteFrom('repositories').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  // --- jobs ---
+
+  async createJob(j: {
+    tenantId: string;
+    name: string;
+    repositoryId: string;
+    spec: unknown;
+    enabled: boolean;
+    origin: 'config' | 'api';
+    nextRunAt: string | null;
+  }): Promise<JobRow> {
+    const now = this.iso();
+    const row: JobRow = {
+      id: newId(),
+      tenant_id: j.tenantId,
+      name: j.name,
+      repository_id: j.repositoryId,
+      spec: JSON.stringify(j.spec),
+      enabled: j.enabled ? 1 : 0,
+      origin: j.origin,
+      next_run_at: j.nextRunAt,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.db.insertInto('jobs').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError('CONFLICT', `Cannot create job ${j.name}: the name is taken in this tenant`);
+      throw err;
+    }
+    return row;
+  }
+
+  async updateJob(
+    tenantId: string,
+    id: string,
+    j: { name?: string; repositoryId?: string; spec?: unknown; enabled?: boolean; nextRunAt?: string | null },
+  ): Promise<void> {
+    try {
+      await this.db
+        .updateTable('jobs')
+        .set({
+          ...(j.name !== undefined ? { name: j.name } : {}),
+          ...(j.repositoryId !== undefined ? { repository_id: j.repositoryId } : {}),
+          ...(j.spec !== undefined ? { spec: JSON.stringify(j.spec) } : {}),
+          ...(j.enabled !== undefined ? { enabled: j.enabled ? 1 : 0 } : {}),
+          ...(j.nextRunAt !== undefined ? { next_run_at: j.nextRunAt } : {}),
+          updated_at: this.iso(),
+        })
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError('CONFLICT', `Cannot rename the job to ${j.name}: the name is taken`);
+      throw err;
+    }
+  }
+
+  job(tenantId: string, id: string): Promise<JobRow | undefined> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  jobByName(tenantId: string, name: string): Promise<JobRow | undefined> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+  }
+
+  async listJobs(tenantId: string, q: PageQuery & { name?: string }): Promise<Page<JobRow>> {
+    const { skip, limit } = clampPage(q);
+    let base = this.db.selectFrom('jobs').where('tenant_id', '=', tenantId);
+    if (q.name) base = base.where('name', 'like', `%${q.name.replace(/[%_\\]/g, (c) => '\\' + c)}%`);
+    const total = await base
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const data = await base.selectAll().orderBy('name').offset(skip).limit(limit).execute();
+    return page(data, Number(total.n), skip, limit);
+  }
+
+  /** Every enabled job with a schedule, of all tenants: the scheduler's view. */
+  scheduledJobs(): Promise<JobRow[]> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('enabled', '=', 1)
+      .where('next_run_at', 'is not', null)
+      .execute();
+  }
+
+  async deleteJob(tenantId: string, id: string): Promise<void> {
+    await this.db.deleteFrom('jobs').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  /** Sets the next run time only if it is still `expected`, so that two servers fire a time once. */
+  async advanceSchedule(jobId: string, expected: string, next: string | null): Promise<boolean> {
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ next_run_at: next })
+      .where('id', '=', jobId)
+      .where('next_run_at', '=', expected)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  // --- runs ---
+
+  async enqueueRun(r: NewRun): Promise<RunRow> {
+    const now = this.iso();
+    const row: RunRow = {
+      id: newId(),
+      tenant_id: r.tenantId,
+      job_id: r.jobId,
+      job_name: r.jobName,
+      repository_id: r.repositoryId,
+      kind: r.kind,
+      params: JSON.stringify(r.params ?? {}),
+      state: 'queued',
+      result: null,
+      trigger: r.trigger,
+      attempt: r.attempt ?? 1,
+      not_before: r.notBefore ?? now,
+      queued_at: now,
+      started_at: null,
+      ended_at: null,
+      claimed_by: null,
+      cancel_requested: 0,
+      message: null,
+      snapshot_id: null,
+      stats: null,
+      log_count: 0,
+    };
+    await this.db.insertInto('runs').values(row).execute();
+    return row;
+  }
+
+  /**
+   * Takes the oldest queued run that may start now and whose repository has a free slot, and marks
+   * it running for `worker`. On PostgreSQL the candidates are locked with SKIP LOCKED and the
+   * repository row with FOR UPDATE, so several servers sharing the catalog never take one run twice
+   * nor exceed a repository's limit.
+   */
+  async claimRun(worker: string): Promise<RunRow | undefined> {
+    const pgsql = this.kind === 'postgres';
+    return this.db.transaction().execute(async (tx) => {
+      let q = tx
+        .selectFrom('runs')
+        .selectAll()
+        .where('state', '=', 'queued')
+        .where('not_before', '<=', this.iso())
+        .orderBy('queued_at')
+        .limit(20);
+      if (pgsql) q = q.forUpdate().skipLocked();
+      const candidates = await q.execute();
+      for (const run of candidates) {
+        let rq = tx.selectFrom('repositories').select(['max_concurrent']).where('id', '=', run.repository_id);
+        if (pgsql) rq = rq.forUpdate();
+        const repo = await rq.executeTakeFirst();
+        const running = await tx
+          .selectFrom('runs')
+          .select((eb) => eb.fn.countAll<string | number>().as('n'))
+          .where('repository_id', '=', run.repository_id)
+          .where('state', '=', 'running')
+          .executeTakeFirstOrThrow();
+        if (repo && Number(running.n) >= repo.max_concurrent) continue;
+        const started = this.iso();
+        await tx
+          .updateTable('runs')
+          .set({ state: 'running', started_at: started, claimed_by: worker })
+          .where('id', '=', run.id)
+          .where('state', '=', 'queued')
+          .execute();
+        return { ...run, state: 'running', started_at: started, claimed_by: worker };
+      }
+      return undefined;
+    });
+  }
+
+  run(tenantId: string, id: string): Promise<RunRow | undefined> {
+    return this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  runById(id: string): Promise<RunRow | undefined> {
+    return this.db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async listRuns(tenantId: string, f: RunFilter): Promise<Page<RunRow>> {
+    const { skip, limit } = clampPage(f);
+    let base = this.db.selectFrom('runs').where('tenant_id', '=', tenantId);
+    if (f.jobId) base = base.where('job_id', '=', f.jobId);
+    if (f.state) base = base.where('state', '=', f.state);
+    if (f.kind) base = base.where('kind', '=', f.kind);
+    if (f.since) base = base.where('queued_at', '>=', f.since);
+    const total = await base
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const data = await base.selectAll().orderBy('queued_at', 'desc').offset(skip).limit(limit).execute();
+    return page(data, Number(total.n), skip, limit);
+  }
+
+  async lastRun(tenantId: string, jobId: string): Promise<RunRow | undefined> {
+    return this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('job_id', '=', jobId)
+      .orderBy('queued_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+  }
+
+  async activeRunOf(jobId: string): Promise<RunRow | undefined> {
+    return this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .where('state', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+  }
+
+  async updateRun(
+    id: string,
+    set: { stats?: unknown; message?: string | null; snapshotId?: string | null },
+  ): Promise<void> {
+    await this.db
+      .updateTable('runs')
+      .set({
+        ...(set.stats !== undefined ? { stats: JSON.stringify(set.stats) } : {}),
+        ...(set.message !== undefined ? { message: set.message } : {}),
+        ...(set.snapshotId !== undefined ? { snapshot_id: set.snapshotId } : {}),
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async finishRun(id: string, state: RunState, message: string | null): Promise<void> {
+    await this.db
+      .updateTable('runs')
+      .set({ state, result: state, ended_at: this.iso(), message })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Cancels a queued run at once; asks a running one to stop. False when the run has ended. */
+  async requestCancel(tenantId: string, id: string): Promise<'canceled' | 'requested' | 'ended'> {
+    return this.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .selectFrom('runs')
+        .select(['state'])
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!r) throw new CairnError('NOT_FOUND', `Cannot cancel run ${id}: no such run`);
+      if (r.state === 'queued') {
+        await tx
+          .updateTable('runs')
+          .set({
+            state: 'canceled',
+            result: 'canceled',
+            ended_at: this.iso(),
+            message: 'canceled before it started',
+          })
+          .where('id', '=', id)
+          .execute();
+        return 'canceled';
+      }
+      if (r.state === 'running') {
+        await tx.updateTable('runs').set({ cancel_requested: 1 }).where('id', '=', id).execute();
+        return 'requested';
+      }
+      return 'ended';
+    });
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('runs')
+      .select('cancel_requested')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r?.cancel_requested === 1;
+  }
+
+  /** Runs a server left running when it stopped: they failed (the repository is consistent). */
+  async failOrphanedRuns(worker: string): Promise<number> {
+    const r = await this.db
+      .updateTable('runs')
+      .set({
+        state: 'failed',
+        result: 'failed',
+        ended_at: this.iso(),
+        message: 'the server stopped during the run',
+      })
+      .where('state', '=', 'running')
+      .where('claimed_by', '=', worker)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async appendLog(runId: string, level: string, message: string): Promise<void> {
+    await this.db.transaction().execute(async (tx: Transaction<Database>) => {
+      const r = await tx
+        .selectFrom('runs')
+        .select('log_count')
+        .where('id', '=', runId)
+        .executeTakeFirstOrThrow();
+      const seq = r.log_count + 1;
+      await tx
+        .insertInto('run_logs')
+        .values({ run_id: runId, seq, at: this.iso(), level, message })
+        .execute();
+      await tx.updateTable('runs').set({ log_count: seq }).where('id', '=', runId).execute();
+    });
+  }
+
+  runLog(runId: string, after = 0, limit = 1000): Promise<RunLogRow[]> {
+    return this.db
+      .selectFrom('run_logs')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(Math.min(5000, Math.max(1, limit)))
+      .execute();
+  }
+
+  /** Counts of runs by state since a time, for the dashboard. */
+  async runCounts(tenantId: string, since: string): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .select(['state', (eb) => eb.fn.countAll<string | number>().as('n')])
+      .where('tenant_id', '=', tenantId)
+      .where('queued_at', '>=', since)
+      .groupBy('state')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
+  // --- tasks ---
+
+  async createTask(t: {
+    tenantId: string;
+    userId: string | null;
+    operation: string;
+    runId: string;
+  }): Promise<TaskRow> {
+    const row: TaskRow = {
+      id: newId(),
+      tenant_id: t.tenantId,
+      user_id: t.userId,
+      operation: t.operation,
+      run_id: t.runId,
+      created_at: this.iso(),
+    };
+    await this.db.insertInto('tasks').values(row).execute();
+    return row;
+  }
+
+  task(tenantId: string, id: string): Promise<(TaskRow & { run: Selectable<RunRow> }) | undefined> {
+    return this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst()
+      .then(async (t) => {
+        if (!t) return undefined;
+        const run = await this.runById(t.run_id);
+        return run ? { ...t, run } : undefined;
+      });
+  }
+
+  // --- audit ---
+
+  async audit(a: {
+    tenantId: string | null;
+    user: string;
+    action: string;
+    object: string;
+    detail?: unknown;
+  }): Promise<void> {
+    const row: AuditRow = {
+      id: newId(),
+      at: this.iso(),
+      tenant_id: a.tenantId,
+      user_name: a.user,
+      action: a.action,
+      object: a.object,
+      detail: JSON.stringify(a.detail ?? {}),
+    };
+    await this.db.insertInto('audit').values(row).execute();
+  }
+
+  async listAudit(tenantId: string, q: PageQuery): Promise<Page<AuditRow>> {
+    const { skip, limit } = clampPage(q);
+    const base = this.db.selectFrom('audit').where('tenant_id', '=', tenantId);
+    const total = await base
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const data = await base.selectAll().orderBy('at', 'desc').offset(skip).limit(limit).execute();
+    return page(data, Number(total.n), skip, limit);
+  }
+
+  /** A trivial query: is the database answering? */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+}
+
+function page<T>(data: T[], total: number, skip: number, limit: number): Page<T> {
+  return { data, pagination: { total, count: data.length, skip, limit } };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; errcode?: unknown };
+  // PostgreSQL: 23505; node:sqlite: SQLITE_CONSTRAINT_UNIQUE in the message or errcode 2067.
+  return (
+    e.code === '23505' ||
+    e.errcode === 2067 ||
+    e.errcode === 1555 ||
+    (typeof e.message === 'string' && /UNIQUE constraint failed/.test(e.message))
+  );
+}

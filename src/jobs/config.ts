@@ -1,0 +1,120 @@
+/**
+ * The declarative configuration file (`cairn server --config cairn.yaml`): repositories and jobs.
+ * Every problem is reported with the file, line and column and the field's path, e.g.
+ * `cairn.yaml:14:15: jobs[0].schedule.cron: "0 25 * * *" is not a valid cron expression`.
+ */
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { CairnError, reason } from '../errors.ts';
+import { checkSpec, JobInputSchema, NameSchema } from './spec.ts';
+import { formatPath, validate, type Problem } from './validate.ts';
+
+export const RepositoryConfigSchema = Type.Object(
+  {
+    name: NameSchema,
+    location: Type.String({ minLength: 1, maxLength: 4096 }),
+    passwordFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    create: Type.Optional(Type.Boolean()),
+    maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    tenant: Type.Optional(NameSchema),
+    repositories: Type.Optional(Type.Array(RepositoryConfigSchema)),
+    jobs: Type.Optional(Type.Array(JobInputSchema)),
+  },
+  { additionalProperties: false },
+);
+export type ServerConfig = Static<typeof ConfigSchema>;
+
+/** The node at a path: the value if it exists, else the nearest existing ancestor. */
+function nodeAt(doc: Document, path: readonly (string | number)[]): Node | undefined {
+  let node: unknown = doc.contents;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isScalar(it.key) && it.key.value === seg);
+      if (!pair) return node;
+      node = pair.value ?? pair.key;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) return node;
+      node = item;
+    } else {
+      return node as Node | undefined;
+    }
+  }
+  return node as Node | undefined;
+}
+
+export function parseConfig(text: string, file: string): ServerConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const where = (offset: number | undefined) => {
+    if (offset === undefined) return file;
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new CairnError('CONFIG_INVALID', `${where(e.pos[0])}: ${e.message.split('\n')[0]}`);
+  }
+  const value: unknown = doc.toJS() ?? {};
+  const report = (problems: Problem[]) => {
+    const lines = problems.slice(0, 10).map((p) => {
+      const node = nodeAt(doc, p.path);
+      return `${where(node?.range?.[0])}: ${formatPath(p.path)} ${p.message}`;
+    });
+    const more = problems.length > 10 ? `\n(and ${problems.length - 10} more)` : '';
+    return new CairnError('CONFIG_INVALID', `${lines.join('\n')}${more}`);
+  };
+  const problems = validate(ConfigSchema, value);
+  if (problems.length > 0) throw report(problems);
+  const config = value as ServerConfig;
+  const repoNames = new Set<string>();
+  (config.repositories ?? []).forEach((r, i) => {
+    if (repoNames.has(r.name))
+      throw report([{ path: ['repositories', i, 'name'], message: `"${r.name}" is defined twice` }]);
+    repoNames.add(r.name);
+  });
+  const jobNames = new Set<string>();
+  (config.jobs ?? []).forEach((j, i) => {
+    if (jobNames.has(j.name))
+      throw report([{ path: ['jobs', i, 'name'], message: `"${j.name}" is defined twice` }]);
+    jobNames.add(j.name);
+    if (!repoNames.has(j.repository))
+      throw report([
+        {
+          path: ['jobs', i, 'repository'],
+          message: `"${j.repository}" is not one of the repositories of this file (${[...repoNames].join(', ') || 'none'})`,
+        },
+      ]);
+    try {
+      checkSpec(j);
+    } catch (err) {
+      // checkSpec names the field inside the job (sources[0], schedule.cron ...).
+      const m = /^([A-Za-z]+)(\[(\d+)\])?(\.([A-Za-z]+))?: (.*)$/s.exec(reason(err));
+      if (!m) throw err;
+      const path: (string | number)[] = ['jobs', i, m[1]!];
+      if (m[3] !== undefined) path.push(Number(m[3]));
+      if (m[5] !== undefined) path.push(m[5]);
+      throw report([{ path, message: m[6]! }]);
+    }
+  });
+  return config;
+}
+
+export function loadConfig(file: string): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CairnError('CONFIG_INVALID', `Cannot read the configuration ${file}: ${reason(err)}`, {
+      cause: err,
+    });
+  }
+  return parseConfig(text, file);
+}

@@ -1,0 +1,123 @@
+/**
+ * Repositories as the server uses them: a location and a password file. The server never keeps a
+ * repository password in the catalog; it keeps the path of a file only root (the server's user)
+ * can read. Repositories it creates get a random password in a file of its data directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { LocalBackend, RetryBackend, type Backend } from '../backend/index.ts';
+import { CairnError, reason } from '../errors.ts';
+import { Lock, Repository, type Secret } from '../repo/index.ts';
+
+export interface RepoRef {
+  readonly name: string;
+  readonly location: string;
+  readonly password_file: string;
+}
+
+export function readPasswordFile(file: string, repoName: string): Secret {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CairnError(
+      'REPO_NO_PASSWORD',
+      `Cannot open repository ${repoName}: its password file ${file} cannot be read (${reason(err)})`,
+      { cause: err },
+    );
+  }
+  const password = text.split(/\r?\n/)[0] ?? '';
+  if (!password)
+    throw new CairnError(
+      'REPO_NO_PASSWORD',
+      `Cannot open repository ${repoName}: its password file ${file} is empty`,
+    );
+  return { password };
+}
+
+/** Writes a new password file (0600) and returns its path. */
+export function writePasswordFile(dir: string, name: string, password?: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${name}.password`);
+  writeFileSync(file, (password ?? randomBytes(32).toString('base64url')) + '\n', { mode: 0o600, flag: 'w' });
+  chmodSync(file, 0o600);
+  return file;
+}
+
+export function backendFor(location: string): Backend {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(location))
+    throw new CairnError(
+      'INVALID_INPUT',
+      `location: "${location}" is not a local directory (only local repositories are supported by this version)`,
+    );
+  if (!path.isAbsolute(location))
+    throw new CairnError('INVALID_INPUT', `location: "${location}" is not an absolute path`);
+  return new RetryBackend(new LocalBackend(location));
+}
+
+/** Creates the repository when `create` is set and the location is empty or absent. */
+export async function ensureRepository(ref: RepoRef, create: boolean): Promise<'created' | 'exists'> {
+  const empty = !existsSync(ref.location) || readdirSync(ref.location).length === 0;
+  if (!empty) {
+    if (!existsSync(path.join(ref.location, 'config')))
+      throw new CairnError(
+        'REPO_NOT_CAIRN',
+        `Cannot use ${ref.location} for repository ${ref.name}: it is not empty and holds no Cairn repository`,
+      );
+    return 'exists';
+  }
+  if (!create)
+    throw new CairnError(
+      'REPO_NOT_FOUND',
+      `Cannot use repository ${ref.name}: nothing at ${ref.location} (set create to initialise it)`,
+    );
+  const backend = backendFor(ref.location);
+  try {
+    const repo = await Repository.init(backend, readPasswordFile(ref.password_file, ref.name));
+    await repo.close();
+  } finally {
+    await backend.close();
+  }
+  return 'created';
+}
+
+export interface OpenRepo {
+  readonly repo: Repository;
+  readonly lock: Lock | undefined;
+  close(): Promise<void>;
+}
+
+export async function openRepository(
+  ref: RepoRef,
+  options: { lock: 'shared' | 'exclusive' | 'none'; command: string; index: boolean },
+): Promise<OpenRepo> {
+  const backend = backendFor(ref.location);
+  let repo: Repository | undefined;
+  let lock: Lock | undefined;
+  try {
+    repo = await Repository.open(backend, readPasswordFile(ref.password_file, ref.name));
+    if (options.lock !== 'none')
+      lock = await Lock.acquire(repo, { exclusive: options.lock === 'exclusive', command: options.command });
+    if (options.index) await repo.loadIndex();
+  } catch (err) {
+    await lock?.release().catch(() => undefined);
+    await repo?.close().catch(() => undefined);
+    await backend.close();
+    throw err;
+  }
+  const r = repo;
+  const l = lock;
+  return {
+    repo: r,
+    lock: l,
+    async close() {
+      try {
+        await r.close();
+      } finally {
+        await l?.release().catch(() => undefined);
+        await backend.close();
+      }
+    },
+  };
+}

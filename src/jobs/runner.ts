@@ -1,0 +1,581 @@
+/**
+ * The job runner: takes queued runs from the catalog (so several servers on one PostgreSQL share
+ * the queue), runs them — backups with their retention, restores — and records state, log,
+ * statistics and live progress. States: queued → running → success | warning | failed | canceled.
+ *
+ * Cancelling aborts the repository operation through its AbortSignal: a backup that stops writes no
+ * snapshot, so the repository stays consistent (packs already written are only unused until the
+ * next prune). A failed run is queued again after a backoff while the job's retries last.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { Catalog, JobRow, RepositoryRow, RunRow, RunState } from '../catalog/index.ts';
+import { CairnError, isCairnError, reason } from '../errors.ts';
+import {
+  applyPolicy,
+  backup,
+  newBackupProgress,
+  normalisePaths,
+  parseDuration,
+  policyIsEmpty,
+  prune,
+  restore,
+  Selection,
+  type BackupProgress,
+  type ReplacePolicy,
+  type RetentionPolicy,
+  type SnapshotInfo,
+} from '../repo/index.ts';
+import { RateTracker, type RunMetrics } from '../metrics/index.ts';
+import { runHooks, type HookEvent } from './hooks.ts';
+import { openRepository } from './repos.ts';
+import type { JobSpec, Retention } from './spec.ts';
+
+export interface RestoreParams {
+  readonly snapshot: string;
+  readonly target: string;
+  readonly paths?: readonly string[];
+  readonly replace?: ReplacePolicy;
+  readonly delete?: boolean;
+  readonly verify?: boolean;
+}
+
+/** One sample of a run's cumulative counters, with the rate over the interval before it. */
+export interface ThroughputSample {
+  /** Seconds since the run started. */
+  readonly t: number;
+  readonly bytes: number;
+  readonly files: number;
+  /** Bytes per second over the interval since the previous sample: Δbytes / Δt. */
+  readonly rate: number;
+}
+
+export interface LiveProgress {
+  readonly runId: string;
+  readonly phase: string;
+  readonly files: number;
+  readonly bytes: number;
+  readonly currentFile: string;
+  readonly rate: number;
+  readonly elapsedSeconds: number;
+  readonly samples: readonly ThroughputSample[];
+}
+
+export interface RunnerEvents {
+  state: [run: { id: string; tenantId: string; state: RunState | 'running' }];
+  progress: [p: LiveProgress & { tenantId: string }];
+  log: [entry: { runId: string; tenantId: string; level: string; message: string; at: string }];
+}
+
+/** What the metrics exposition learns from the runner: one handle per run (see metrics/). */
+export type RunObserver = (job: string) => RunMetrics;
+
+export interface RunnerOptions {
+  readonly workerId?: string;
+  /** Runs at once on this server (default 2). */
+  readonly slots?: number;
+  readonly pollMs?: number;
+  readonly sampleMs?: number;
+  readonly observer?: RunObserver;
+  /** Host name recorded in snapshots (default: this machine's). */
+  readonly host?: string;
+}
+
+const MAX_SAMPLES = 900;
+
+function retentionPolicy(r: Retention | undefined): RetentionPolicy {
+  if (!r) return {};
+  return {
+    ...(r.keepLast ? { last: r.keepLast } : {}),
+    ...(r.keepHourly ? { hourly: r.keepHourly } : {}),
+    ...(r.keepDaily ? { daily: r.keepDaily } : {}),
+    ...(r.keepWeekly ? { weekly: r.keepWeekly } : {}),
+    ...(r.keepMonthly ? { monthly: r.keepMonthly } : {}),
+    ...(r.keepYearly ? { yearly: r.keepYearly } : {}),
+    ...(r.keepWithin ? { within: parseDuration(r.keepWithin) } : {}),
+  };
+}
+
+/** The tag that marks a job's snapshots, so retention and parents look only at its own. */
+export const jobTag = (name: string): string => `job:${name}`;
+
+class Live {
+  phase = 'starting';
+  readonly started = performance.now();
+  readonly runId: string;
+  readonly counters: BackupProgress;
+  readonly #rates = new RateTracker(MAX_SAMPLES);
+  readonly #files: number[] = [];
+
+  constructor(runId: string, counters: BackupProgress) {
+    this.runId = runId;
+    this.counters = counters;
+    this.#rates.sample(0, this.started);
+  }
+
+  /** Samples the cumulative byte counter; the rate is Δbytes / Δt since the previous sample. */
+  sample(): void {
+    if (this.#rates.sample(this.counters.bytesDone) !== undefined) {
+      this.#files.push(this.counters.filesDone);
+      if (this.#files.length > MAX_SAMPLES) this.#files.shift();
+    }
+  }
+
+  get samples(): ThroughputSample[] {
+    const series = this.#rates.series();
+    const files = this.#files.slice(-series.length);
+    return series.map((x, i) => ({
+      t: Math.round(x.t - this.started) / 1000,
+      bytes: x.value,
+      files: files[i] ?? 0,
+      rate: Math.round(x.rate),
+    }));
+  }
+
+  view(): LiveProgress {
+    return {
+      runId: this.runId,
+      phase: this.phase,
+      files: this.counters.filesDone,
+      bytes: this.counters.bytesDone,
+      currentFile: this.counters.currentFile,
+      rate: Math.round(this.#rates.rate),
+      elapsedSeconds: (performance.now() - this.started) / 1000,
+      samples: this.samples,
+    };
+  }
+}
+
+export class Runner extends EventEmitter<RunnerEvents> {
+  readonly workerId: string;
+  readonly #catalog: Catalog;
+  readonly #slots: number;
+  readonly #pollMs: number;
+  readonly #sampleMs: number;
+  readonly #observer: RunObserver | undefined;
+  readonly #host: string;
+  readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
+  #timer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #polling = false;
+
+  constructor(catalog: Catalog, options: RunnerOptions = {}) {
+    super();
+    this.#catalog = catalog;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.#slots = options.slots ?? 2;
+    this.#pollMs = options.pollMs ?? 1000;
+    this.#sampleMs = options.sampleMs ?? 1000;
+    this.#observer = options.observer;
+    this.#host = options.host ?? hostname();
+  }
+
+  async start(): Promise<void> {
+    const orphans = await this.#catalog.failOrphanedRuns(this.workerId);
+    if (orphans > 0)
+      process.stderr.write(`cairn server: ${orphans} run(s) interrupted by the last stop marked failed\n`);
+    this.#timer = setInterval(() => this.poke(), this.#pollMs);
+    this.#timer.unref();
+    this.poke();
+  }
+
+  /** Looks for work now (after a run is queued) instead of at the next poll. */
+  poke(): void {
+    if (this.#stopping || this.#polling) return;
+    this.#polling = true;
+    void this.#fill()
+      .catch((err: unknown) =>
+        process.stderr.write(`cairn server: cannot take runs from the catalog: ${reason(err)}\n`),
+      )
+      .finally(() => {
+        this.#polling = false;
+      });
+  }
+
+  async #fill(): Promise<void> {
+    while (!this.#stopping && this.#active.size < this.#slots) {
+      const run = await this.#catalog.claimRun(this.workerId);
+      if (!run) return;
+      const abort = new AbortController();
+      const live = new Live(run.id, newBackupProgress());
+      const entry = { abort, live, done: Promise.resolve() };
+      this.#active.set(run.id, entry);
+      entry.done = this.#execute(run, abort, live).finally(() => {
+        this.#active.delete(run.id);
+        this.poke();
+      });
+    }
+  }
+
+  /** Live progress of a run this server is running. */
+  live(runId: string): LiveProgress | undefined {
+    return this.#active.get(runId)?.live.view();
+  }
+
+  /** Stops a run this server is running (the catalog's cancel flag reaches other servers). */
+  cancel(runId: string): boolean {
+    const a = this.#active.get(runId);
+    if (!a) return false;
+    a.abort.abort(new CairnError('INTERRUPTED', 'canceled by request'));
+    return true;
+  }
+
+  get running(): number {
+    return this.#active.size;
+  }
+
+  /** Stops taking runs and cancels those running; their state becomes canceled. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const a of this.#active.values())
+      a.abort.abort(new CairnError('INTERRUPTED', 'the server is stopping'));
+    await Promise.all([...this.#active.values()].map((a) => a.done));
+  }
+
+  async #log(run: RunRow, level: 'info' | 'warning' | 'error', message: string): Promise<void> {
+    const at = new Date().toISOString();
+    try {
+      await this.#catalog.appendLog(run.id, level, message);
+    } catch (err) {
+      process.stderr.write(`cairn server: cannot write the log of run ${run.id}: ${reason(err)}\n`);
+    }
+    this.emit('log', { runId: run.id, tenantId: run.tenant_id, level, message, at });
+  }
+
+  async #execute(run: RunRow, abort: AbortController, live: Live): Promise<void> {
+    this.emit('state', { id: run.id, tenantId: run.tenant_id, state: 'running' });
+    const started = performance.now();
+    let jobName = run.job_name;
+    const stats: Record<string, unknown> = {};
+    let warnings = 0;
+    let state: RunState = 'success';
+    let message: string | null = null;
+    let spec: JobSpec | undefined;
+    let job: JobRow | undefined;
+    let repoRow: RepositoryRow | undefined;
+    // Cancellation requested through the catalog (perhaps by another server) and the time limit.
+    let timeout: NodeJS.Timeout | undefined;
+    let metrics: RunMetrics | undefined;
+    const watcher = setInterval(() => {
+      live.sample();
+      metrics?.progress({
+        bytesRead: live.counters.bytesRead,
+        bytesWritten: live.counters.bytesWritten,
+        files: live.counters.filesDone,
+      });
+      this.emit('progress', { ...live.view(), tenantId: run.tenant_id });
+      void this.#catalog
+        .cancelRequested(run.id)
+        .then((yes) => {
+          if (yes && !abort.signal.aborted) abort.abort(new CairnError('INTERRUPTED', 'canceled by request'));
+        })
+        .catch(() => undefined);
+    }, this.#sampleMs);
+    watcher.unref();
+    try {
+      repoRow = await this.#catalog.repository(run.tenant_id, run.repository_id);
+      if (!repoRow) throw new CairnError('NOT_FOUND', `the repository of this run no longer exists`);
+      if (run.kind === 'backup') {
+        job = run.job_id ? await this.#catalog.job(run.tenant_id, run.job_id) : undefined;
+        if (!job) throw new CairnError('NOT_FOUND', `job ${run.job_name} no longer exists`);
+        jobName = job.name;
+        spec = JSON.parse(job.spec) as JobSpec;
+        if (spec.limits?.timeoutSeconds) {
+          const limit = spec.limits.timeoutSeconds;
+          timeout = setTimeout(
+            () => abort.abort(new CairnError('INTERRUPTED', `the run exceeded its time limit of ${limit} s`)),
+            limit * 1000,
+          );
+          timeout.unref();
+        }
+      }
+      metrics = this.#observer?.(jobName);
+      await this.#hooks(run, spec, 'start', { state: 'running' });
+      if (run.kind === 'backup' && job && spec) {
+        warnings = await this.#backup(run, job, spec, repoRow, abort.signal, live, stats);
+      } else if (run.kind === 'restore') {
+        warnings = await this.#restore(run, repoRow, abort.signal, live, stats);
+      } else {
+        throw new CairnError('INTERNAL', `unknown run kind ${run.kind}`);
+      }
+      if (warnings > 0) state = 'warning';
+      message = warnings > 0 ? `finished with ${warnings} warning(s)` : 'finished';
+    } catch (err) {
+      const aborted = abort.signal.aborted;
+      const why: unknown = aborted ? abort.signal.reason : err;
+      const timedOut = aborted && reason(why).includes('time limit');
+      state = aborted && !timedOut ? 'canceled' : 'failed';
+      message = isCairnError(why) ? `${why.message} [${why.code}]` : reason(why);
+      if (!isCairnError(err) && !aborted) {
+        process.stderr.write(
+          `cairn server: run ${run.id} failed unexpectedly: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+        );
+      }
+      await this.#log(run, state === 'canceled' ? 'warning' : 'error', message);
+    } finally {
+      clearInterval(watcher);
+      if (timeout) clearTimeout(timeout);
+    }
+    live.sample();
+    const seconds = (performance.now() - started) / 1000;
+    stats.durationSeconds = Math.round(seconds * 1000) / 1000;
+    stats.throughput = live.samples;
+    try {
+      await this.#catalog.updateRun(run.id, { stats });
+      await this.#catalog.finishRun(run.id, state, message);
+    } catch (err) {
+      process.stderr.write(`cairn server: cannot record the end of run ${run.id}: ${reason(err)}\n`);
+    }
+    if (run.kind === 'backup') {
+      metrics?.progress({
+        bytesRead: live.counters.bytesRead,
+        files: live.counters.filesDone,
+        bytesWritten: live.counters.bytesWritten,
+      });
+    }
+    metrics?.finish(state);
+    await this.#hooks(run, spec, state === 'success' || state === 'warning' ? 'success' : 'failure', {
+      state,
+      message,
+      stats,
+      seconds,
+    });
+    await this.#hooks(run, spec, 'end', { state, message, stats, seconds });
+    this.emit('state', { id: run.id, tenantId: run.tenant_id, state });
+    if (state === 'failed' && run.kind === 'backup' && spec && job) await this.#retry(run, job, spec);
+  }
+
+  async #retry(run: RunRow, job: JobRow, spec: JobSpec): Promise<void> {
+    const retries = spec.limits?.retries ?? 0;
+    if (run.attempt > retries) return;
+    const delay = (spec.limits?.retryDelaySeconds ?? 60) * 2 ** (run.attempt - 1);
+    const notBefore = new Date(Date.now() + delay * 1000).toISOString();
+    const next = await this.#catalog.enqueueRun({
+      tenantId: run.tenant_id,
+      jobId: job.id,
+      jobName: job.name,
+      repositoryId: run.repository_id,
+      kind: 'backup',
+      params: {},
+      trigger: 'retry',
+      attempt: run.attempt + 1,
+      notBefore,
+    });
+    await this.#log(
+      run,
+      'info',
+      `attempt ${run.attempt + 1} of ${retries + 1} queued as run ${next.id}, not before ${notBefore}`,
+    );
+  }
+
+  async #hooks(
+    run: RunRow,
+    spec: JobSpec | undefined,
+    event: HookEvent,
+    facts: { state: string; message?: string | null; stats?: Record<string, unknown>; seconds?: number },
+  ): Promise<void> {
+    if (!spec?.hooks?.length) return;
+    const tenant = await this.#catalog.tenant(run.tenant_id);
+    const repo = await this.#catalog.repository(run.tenant_id, run.repository_id);
+    const failures = await runHooks(spec.hooks, {
+      event,
+      runId: run.id,
+      job: run.job_name,
+      tenant: tenant?.name ?? run.tenant_id,
+      repository: repo?.name ?? run.repository_id,
+      state: facts.state,
+      snapshotId: typeof facts.stats?.snapshotId === 'string' ? facts.stats.snapshotId : null,
+      message: facts.message ?? null,
+      bytesProcessed: Number(facts.stats?.bytesProcessed ?? 0),
+      filesProcessed: Number(facts.stats?.filesProcessed ?? 0),
+      durationSeconds: facts.seconds ?? 0,
+    });
+    for (const f of failures) await this.#log(run, 'warning', f);
+  }
+
+  async #backup(
+    run: RunRow,
+    job: JobRow,
+    spec: JobSpec,
+    repoRow: RepositoryRow,
+    signal: AbortSignal,
+    live: Live,
+    stats: Record<string, unknown>,
+  ): Promise<number> {
+    const sources = normalisePaths(spec.sources);
+    await this.#log(run, 'info', `backing up ${sources.join(', ')} to repository ${repoRow.name}`);
+    live.phase = 'opening';
+    const tag = jobTag(job.name);
+    let warnings = 0;
+    const open = await openRepository(repoRow, {
+      lock: 'shared',
+      command: `backup (job ${job.name})`,
+      index: true,
+    });
+    let snapshotId: string;
+    try {
+      const { snapshots } = await open.repo.listSnapshots();
+      const parent = snapshots
+        .filter(
+          (s) =>
+            s.tags.includes(tag) &&
+            s.host === this.#host &&
+            JSON.stringify(s.paths) === JSON.stringify(sources),
+        )
+        .at(-1);
+      if (parent)
+        await this.#log(
+          run,
+          'info',
+          `comparing with restore point ${parent.id.slice(0, 12)} of ${parent.time}`,
+        );
+      live.phase = 'backup';
+      const progress = live.counters;
+      const result = await backup(open.repo, sources, {
+        host: this.#host,
+        tags: [...(spec.tags ?? []), tag],
+        ...(parent ? { parent } : {}),
+        signal,
+        progress,
+        keepAlive: () => open.lock?.check(),
+        selection: new Selection({
+          excludes: spec.exclude ?? [],
+          excludeCaches: spec.excludeCaches === true,
+          oneFileSystem: spec.oneFileSystem === true,
+        }),
+        onWarning: (w) => {
+          warnings++;
+          if (warnings <= 200) void this.#log(run, 'warning', `${w.path}: ${w.message}`);
+        },
+      });
+      snapshotId = result.id;
+      const sum = result.snapshot.summary;
+      Object.assign(stats, {
+        snapshotId,
+        filesNew: sum?.filesNew ?? 0,
+        filesChanged: sum?.filesChanged ?? 0,
+        filesUnmodified: sum?.filesUnmodified ?? 0,
+        dirsNew: sum?.dirsNew ?? 0,
+        filesProcessed: sum?.totalFilesProcessed ?? 0,
+        bytesProcessed: sum?.totalBytesProcessed ?? 0,
+        bytesAdded: sum?.dataAdded ?? 0,
+        bytesStored: sum?.dataAddedPacked ?? 0,
+        warnings,
+      });
+      // Each stage's busy share of the run, and the one that limited it (Veeam's "bottleneck").
+      stats.load = result.load;
+      stats.bottleneck = result.bottleneck;
+      await this.#catalog.updateRun(run.id, { snapshotId, stats });
+      await this.#log(
+        run,
+        'info',
+        `restore point ${snapshotId.slice(0, 12)} saved: ${sum?.totalFilesProcessed ?? 0} files, ${sum?.totalBytesProcessed ?? 0} bytes read, ${sum?.dataAdded ?? 0} bytes new`,
+      );
+    } finally {
+      await open.close();
+    }
+    await this.#retention(run, job, spec, repoRow, signal, live, stats);
+    return warnings;
+  }
+
+  async #retention(
+    run: RunRow,
+    job: JobRow,
+    spec: JobSpec,
+    repoRow: RepositoryRow,
+    signal: AbortSignal,
+    live: Live,
+    stats: Record<string, unknown>,
+  ): Promise<void> {
+    const policy = retentionPolicy(spec.retention);
+    if (policyIsEmpty(policy)) return;
+    live.phase = 'retention';
+    let open;
+    try {
+      open = await openRepository(repoRow, {
+        lock: 'exclusive',
+        command: `retention (job ${job.name})`,
+        index: spec.retention?.prune === true,
+      });
+    } catch (err) {
+      if (isCairnError(err, 'REPO_LOCKED')) {
+        await this.#log(
+          run,
+          'info',
+          'retention postponed to the next run: the repository is in use by another run',
+        );
+        return;
+      }
+      throw err;
+    }
+    try {
+      const { snapshots, errors } = await open.repo.listSnapshots();
+      if (errors[0]) throw errors[0];
+      const mine = snapshots.filter((s: SnapshotInfo) => s.tags.includes(jobTag(job.name)));
+      const groups = applyPolicy(mine, policy, ['host', 'paths']);
+      const doomed = groups.flatMap((g) => g.decisions.filter((d) => !d.keep).map((d) => d.snapshot));
+      for (const d of doomed) await open.repo.backend.remove({ type: 'snapshots', name: d.id });
+      stats.forgotten = doomed.map((d) => d.id);
+      await this.#log(
+        run,
+        'info',
+        doomed.length > 0
+          ? `retention removed ${doomed.length} restore point(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`
+          : `retention kept all ${mine.length} restore point(s)`,
+      );
+      if (spec.retention?.prune && doomed.length > 0) {
+        live.phase = 'prune';
+        const r = await prune(open.repo, { signal });
+        stats.prune = r;
+        await this.#log(
+          run,
+          'info',
+          `prune freed ${r.bytesFreed} bytes (${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked)`,
+        );
+      }
+    } finally {
+      await open.close();
+    }
+  }
+
+  async #restore(
+    run: RunRow,
+    repoRow: RepositoryRow,
+    signal: AbortSignal,
+    live: Live,
+    stats: Record<string, unknown>,
+  ): Promise<number> {
+    const p = JSON.parse(run.params) as RestoreParams;
+    live.phase = 'opening';
+    let warnings = 0;
+    const open = await openRepository(repoRow, { lock: 'shared', command: 'restore (server)', index: true });
+    try {
+      const snap = await open.repo.findSnapshot(p.snapshot);
+      await this.#log(
+        run,
+        'info',
+        `restoring restore point ${snap.id.slice(0, 12)} of ${snap.time} to ${p.target}`,
+      );
+      live.phase = 'restore';
+      const summary = await restore(open.repo, snap, p.target, {
+        signal,
+        progress: live.counters,
+        ...(p.paths?.length ? { includePaths: p.paths } : {}),
+        replace: p.replace ?? 'always',
+        ...(p.delete ? { delete: true } : {}),
+        ...(p.verify ? { verify: true } : {}),
+        onWarning: (w) => {
+          warnings++;
+          if (warnings <= 200) void this.#log(run, 'warning', `${w.path}: ${w.message}`);
+        },
+      });
+      Object.assign(stats, { snapshotId: snap.id, ...summary, warnings });
+      await this.#catalog.updateRun(run.id, { snapshotId: snap.id, stats });
+      await this.#log(run, 'info', `restored ${summary.files} files, ${summary.dirs} folders`);
+    } finally {
+      await open.close();
+    }
+    return warnings;
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The operations on jobs and repositories that the API and the configuration file share: create,
+ * change, start, restore. Each checks what the JSON schema cannot (cron expressions, that the
+ * repository exists in the tenant) and records who did what in the audit log.
+ */
+import path from 'node:path';
+import type { Catalog, JobRow, RepositoryRow, RunRow, TaskRow } from '../catalog/index.ts';
+import { CairnError } from '../errors.ts';
+import type { ServerConfig } from './config.ts';
+import { ensureRepository, writePasswordFile } from './repos.ts';
+import type { RestoreParams } from './runner.ts';
+import { checkSpec, nextRunOf, type JobInput, type JobSpec, type RepositoryInput } from './spec.ts';
+
+export interface Actor {
+  readonly tenantId: string;
+  readonly userId: string | null;
+  readonly userName: string;
+}
+
+function specOf(input: JobInput): JobSpec {
+  const { name: _n, repository: _r, ...spec } = input;
+  return spec;
+}
+
+async function resolveRepository(catalog: Catalog, tenantId: string, ref: string): Promise<RepositoryRow> {
+  const r = (await catalog.repositoryByName(tenantId, ref)) ?? (await catalog.repository(tenantId, ref));
+  if (!r) throw new CairnError('INVALID_INPUT', `repository: no repository "${ref}" in this tenant`);
+  return r;
+}
+
+export async function createJob(
+  catalog: Catalog,
+  actor: Actor,
+  input: JobInput,
+  origin: 'config' | 'api' = 'api',
+): Promise<JobRow> {
+  checkSpec(input);
+  const repo = await resolveRepository(catalog, actor.tenantId, input.repository);
+  const spec = specOf(input);
+  const job = await catalog.createJob({
+    tenantId: actor.tenantId,
+    name: input.name,
+    repositoryId: repo.id,
+    spec,
+    enabled: spec.enabled !== false,
+    origin,
+    nextRunAt: nextRunOf(spec.schedule, catalog.now())?.toISOString() ?? null,
+  });
+  await catalog.audit({
+    tenantId: actor.tenantId,
+    user: actor.userName,
+    action: 'job.create',
+    object: job.id,
+    detail: { name: job.name },
+  });
+  return job;
+}
+
+export async function updateJob(
+  catalog: Catalog,
+  actor: Actor,
+  id: string,
+  input: JobInput,
+): Promise<JobRow> {
+  const old = await catalog.job(actor.tenantId, id);
+  if (!old) throw new CairnError('NOT_FOUND', `Cannot change job ${id}: no such job`);
+  checkSpec(input);
+  const repo = await resolveRepository(catalog, actor.tenantId, input.repository);
+  const spec = specOf(input);
+  const oldSpec = JSON.parse(old.spec) as JobSpec;
+  const scheduleChanged = JSON.stringify(oldSpec.schedule ?? null) !== JSON.stringify(spec.schedule ?? null);
+  const enabled = spec.enabled !== false;
+  await catalog.updateJob(actor.tenantId, id, {
+    name: input.name,
+    repositoryId: repo.id,
+    spec,
+    enabled,
+    ...(scheduleChanged || !old.next_run_at || !enabled
+      ? { nextRunAt: enabled ? (nextRunOf(spec.schedule, catalog.now())?.toISOString() ?? null) : null }
+      : {}),
+  });
+  await catalog.audit({
+    tenantId: actor.tenantId,
+    user: actor.userName,
+    action: 'job.update',
+    object: id,
+    detail: { name: input.name },
+  });
+  const job = await catalog.job(actor.tenantId, id);
+  if (!job) throw new CairnError('NOT_FOUND', `job ${id} vanished while it was changed`);
+  return job;
+}
+
+export async function deleteJob(catalog: Catalog, actor: Actor, id: string): Promise<void> {
+  const job = await catalog.job(actor.tenantId, id);
+  if (!job) throw new CairnError('NOT_FOUND', `Cannot delete job ${id}: no such job`);
+  const active = await catalog.activeRunOf(id);
+  if (active)
+    throw new CairnError(
+      'CONFLICT',
+      `Cannot delete job ${job.name}: run ${active.id} is ${active.state}; cancel it first`,
+    );
+  await catalog.deleteJob(actor.tenantId, id);
+  await catalog.audit({
+    tenantId: actor.tenantId,
+    user: actor.userName,
+    action: 'job.delete',
+    object: id,
+    detail: { name: job.name },
+  });
+}
+
+/** Queues a run of the job now and returns the task that follows it. */
+export async function startJob(
+  catalog: Catalog,
+  actor: Actor,
+  id: string,
+): Promise<{ run: RunRow; task: TaskRow }> {
+  const job = await catalog.job(actor.tenantId, id);
+  if (!job) throw new CairnError('NOT_FOUND', `Cannot start job ${id}: no such job`);
+  const active = await catalog.activeRunOf(id);
+  if (active)
+    throw new CairnError(
+      'CONFLICT',
+      `Cannot start job ${job.name}: run ${active.id} is still ${active.state}`,
+    );
+  const run = await catalog.enqueueRun({
+    tenantId: actor.tenantId,
+    jobId: job.id,
+    jobName: job.name,
+    repositoryId: job.repository_id,
+    kind: 'backup',
+    params: {},
+    trigger: 'manual',
+  });
+  const task = await catalog.createTask({
+    tenantId: actor.tenantId,
+    userId: actor.userId,
+    operation: 'StartJob',
+    runId: run.id,
+  });
+  await catalog.audit({
+    tenantId: actor.tenantId,
+    user: actor.userName,
+    action: 'job.start',
+    object: id,
+    detail: { run: run.id },
+  });
+  return { run, task };
+}
+
+export async function startRestore(
+  catalog: Catalog,
+  actor: Actor,
+  repositoryRef: string,
+  params: RestoreParams,
+): Promise<{ run: RunRow; task: TaskRow }> {
+  const repo = await resolveRepository(catalog, actor.tenantId, repositoryRef);
+  if (!path.isAbsolute(params.target))
+    throw new CairnError('INVALID_INPUT', `target: "${params.target}" is not an absolute path`);
+  (params.paths ?? []).forEach((p, i) => {
+    if (!p.startsWith('/'))
+      throw new CairnError(
+        'INVALID_INPUT',
+        `paths[${i}]: "${p}" is not an absolute path in the restore point`,
+      );
+  });
+  const run = await catalog.enqueueRun({
+    tenantId: actor.tenantId,
+    jobId: null,
+    jobName: `restore ${params.snapshot.slice(0, 12)}`,
+    repositoryId: repo.id,
+    kind: 'restore',
+    params,
+    trigger: 'api',
+  });
+  const task = await catalog.createTask({
+    tenantId: actor.tenantId,
+    userId: actor.userId,
+    operation: 'Restore',
+    runId: run.id,
+  });
+  await catalog.audit({
+    tenantId: actor.tenantId,
+    user: actor.userName,
+    action: 'restore.start',
+    object: repo.id,
+    detail: { run: run.id, snapshot: params.snapshot, target: params.target },
+  });
+  return { run, task };
+}
+
+export async function createRepository(
+  catalog: Catalog,
+  actor: Actor,
+  input: RepositoryInput,
+  secretsDir: string,
+  origin: 'config' | 'api' = 'api',
+): Promise<RepositoryRow> {
+  if (!path.isAbsolute(input.location))
+    throw new CairnError('INVALID_INPUT', `location: "${input.location}" is not an absolute path`);
+  if (input.password && input.passwordFile)
+    throw new CairnError('INVALID_INPUT', 'password: give password or passwordFile, not both');
+  if (await catalog.repositoryByName(actor.tenantId, input.name))
+    throw new CairnError(
+      'CONFLICT',
+      `Cannot create repository ${input.name}: the name is taken in this tenant`,
+    );
+  const tenantDir = path.join(secretsDir, actor.tenantId);
+  const passwordFile = input.passwordFile ?? writePasswordFile(tenantDir, input.name, input.password);
+  await ensureRepository(
+    { name: input.name, location: input.location, password_file: passwordFile },
+    input.create === true,
+  );
+  const row = await catalog.createRepository({
+    tenantId: actor.tenantId,
+    name: input.name,
+    location: input.location,
+    passwordFile,
+    maxConcurrent: input.maxConcurrent ?? 2,
+    origin,
+  });
+  await catalog.audit({
+    tenantId: actor.tenantId,
+    user: actor.userName,
+    action: 'repository.create',
+    object: row.id,
+    detail: { name: row.name, location: row.location },
+  });
+  return row;
+}
+
+/**
+ * Makes the catalog hold what the configuration file says: repositories and jobs named in it are
+ * created or updated. Objects created through the API are left alone.
+ */
+export async function applyConfig(
+  catalog: Catalog,
+  actor: Actor,
+  config: ServerConfig,
+  secretsDir: string,
+): Promise<{ repositories: number; jobs: number }> {
+  for (const r of config.repositories ?? []) {
+    const existing = await catalog.repositoryByName(actor.tenantId, r.name);
+    if (!existing) {
+      await createRepository(catalog, actor, { ...r }, secretsDir, 'config');
+    } else {
+      const passwordFile = r.passwordFile ?? existing.password_file;
+      await ensureRepository(
+        { name: r.name, location: r.location, password_file: passwordFile },
+        r.create === true,
+      );
+      await catalog.updateRepository(actor.tenantId, existing.id, {
+        location: r.location,
+        password_file: passwordFile,
+        max_concurrent: r.maxConcurrent ?? existing.max_concurrent,
+      });
+    }
+  }
+  for (const j of config.jobs ?? []) {
+    const existing = await catalog.jobByName(actor.tenantId, j.name);
+    if (existing) await updateJob(catalog, actor, existing.id, j);
+    else await createJob(catalog, actor, j, 'config');
+  }
+  return { repositories: config.repositories?.length ?? 0, jobs: config.jobs?.length ?? 0 };
+}

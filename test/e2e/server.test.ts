@@ -1,0 +1,171 @@
+/**
+ * The server end to end over real HTTP: logon, repositories and jobs, start a job and follow its
+ * task, the run's log and statistics, the restore point, a restore task whose files are compared
+ * with the source, logoff and the old token refused — once with the SQLite catalog and once with a
+ * real PostgreSQL started by the test.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startPostgres, type TestPostgres } from '../../src/catalog/postgres.testing.ts';
+import { http, link, logon, testServer, waitTask, type TestServer } from './server-api.testing.ts';
+
+function makeSource(dir: string): void {
+  mkdirSync(path.join(dir, 'sub'), { recursive: true });
+  writeFileSync(path.join(dir, 'a.txt'), 'alpha\n');
+  writeFileSync(path.join(dir, 'sub', 'b.bin'), Buffer.alloc(300_000, 7));
+}
+
+let pg: TestPostgres | undefined;
+
+for (const catalog of ['sqlite', 'postgres'] as const) {
+  describe(`server API with the ${catalog} catalog`, () => {
+    let s: TestServer;
+    let token: string;
+    let source: string;
+
+    before(async () => {
+      let url: string | undefined;
+      if (catalog === 'postgres') {
+        pg ??= await startPostgres();
+        assert.ok(pg, 'PostgreSQL is not installed (scripts/setup.sh installs it)');
+        url = pg.database(`cairn_e2e_${process.pid}`);
+      }
+      s = await testServer(url ? { catalog: url } : {});
+      source = path.join(s.dir, 'source');
+      makeSource(source);
+    });
+    after(async () => {
+      await s.close();
+      if (catalog === 'postgres') pg?.stop();
+    });
+
+    it('logs on and refuses a wrong password with 401 problem+json', async () => {
+      const bad = await fetch(`${s.url}/api/v1/sessions`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('admin:wrong password').toString('base64')}` },
+      });
+      assert.equal(bad.status, 401);
+      assert.match(bad.headers.get('content-type') ?? '', /application\/problem\+json/);
+      const p = (await bad.json()) as { code: string; status: number };
+      assert.equal(p.code, 'AUTH_FAILED');
+      token = await logon(s.url);
+      const me = await http(s.url, 'GET', '/api/v1/sessions/current', { token });
+      assert.equal(me.status, 200);
+      assert.equal((me.body as { role: string }).role, 'administrator');
+      // Bearer works as well as the X-Cairn-Session header.
+      const viaBearer = await http(s.url, 'GET', '/api/v1/jobs', {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(viaBearer.status, 200);
+    });
+
+    it('runs a job through the API and restores its files', async () => {
+      const repo = await http(s.url, 'POST', '/api/v1/repositories', {
+        token,
+        body: { name: 'main', location: path.join(s.dir, 'repo'), create: true },
+      });
+      assert.equal(repo.status, 201, JSON.stringify(repo.body));
+      const job = await http(s.url, 'POST', '/api/v1/jobs', {
+        token,
+        body: {
+          name: 'files',
+          repository: 'main',
+          sources: [source],
+          schedule: { cron: '0 3 * * *', timezone: 'Europe/Berlin' },
+          retention: { keepLast: 5 },
+        },
+      });
+      assert.equal(job.status, 201, JSON.stringify(job.body));
+      const jobBody = job.body as { id: string; nextRun: string };
+      assert.ok(jobBody.nextRun > new Date().toISOString(), 'a next run time in the future');
+
+      const list = await http(s.url, 'GET', '/api/v1/jobs', { token });
+      const jobs = list.body as { data: { name: string }[]; pagination: { total: number } };
+      assert.deepEqual(
+        jobs.data.map((j) => j.name),
+        ['files'],
+      );
+      assert.equal(jobs.pagination.total, 1);
+
+      const start = link(job.body, 'start');
+      const started = await http(s.url, start.method, start.href, { token });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      assert.equal((started.body as { state: string }).state, 'running');
+      const task = await waitTask(s.url, token, (started.body as { id: string }).id);
+      assert.equal(task.result, 'success', JSON.stringify(task));
+
+      const runLink = link(task, 'run');
+      const run = (await http(s.url, 'GET', runLink.href, { token })).body as {
+        id: string;
+        state: string;
+        snapshotId: string;
+        stats: { filesProcessed: number; bytesProcessed: number; throughput: unknown[] };
+      };
+      assert.equal(run.state, 'success');
+      assert.equal(run.stats.filesProcessed, 2);
+      assert.equal(run.stats.bytesProcessed, 300_006);
+      assert.ok(Array.isArray(run.stats.throughput));
+      const log = (await http(s.url, 'GET', `${runLink.href}/log`, { token })).body as {
+        data: { message: string }[];
+      };
+      assert.ok(
+        log.data.some((l) => /restore point [0-9a-f]{12} saved/.test(l.message)),
+        JSON.stringify(log.data),
+      );
+
+      // Prometheus: the run counted, its bytes read, and the host's disk rates as gauges.
+      const metrics = await http(s.url, 'GET', '/metrics', { token });
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.type, /^text\/plain/);
+      const text = String(metrics.body);
+      assert.match(text, /^cairn_runs_total\{job="files",result="success"\} 1$/m);
+      assert.match(text, /^cairn_backup_bytes_read_total\{job="files"\} 300006$/m);
+      assert.match(text, /^cairn_run_duration_seconds_count\{job="files"\} 1$/m);
+      assert.match(text, /^# TYPE cairn_host_disk_read_bytes_per_second gauge$/m);
+
+      const repoId = (repo.body as { id: string }).id;
+      const snaps = (await http(s.url, 'GET', `/api/v1/repositories/${repoId}/snapshots`, { token }))
+        .body as {
+        data: { id: string; job: string }[];
+      };
+      assert.equal(snaps.data.length, 1);
+      assert.equal(snaps.data[0]?.id, run.snapshotId);
+      assert.equal(snaps.data[0]?.job, 'files');
+
+      const target = path.join(s.dir, 'restored');
+      const restore = await http(s.url, 'POST', '/api/v1/restores', {
+        token,
+        body: {
+          repository: repoId,
+          snapshot: run.snapshotId,
+          target,
+          paths: [path.join(source, 'sub', 'b.bin')],
+        },
+      });
+      assert.equal(restore.status, 202, JSON.stringify(restore.body));
+      const rt = await waitTask(s.url, token, (restore.body as { id: string }).id);
+      assert.equal(rt.result, 'success', JSON.stringify(rt));
+      const restored = readFileSync(path.join(target, source, 'sub', 'b.bin'));
+      assert.deepEqual(restored, readFileSync(path.join(source, 'sub', 'b.bin')));
+      assert.throws(() => readFileSync(path.join(target, source, 'a.txt')), /ENOENT/);
+
+      const runs = (await http(s.url, 'GET', `/api/v1/runs?job=${jobBody.id}`, { token })).body as {
+        data: { kind: string }[];
+      };
+      assert.deepEqual(
+        runs.data.map((r) => r.kind),
+        ['backup'],
+      );
+    });
+
+    it('logs off, and the old token is refused with 401', async () => {
+      const off = await http(s.url, 'DELETE', '/api/v1/sessions/current', { token });
+      assert.equal(off.status, 204);
+      const again = await http(s.url, 'GET', '/api/v1/jobs', { token });
+      assert.equal(again.status, 401);
+      assert.equal((again.body as { code: string }).code, 'AUTH_REQUIRED');
+    });
+  });
+}
