@@ -3,17 +3,20 @@
  * rejected), an OpenAPI 3.1 document built from the same schemas, authentication on every route
  * that is not marked public, and RFC 9457 problems for every error.
  */
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { CairnError } from '../errors.ts';
 import { VERSION } from '../version.ts';
-import { allows, tokenHash } from './auth.ts';
+import { allows, csrfTokenOf, SESSION_COOKIE, tokenHash } from './auth.ts';
 import type { ApiContext, Caller } from './context.ts';
 import { problemFor, problemOf, sendProblem } from './problem.ts';
 import { registerAccessRoutes } from './routes-access.ts';
 import { registerBackupRoutes } from './routes-backup.ts';
+import { registerBrowseRoutes } from './routes-browse.ts';
 
 export interface AppOptions {
   /** Largest accepted request body (default 1 MiB). */
@@ -43,7 +46,20 @@ async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<C
   let token: string | undefined = typeof header === 'string' ? header : undefined;
   if (!token && typeof auth === 'string' && /^Bearer\s+/i.test(auth))
     token = auth.replace(/^Bearer\s+/i, '').trim();
+  let viaCookie = false;
+  const cookie = request.cookies[SESSION_COOKIE];
+  if (!token && cookie) {
+    token = cookie;
+    viaCookie = true;
+  }
   if (!token) return undefined;
+  // A browser sends its cookie with any request a page makes, so a change must also carry the
+  // CSRF token (double submit: derived from the session token, which only our page can read).
+  if (viaCookie && !['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
+    const sent = request.headers['x-csrf-token'];
+    if (typeof sent !== 'string' || sent !== csrfTokenOf(token))
+      throw new CairnError('FORBIDDEN', 'The X-CSRF-Token header is missing or wrong for this session');
+  }
   const hash = tokenHash(token);
   if (token.startsWith('cairn_key_')) {
     const key = await ctx.catalog.useApiKey(hash);
@@ -70,7 +86,7 @@ async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<C
     role: await ctx.catalog.roleOf(user.id, session.tenant_id),
     systemAdmin: user.system_admin === 1,
     sessionId: session.id,
-    via: 'session',
+    via: viaCookie ? 'cookie' : 'session',
   };
 }
 
@@ -89,6 +105,7 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     httpPart === 'body' ? bodyAjv.compile(schema) : queryAjv.compile(schema),
   );
 
+  await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -113,7 +130,22 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
   app.addHook('onRequest', async (request, reply) => {
     const need = request.routeOptions.config?.permission;
     if (need === 'public' || need === 'logon' || request.url.startsWith('/api/docs')) return;
-    const caller = await authenticate(ctx, request);
+    // The web UI's files are public; the data they show comes from the API, which is not.
+    if (
+      ctx.webRoot &&
+      need === undefined &&
+      !request.url.startsWith('/api/') &&
+      !request.url.startsWith('/metrics')
+    )
+      return;
+    let caller: Caller | undefined;
+    try {
+      caller = await authenticate(ctx, request);
+    } catch (err) {
+      if (err instanceof CairnError)
+        return sendProblem(reply, problemOf(err.code, err.message, request.url.split('?')[0] ?? ''));
+      throw err;
+    }
     if (!caller) {
       return sendProblem(
         reply,
@@ -148,15 +180,29 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     }
     return sendProblem(reply, p);
   });
+  if (ctx.webRoot) {
+    // The web UI: the built app's files; any other page path gets index.html (client routing).
+    await app.register(fastifyStatic, {
+      root: ctx.webRoot,
+      prefix: '/',
+      wildcard: false,
+      index: 'index.html',
+    });
+  }
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      reply,
-      problemOf(
-        'NOT_FOUND',
-        `There is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
-        request.url.split('?')[0] ?? '',
-      ),
-    ),
+    ctx.webRoot &&
+    request.method === 'GET' &&
+    !request.url.startsWith('/api/') &&
+    !request.url.startsWith('/metrics')
+      ? reply.type('text/html').sendFile('index.html')
+      : sendProblem(
+          reply,
+          problemOf(
+            'NOT_FOUND',
+            `There is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
+            request.url.split('?')[0] ?? '',
+          ),
+        ),
   );
 
   app.get('/api/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, () =>
@@ -174,5 +220,6 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
 
   registerAccessRoutes(app, ctx);
   registerBackupRoutes(app, ctx);
+  registerBrowseRoutes(app, ctx);
   return app;
 }

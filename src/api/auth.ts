@@ -46,6 +46,15 @@ export function newToken(prefix: string): string {
   return `${prefix}${randomBytes(32).toString('base64url')}`;
 }
 
+/** The browser session's cookie (HttpOnly) and the readable one holding its CSRF token. */
+export const SESSION_COOKIE = 'cairn_session';
+export const CSRF_COOKIE = 'cairn_csrf';
+
+/** The CSRF token of a session: derived from its token, so it needs no storage of its own. */
+export function csrfTokenOf(token: string): string {
+  return createHash('sha256').update(`csrf:${token}`).digest('base64url');
+}
+
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }

@@ -14,6 +14,8 @@ export interface ApiContext {
   readonly idleSeconds: number;
   /** Renders the Prometheus exposition (absent: /metrics answers 404). */
   readonly metrics?: { render(): Promise<string>; contentType: string };
+  /** The built web UI (web/dist), served at `/` when present. */
+  readonly webRoot?: string;
 }
 
 export interface Caller extends Actor {
@@ -21,7 +23,7 @@ export interface Caller extends Actor {
   readonly systemAdmin: boolean;
   /** The session's id (absent for API keys). */
   readonly sessionId?: string;
-  readonly via: 'session' | 'api-key';
+  readonly via: 'session' | 'cookie' | 'api-key';
 }
 
 declare module 'fastify' {

@@ -3,7 +3,16 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { CairnError } from '../errors.ts';
 import { NameSchema } from '../jobs/index.ts';
-import { hashPassword, newToken, ROLES, tokenHash, verifyPassword } from './auth.ts';
+import {
+  CSRF_COOKIE,
+  csrfTokenOf,
+  hashPassword,
+  newToken,
+  ROLES,
+  SESSION_COOKIE,
+  tokenHash,
+  verifyPassword,
+} from './auth.ts';
 import { callerOf, demand, type ApiContext } from './context.ts';
 import { sendProblem, problemOf } from './problem.ts';
 import { API, userView } from './views.ts';
@@ -64,7 +73,17 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
         tags: ['session'],
         summary: 'Log on with HTTP Basic; the session token comes back in X-Cairn-Session',
         security: [{ basic: [] }],
-        querystring: Type.Object({ tenant: Type.Optional(NameSchema) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            tenant: Type.Optional(NameSchema),
+            cookie: Type.Optional(
+              Type.Boolean({
+                description: 'also set the session cookie (browsers); send X-CSRF-Token with changes',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
       },
     },
     async (request, reply) => {
@@ -113,7 +132,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
       }
       ctx.limiter.succeeded(creds.user, address);
       const roles = await catalog.rolesOf(user.id);
-      const q = request.query as { tenant?: string };
+      const q = request.query as { tenant?: string; cookie?: boolean };
       let tenantId: string | undefined;
       if (q.tenant) {
         const all = await catalog.listTenants();
@@ -145,6 +164,21 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
         detail: { address },
       });
       const tenant = await catalog.tenant(tenantId);
+      if (q.cookie) {
+        const secure = request.protocol === 'https';
+        void reply.setCookie(SESSION_COOKIE, token, {
+          path: '/',
+          httpOnly: true,
+          sameSite: 'strict',
+          secure,
+        });
+        void reply.setCookie(CSRF_COOKIE, csrfTokenOf(token), {
+          path: '/',
+          httpOnly: false,
+          sameSite: 'strict',
+          secure,
+        });
+      }
       return reply
         .code(201)
         .header('x-cairn-session', token)
@@ -154,6 +188,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
           tenant: { id: tenantId, name: tenant?.name ?? null },
           role: roles.find((r) => r.tenant_id === tenantId)?.role ?? null,
           idleTimeoutSeconds: session.idle_seconds,
+          ...(q.cookie ? { csrfToken: csrfTokenOf(token) } : {}),
           createdAt: session.created_at,
           links: [
             { rel: 'logoff', href: `${API}/sessions/current`, method: 'DELETE' },
@@ -177,6 +212,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
         user: { id: c.userId, name: c.userName, systemAdmin: c.systemAdmin },
         tenant: { id: c.tenantId, name: tenant?.name ?? null },
         role: c.role ?? null,
+        ...(c.via === 'cookie' ? { csrfToken: csrfTokenOf(request.cookies[SESSION_COOKIE] ?? '') } : {}),
         links: [{ rel: 'logoff', href: `${API}/sessions/current`, method: 'DELETE' }],
       };
     },
@@ -191,6 +227,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
         throw new CairnError('USAGE', 'An API key is not a session: delete the key to revoke it');
       await catalog.deleteSession(c.sessionId);
       await catalog.audit({ tenantId: c.tenantId, user: c.userName, action: 'logoff', object: c.sessionId });
+      void reply.clearCookie(SESSION_COOKIE, { path: '/' }).clearCookie(CSRF_COOKIE, { path: '/' });
       return reply.code(204).send();
     },
   );

@@ -48,6 +48,8 @@ export interface ServerOptions {
   readonly say?: (line: string) => void;
   readonly pollMs?: number;
   readonly sampleMs?: number;
+  /** The built web UI to serve at `/` (default: web/dist of this package, when built). */
+  readonly webRoot?: string;
 }
 
 export interface RunningServer {
@@ -58,6 +60,12 @@ export interface RunningServer {
   readonly scheduler: Scheduler;
   readonly dataDir: string;
   close(): Promise<void>;
+}
+
+/** The web UI built by `npm run build` (web/dist beside src/ and dist/), if it is there. */
+function builtWebRoot(): string | undefined {
+  const dir = path.resolve(import.meta.dirname, '..', '..', 'web', 'dist');
+  return existsSync(path.join(dir, 'index.html')) ? dir : undefined;
 }
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -175,6 +183,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...(options.metrics?.observer ? { observer: options.metrics.observer } : {}),
     });
     const r = runner;
+    const webRoot = options.webRoot ?? builtWebRoot();
     scheduler = new Scheduler(catalog, { onQueued: () => r.poke() });
     const ctx: ApiContext = {
       catalog,
@@ -183,6 +192,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       limiter: new LogonLimiter(),
       idleSeconds: options.idleSeconds ?? 15 * 60,
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(webRoot ? { webRoot } : {}),
     };
     app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
     await app.listen({ host, port });

@@ -39,6 +39,7 @@ export {
   openRepository,
   readPasswordFile,
   writePasswordFile,
+  type OpenRepo,
 } from './repos.ts';
 export {
   applyConfig,

@@ -134,6 +134,55 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
       assert.equal(snaps.data[0]?.id, run.snapshotId);
       assert.equal(snaps.data[0]?.job, 'files');
 
+      // Browsing without restoring: a folder's entries, a search, a file and a folder downloaded.
+      const snapBase = `/api/v1/repositories/${repoId}/snapshots/${run.snapshotId}`;
+      const treeAnswer = await http(s.url, 'GET', `${snapBase}/tree?path=${encodeURIComponent(source)}`, {
+        token,
+      });
+      assert.equal(treeAnswer.status, 200, JSON.stringify(treeAnswer.body));
+      const tree = treeAnswer.body as {
+        entries: { name: string; type: string; size: number }[];
+      };
+      assert.deepEqual(
+        tree.entries.map((e) => [e.name, e.type]),
+        [
+          ['a.txt', 'file'],
+          ['sub', 'dir'],
+        ],
+      );
+      const found = (await http(s.url, 'GET', `/api/v1/repositories/${repoId}/search?name=b.bin`, { token }))
+        .body as {
+        data: { path: string; snapshot: string }[];
+      };
+      assert.deepEqual(
+        found.data.map((f) => f.path),
+        [path.join(source, 'sub', 'b.bin')],
+      );
+      const file = await fetch(
+        `${s.url}${snapBase}/download?path=${encodeURIComponent(path.join(source, 'a.txt'))}`,
+        {
+          headers: { 'x-cairn-session': token },
+        },
+      );
+      assert.equal(file.status, 200);
+      assert.match(file.headers.get('content-disposition') ?? '', /filename="a\.txt"/);
+      assert.equal(await file.text(), 'alpha\n');
+      const folder = await fetch(`${s.url}${snapBase}/download?path=${encodeURIComponent(source)}`, {
+        headers: { 'x-cairn-session': token },
+      });
+      assert.equal(folder.status, 200);
+      const tarball = Buffer.from(await folder.arrayBuffer());
+      // ustar: 512-byte headers; the 300,000 zero-free bytes of b.bin are in it whole.
+      assert.ok(tarball.includes(Buffer.from('source/sub/b.bin')), 'b.bin is named in the archive');
+      assert.ok(tarball.includes(Buffer.alloc(300_000, 7)));
+      const usage = (await http(s.url, 'GET', `/api/v1/repositories/${repoId}/usage`, { token })).body as {
+        bytes: number;
+        snapshots: number;
+        freeBytes: number;
+      };
+      assert.equal(usage.snapshots, 1);
+      assert.ok(usage.bytes > 0 && usage.freeBytes > 0);
+
       const target = path.join(s.dir, 'restored');
       const restore = await http(s.url, 'POST', '/api/v1/restores', {
         token,
@@ -158,6 +207,39 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
         runs.data.map((r) => r.kind),
         ['backup'],
       );
+    });
+
+    it('logs a browser on with a cookie, and refuses changes without the CSRF token', async () => {
+      const res = await fetch(`${s.url}/api/v1/sessions?cookie=true`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('admin:correct horse battery').toString('base64')}` },
+      });
+      assert.equal(res.status, 201);
+      const cookies = res.headers.getSetCookie();
+      assert.ok(
+        cookies.some((c) => /^cairn_session=.*HttpOnly/i.test(c) && /SameSite=Strict/i.test(c)),
+        cookies.join('; '),
+      );
+      const jar = cookies.map((c) => c.split(';')[0]).join('; ');
+      const csrf = ((await res.json()) as { csrfToken: string }).csrfToken;
+      const me = await http(s.url, 'GET', '/api/v1/sessions/current', { headers: { cookie: jar } });
+      assert.equal(me.status, 200);
+      assert.equal((me.body as { csrfToken: string }).csrfToken, csrf);
+      const noCsrf = await http(s.url, 'POST', '/api/v1/api-keys', {
+        headers: { cookie: jar },
+        body: { name: 'x' },
+      });
+      assert.equal(noCsrf.status, 403);
+      const withCsrf = await http(s.url, 'POST', '/api/v1/api-keys', {
+        headers: { cookie: jar, 'x-csrf-token': csrf },
+        body: { name: 'x' },
+      });
+      assert.equal(withCsrf.status, 201);
+      const off = await http(s.url, 'DELETE', '/api/v1/sessions/current', {
+        headers: { cookie: jar, 'x-csrf-token': csrf },
+      });
+      assert.equal(off.status, 204);
+      assert.equal((await http(s.url, 'GET', '/api/v1/jobs', { headers: { cookie: jar } })).status, 401);
     });
 
     it('logs off, and the old token is refused with 401', async () => {
