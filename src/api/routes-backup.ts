@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CairnError } from '../errors.ts';
 import {
+  measure,
   createJob,
   createRepository,
   deleteJob,
@@ -613,6 +614,57 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
         );
       }
       return simulate(v.input);
+    },
+  );
+
+  app.post(
+    '/api/v1/jobs/:id/simulation',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['simulations'],
+        summary:
+          "The simulator in measured mode: change rate, reduction, size and interval from the job's runs",
+        params: Id,
+        body: Type.Object({}, { additionalProperties: true }),
+      },
+    },
+    async (request, reply) => {
+      const c = callerOf(request);
+      const job = await jobOf(c, (request.params as { id: string }).id);
+      const runs = await catalog.listRuns(c.tenantId, { jobId: job.id, kind: 'backup', limit: 100 });
+      const m = measure(runs.data);
+      if (!m)
+        throw new CairnError('CONFLICT', `Cannot measure job ${job.name}: it has no successful backup yet`);
+      const overrides = request.body as Record<string, unknown>;
+      const tomorrow = new Date(catalog.now().getTime() + 24 * 3600 * 1000);
+      const v = validateInput(
+        {
+          style: 'cairn',
+          usedBytes: m.usedBytes,
+          changePercent: m.changePercent,
+          reductionPercent: m.reductionPercent,
+          intervalHours: m.intervalHours,
+          ...overrides,
+        },
+        { defaultStart: `${tomorrow.toISOString().slice(0, 10)}T22:00` },
+      );
+      if (!v.ok) {
+        const errors = v.errors.map((e) => ({
+          path: e.path ? `body.${e.path}` : 'body',
+          message: e.message,
+        }));
+        return sendProblem(
+          reply,
+          problemOf(
+            'USAGE',
+            `${errors[0]?.path ?? 'body'}: ${errors[0]?.message ?? 'not valid'}`,
+            request.url,
+            { errors },
+          ),
+        );
+      }
+      return { measured: m, ...simulate(v.input) };
     },
   );
 

@@ -51,3 +51,4 @@ export {
   updateJob,
   type Actor,
 } from './service.ts';
+export { measure, type Measured } from './measure.ts';

@@ -4,10 +4,11 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Catalog } from '../catalog/index.ts';
+import { Catalog, type RunRow } from '../catalog/index.ts';
 import { isCairnError } from '../errors.ts';
 import { parseConfig } from './config.ts';
 import { runHooks, type RunFacts } from './hooks.ts';
+import { measure } from './measure.ts';
 import { Scheduler } from './scheduler.ts';
 import { nextRunOf, nextRuns } from './spec.ts';
 
@@ -214,5 +215,37 @@ describe('hooks', () => {
     assert.equal(failures.length, 1);
     assert.match(failures[0] ?? '', /webhook http:\/\/127\.0\.0\.1:\d+ failed: .*answered 500/);
     assert.doesNotMatch(failures[0] ?? '', /secret-token/);
+  });
+});
+
+describe('measured mode', () => {
+  const run = (day: number, stats: object, state = 'success'): RunRow =>
+    ({
+      id: `r${day}`,
+      kind: 'backup',
+      state,
+      started_at: new Date(Date.UTC(2026, 0, day, 22)).toISOString(),
+      stats: JSON.stringify(stats),
+    }) as RunRow;
+
+  it('takes the median change and reduction of the runs after the first, and the interval', () => {
+    const m = measure([
+      // The first run reads 1000 bytes, all new: it tells nothing of the change rate.
+      run(1, { bytesProcessed: 1000, bytesAdded: 1000, bytesStored: 400 }),
+      // Later runs: 5%, 10% and 20% new → median 10%; stored/added 50%, 40%, 60% (and 40% above)
+      // → median of [40, 50, 40, 60] = 45%.
+      run(2, { bytesProcessed: 1000, bytesAdded: 50, bytesStored: 25 }),
+      run(3, { bytesProcessed: 1000, bytesAdded: 100, bytesStored: 40 }),
+      run(4, { bytesProcessed: 1200, bytesAdded: 240, bytesStored: 144 }),
+      run(5, { bytesProcessed: 5000, bytesAdded: 5000, bytesStored: 1 }, 'failed'),
+    ]);
+    assert.deepEqual(m, {
+      runs: 4,
+      usedBytes: 1200,
+      changePercent: 10,
+      reductionPercent: 45,
+      intervalHours: 24,
+    });
+    assert.equal(measure([run(1, {}, 'failed')]), undefined);
   });
 });

@@ -183,6 +183,19 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
       assert.equal(usage.snapshots, 1);
       assert.ok(usage.bytes > 0 && usage.freeBytes > 0);
 
+      // The simulator measured from the job's own runs (one so far: its size, no change rate yet).
+      const sim = await http(s.url, 'POST', `/api/v1/jobs/${jobBody.id}/simulation`, {
+        token,
+        body: { points: 7 },
+      });
+      assert.equal(sim.status, 200, JSON.stringify(sim.body));
+      const simBody = sim.body as {
+        measured: { runs: number; usedBytes: number };
+        input: { style: string; usedBytes: number };
+      };
+      assert.deepEqual([simBody.measured.runs, simBody.measured.usedBytes], [1, 300_006]);
+      assert.deepEqual([simBody.input.style, simBody.input.usedBytes], ['cairn', 300_006]);
+
       const target = path.join(s.dir, 'restored');
       const restore = await http(s.url, 'POST', '/api/v1/restores', {
         token,
