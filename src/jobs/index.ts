@@ -52,3 +52,4 @@ export {
   type Actor,
 } from './service.ts';
 export { measure, type Measured } from './measure.ts';
+export { runWork, type WorkIO, type WorkTask } from './work.ts';

@@ -10,35 +10,18 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Catalog, JobRow, RepositoryRow, RunRow, RunState } from '../catalog/index.ts';
-import { CairnError, isCairnError, reason } from '../errors.ts';
-import {
-  applyPolicy,
-  backup,
-  newBackupProgress,
-  normalisePaths,
-  parseDuration,
-  policyIsEmpty,
-  prune,
-  restore,
-  Selection,
-  type BackupProgress,
-  type ReplacePolicy,
-  type RetentionPolicy,
-  type SnapshotInfo,
-} from '../repo/index.ts';
+import { Worker } from 'node:worker_threads';
+import { CairnError, ERRORS, isCairnError, reason, type ErrorCode } from '../errors.ts';
+import { newBackupProgress, type BackupProgress } from '../repo/index.ts';
 import { RateTracker, type RunMetrics } from '../metrics/index.ts';
 import { runHooks, type HookEvent } from './hooks.ts';
-import { openRepository } from './repos.ts';
-import type { JobSpec, Retention } from './spec.ts';
+import type { FromWorker, ToWorker } from './run-worker.ts';
+import type { JobSpec } from './spec.ts';
+import { runWork, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
 
-export interface RestoreParams {
-  readonly snapshot: string;
-  readonly target: string;
-  readonly paths?: readonly string[];
-  readonly replace?: ReplacePolicy;
-  readonly delete?: boolean;
-  readonly verify?: boolean;
-}
+export { jobTag, type RestoreParams } from './work.ts';
+
+const workerUrl = new URL(`./run-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /** One sample of a run's cumulative counters, with the rate over the interval before it. */
 export interface ThroughputSample {
@@ -79,25 +62,11 @@ export interface RunnerOptions {
   readonly observer?: RunObserver;
   /** Host name recorded in snapshots (default: this machine's). */
   readonly host?: string;
+  /** Run each run's work in a worker thread, so the API stays responsive (default true). */
+  readonly isolate?: boolean;
 }
 
 const MAX_SAMPLES = 900;
-
-function retentionPolicy(r: Retention | undefined): RetentionPolicy {
-  if (!r) return {};
-  return {
-    ...(r.keepLast ? { last: r.keepLast } : {}),
-    ...(r.keepHourly ? { hourly: r.keepHourly } : {}),
-    ...(r.keepDaily ? { daily: r.keepDaily } : {}),
-    ...(r.keepWeekly ? { weekly: r.keepWeekly } : {}),
-    ...(r.keepMonthly ? { monthly: r.keepMonthly } : {}),
-    ...(r.keepYearly ? { yearly: r.keepYearly } : {}),
-    ...(r.keepWithin ? { within: parseDuration(r.keepWithin) } : {}),
-  };
-}
-
-/** The tag that marks a job's snapshots, so retention and parents look only at its own. */
-export const jobTag = (name: string): string => `job:${name}`;
 
 class Live {
   phase = 'starting';
@@ -154,6 +123,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #sampleMs: number;
   readonly #observer: RunObserver | undefined;
   readonly #host: string;
+  readonly #isolate: boolean;
   readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -168,6 +138,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.#sampleMs = options.sampleMs ?? 1000;
     this.#observer = options.observer;
     this.#host = options.host ?? hostname();
+    this.#isolate = options.isolate ?? true;
   }
 
   async start(): Promise<void> {
@@ -292,13 +263,17 @@ export class Runner extends EventEmitter<RunnerEvents> {
       }
       metrics = this.#observer?.(jobName);
       await this.#hooks(run, spec, 'start', { state: 'running' });
-      if (run.kind === 'backup' && job && spec) {
-        warnings = await this.#backup(run, job, spec, repoRow, abort.signal, live, stats);
-      } else if (run.kind === 'restore') {
-        warnings = await this.#restore(run, repoRow, abort.signal, live, stats);
-      } else {
+      if (run.kind !== 'backup' && run.kind !== 'restore')
         throw new CairnError('INTERNAL', `unknown run kind ${run.kind}`);
-      }
+      const task: WorkTask = {
+        kind: run.kind,
+        jobName,
+        ...(spec ? { spec } : {}),
+        ...(run.kind === 'restore' ? { params: JSON.parse(run.params) as RestoreParams } : {}),
+        repo: { name: repoRow.name, location: repoRow.location, password_file: repoRow.password_file },
+        host: this.#host,
+      };
+      warnings = await this.#work(run, task, abort, live, stats);
       if (warnings > 0) state = 'warning';
       message = warnings > 0 ? `finished with ${warnings} warning(s)` : 'finished';
     } catch (err) {
@@ -394,188 +369,89 @@ export class Runner extends EventEmitter<RunnerEvents> {
     for (const f of failures) await this.#log(run, 'warning', f);
   }
 
-  async #backup(
+  /** Runs the work in a worker thread (or in this thread with `isolate: false`). */
+  #work(
     run: RunRow,
-    job: JobRow,
-    spec: JobSpec,
-    repoRow: RepositoryRow,
-    signal: AbortSignal,
+    task: WorkTask,
+    abort: AbortController,
     live: Live,
     stats: Record<string, unknown>,
   ): Promise<number> {
-    const sources = normalisePaths(spec.sources);
-    await this.#log(run, 'info', `backing up ${sources.join(', ')} to repository ${repoRow.name}`);
-    live.phase = 'opening';
-    const tag = jobTag(job.name);
-    let warnings = 0;
-    const open = await openRepository(repoRow, {
-      lock: 'shared',
-      command: `backup (job ${job.name})`,
-      index: true,
+    const io: WorkIO = {
+      signal: abort.signal,
+      counters: live.counters,
+      phase: (name) => {
+        live.phase = name;
+      },
+      log: (level, message) => void this.#log(run, level, message),
+      stats: (s, snapshotId) => {
+        Object.assign(stats, s);
+        void this.#catalog
+          .updateRun(run.id, { stats, ...(snapshotId ? { snapshotId } : {}) })
+          .catch((err: unknown) =>
+            process.stderr.write(`cairn server: cannot record run ${run.id}: ${reason(err)}\n`),
+          );
+      },
+    };
+    // Cancelled while the start hooks ran: the work does not begin.
+    if (abort.signal.aborted) {
+      const why: unknown = abort.signal.reason;
+      return Promise.reject(why instanceof Error ? why : new CairnError('INTERRUPTED', reason(why)));
+    }
+    if (!this.#isolate) return runWork(task, io, stats);
+    return new Promise<number>((resolve, reject) => {
+      const worker = new Worker(workerUrl, { workerData: task });
+      let settled = false;
+      const onAbort = () => {
+        const why: unknown = abort.signal.reason;
+        worker.postMessage({ t: 'cancel', message: reason(why) } satisfies ToWorker);
+      };
+      abort.signal.addEventListener('abort', onAbort, { once: true });
+      const finish = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        abort.signal.removeEventListener('abort', onAbort);
+        f();
+      };
+      worker.on('message', (m: FromWorker) => {
+        switch (m.t) {
+          case 'log':
+            io.log(m.level, m.message);
+            break;
+          case 'phase':
+            io.phase(m.name);
+            break;
+          case 'stats':
+            io.stats(m.stats, m.snapshotId);
+            break;
+          case 'progress':
+            Object.assign(live.counters, m.counters);
+            break;
+          case 'done':
+            Object.assign(stats, m.stats);
+            finish(() => resolve(m.warnings));
+            break;
+          case 'failed':
+            if (m.stack)
+              process.stderr.write(`cairn server: run ${run.id} failed unexpectedly: ${m.stack}\n`);
+            finish(() =>
+              reject(
+                m.code && m.code in ERRORS
+                  ? new CairnError(m.code as ErrorCode, m.message)
+                  : new Error(m.message),
+              ),
+            );
+            break;
+        }
+      });
+      worker.on('error', (err: Error) => finish(() => reject(err)));
+      worker.on('exit', (code) =>
+        finish(() =>
+          reject(
+            new CairnError('INTERNAL', `the run's worker thread stopped unexpectedly (exit code ${code})`),
+          ),
+        ),
+      );
     });
-    let snapshotId: string;
-    try {
-      const { snapshots } = await open.repo.listSnapshots();
-      const parent = snapshots
-        .filter(
-          (s) =>
-            s.tags.includes(tag) &&
-            s.host === this.#host &&
-            JSON.stringify(s.paths) === JSON.stringify(sources),
-        )
-        .at(-1);
-      if (parent)
-        await this.#log(
-          run,
-          'info',
-          `comparing with restore point ${parent.id.slice(0, 12)} of ${parent.time}`,
-        );
-      live.phase = 'backup';
-      const progress = live.counters;
-      const result = await backup(open.repo, sources, {
-        host: this.#host,
-        tags: [...(spec.tags ?? []), tag],
-        ...(parent ? { parent } : {}),
-        signal,
-        progress,
-        keepAlive: () => open.lock?.check(),
-        selection: new Selection({
-          excludes: spec.exclude ?? [],
-          excludeCaches: spec.excludeCaches === true,
-          oneFileSystem: spec.oneFileSystem === true,
-        }),
-        onWarning: (w) => {
-          warnings++;
-          if (warnings <= 200) void this.#log(run, 'warning', `${w.path}: ${w.message}`);
-        },
-      });
-      snapshotId = result.id;
-      const sum = result.snapshot.summary;
-      Object.assign(stats, {
-        snapshotId,
-        filesNew: sum?.filesNew ?? 0,
-        filesChanged: sum?.filesChanged ?? 0,
-        filesUnmodified: sum?.filesUnmodified ?? 0,
-        dirsNew: sum?.dirsNew ?? 0,
-        filesProcessed: sum?.totalFilesProcessed ?? 0,
-        bytesProcessed: sum?.totalBytesProcessed ?? 0,
-        bytesAdded: sum?.dataAdded ?? 0,
-        bytesStored: sum?.dataAddedPacked ?? 0,
-        warnings,
-      });
-      // Each stage's busy share of the run, and the one that limited it (Veeam's "bottleneck").
-      stats.load = result.load;
-      stats.bottleneck = result.bottleneck;
-      await this.#catalog.updateRun(run.id, { snapshotId, stats });
-      await this.#log(
-        run,
-        'info',
-        `restore point ${snapshotId.slice(0, 12)} saved: ${sum?.totalFilesProcessed ?? 0} files, ${sum?.totalBytesProcessed ?? 0} bytes read, ${sum?.dataAdded ?? 0} bytes new`,
-      );
-    } finally {
-      await open.close();
-    }
-    await this.#retention(run, job, spec, repoRow, signal, live, stats);
-    return warnings;
-  }
-
-  async #retention(
-    run: RunRow,
-    job: JobRow,
-    spec: JobSpec,
-    repoRow: RepositoryRow,
-    signal: AbortSignal,
-    live: Live,
-    stats: Record<string, unknown>,
-  ): Promise<void> {
-    const policy = retentionPolicy(spec.retention);
-    if (policyIsEmpty(policy)) return;
-    live.phase = 'retention';
-    let open;
-    try {
-      open = await openRepository(repoRow, {
-        lock: 'exclusive',
-        command: `retention (job ${job.name})`,
-        index: spec.retention?.prune === true,
-      });
-    } catch (err) {
-      if (isCairnError(err, 'REPO_LOCKED')) {
-        await this.#log(
-          run,
-          'info',
-          'retention postponed to the next run: the repository is in use by another run',
-        );
-        return;
-      }
-      throw err;
-    }
-    try {
-      const { snapshots, errors } = await open.repo.listSnapshots();
-      if (errors[0]) throw errors[0];
-      const mine = snapshots.filter((s: SnapshotInfo) => s.tags.includes(jobTag(job.name)));
-      const groups = applyPolicy(mine, policy, ['host', 'paths']);
-      const doomed = groups.flatMap((g) => g.decisions.filter((d) => !d.keep).map((d) => d.snapshot));
-      for (const d of doomed) await open.repo.backend.remove({ type: 'snapshots', name: d.id });
-      stats.forgotten = doomed.map((d) => d.id);
-      await this.#log(
-        run,
-        'info',
-        doomed.length > 0
-          ? `retention removed ${doomed.length} restore point(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`
-          : `retention kept all ${mine.length} restore point(s)`,
-      );
-      if (spec.retention?.prune && doomed.length > 0) {
-        live.phase = 'prune';
-        const r = await prune(open.repo, { signal });
-        stats.prune = r;
-        await this.#log(
-          run,
-          'info',
-          `prune freed ${r.bytesFreed} bytes (${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked)`,
-        );
-      }
-    } finally {
-      await open.close();
-    }
-  }
-
-  async #restore(
-    run: RunRow,
-    repoRow: RepositoryRow,
-    signal: AbortSignal,
-    live: Live,
-    stats: Record<string, unknown>,
-  ): Promise<number> {
-    const p = JSON.parse(run.params) as RestoreParams;
-    live.phase = 'opening';
-    let warnings = 0;
-    const open = await openRepository(repoRow, { lock: 'shared', command: 'restore (server)', index: true });
-    try {
-      const snap = await open.repo.findSnapshot(p.snapshot);
-      await this.#log(
-        run,
-        'info',
-        `restoring restore point ${snap.id.slice(0, 12)} of ${snap.time} to ${p.target}`,
-      );
-      live.phase = 'restore';
-      const summary = await restore(open.repo, snap, p.target, {
-        signal,
-        progress: live.counters,
-        ...(p.paths?.length ? { includePaths: p.paths } : {}),
-        replace: p.replace ?? 'always',
-        ...(p.delete ? { delete: true } : {}),
-        ...(p.verify ? { verify: true } : {}),
-        onWarning: (w) => {
-          warnings++;
-          if (warnings <= 200) void this.#log(run, 'warning', `${w.path}: ${w.message}`);
-        },
-      });
-      Object.assign(stats, { snapshotId: snap.id, ...summary, warnings });
-      await this.#catalog.updateRun(run.id, { snapshotId: snap.id, stats });
-      await this.#log(run, 'info', `restored ${summary.files} files, ${summary.dirs} folders`);
-    } finally {
-      await open.close();
-    }
-    return warnings;
   }
 }
