@@ -16,6 +16,7 @@ import {
   loadConfig,
   Runner,
   Scheduler,
+  startJob,
   type Actor,
   type RunObserver,
 } from '../jobs/index.ts';
@@ -205,15 +206,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       const jobId = await setUpDemo(catalog, system, dataDir, options.demoSource, say);
       const job = jobId ? await catalog.job(tenant.id, jobId) : undefined;
       if (job && !(await catalog.lastRun(tenant.id, job.id))) {
-        const run = await catalog.enqueueRun({
-          tenantId: tenant.id,
-          jobId: job.id,
-          jobName: job.name,
-          repositoryId: job.repository_id,
-          kind: 'backup',
-          params: {},
-          trigger: 'manual',
-        });
+        const { run } = await startJob(catalog, system, job.id);
         r.on('state', (e) => {
           if (e.id !== run.id || e.state === 'running') return;
           void catalog.runById(run.id).then((done) => {
