@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Programs the tests and benchmarks run for real (file system tools, peers to compare with).
 DEBIAN_PACKAGES="xfsprogs btrfs-progs util-linux acl postgresql"
+# The browser the web UI's end-to-end tests drive (playwright-core, no browser download).
+DEBIAN_PACKAGES="$DEBIAN_PACKAGES chromium"
 
 missing=""
 for p in $DEBIAN_PACKAGES; do

@@ -89,6 +89,12 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request, reply) => {
       const creds = basicCredentials(request.headers.authorization);
       const instance = '/api/v1/sessions';
+      // A browser's page logs on with ?cookie=true: a Basic challenge would make the browser open
+      // its own password dialog instead of letting the page show the error.
+      const challenge: Record<string, string> =
+        (request.query as { cookie?: boolean }).cookie === true
+          ? {}
+          : { 'www-authenticate': 'Basic realm="cairn"' };
       if (!creds)
         return sendProblem(
           reply,
@@ -97,9 +103,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
             'Send the user name and password with HTTP Basic authentication',
             instance,
           ),
-          {
-            'www-authenticate': 'Basic realm="cairn"',
-          },
+          challenge,
         );
       const address = request.ip;
       const wait = ctx.limiter.retryAfter(creds.user, address);
@@ -126,9 +130,11 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
           object: 'session',
           detail: { address },
         });
-        return sendProblem(reply, problemOf('AUTH_FAILED', 'The user name or password is wrong', instance), {
-          'www-authenticate': 'Basic realm="cairn"',
-        });
+        return sendProblem(
+          reply,
+          problemOf('AUTH_FAILED', 'The user name or password is wrong', instance),
+          challenge,
+        );
       }
       ctx.limiter.succeeded(creds.user, address);
       const roles = await catalog.rolesOf(user.id);

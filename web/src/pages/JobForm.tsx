@@ -1,0 +1,529 @@
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import {
+  api,
+  type Hook,
+  type Job,
+  type JobInput,
+  type Page,
+  type Repository,
+  type Retention,
+} from '../api.ts';
+import { describeCron, friendlyTime, relative } from '../format.ts';
+import { Link, navigate } from '../router.tsx';
+import { Card, ErrorBox, Field, fieldError, Loading, messageOf, PageTitle, useApi } from '../ui.tsx';
+import { useNextRuns } from './JobPage.tsx';
+
+const KEEP = [
+  ['keepLast', 'Last', 'the newest N restore points'],
+  ['keepHourly', 'Hourly', 'the last one of each of N hours'],
+  ['keepDaily', 'Daily', 'the last one of each of N days'],
+  ['keepWeekly', 'Weekly', 'the last one of each of N weeks'],
+  ['keepMonthly', 'Monthly', 'the last one of each of N months'],
+  ['keepYearly', 'Yearly', 'the last one of each of N years'],
+] as const;
+
+type KeepKey = (typeof KEEP)[number][0];
+
+interface FormState {
+  name: string;
+  repository: string;
+  sources: string;
+  exclude: string;
+  excludeCaches: boolean;
+  oneFileSystem: boolean;
+  tags: string;
+  enabled: boolean;
+  scheduled: boolean;
+  cron: string;
+  timezone: string;
+  missed: 'run-once' | 'skip';
+  keep: Record<KeepKey, string>;
+  keepWithin: string;
+  prune: boolean;
+  retries: string;
+  retryDelaySeconds: string;
+  timeoutSeconds: string;
+}
+
+const localZone = (() => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+})();
+
+function emptyForm(): FormState {
+  return {
+    name: '',
+    repository: '',
+    sources: '',
+    exclude: '',
+    excludeCaches: true,
+    oneFileSystem: false,
+    tags: '',
+    enabled: true,
+    scheduled: true,
+    cron: '0 2 * * *',
+    timezone: localZone,
+    missed: 'run-once',
+    keep: {
+      keepLast: '',
+      keepHourly: '',
+      keepDaily: '7',
+      keepWeekly: '4',
+      keepMonthly: '12',
+      keepYearly: '',
+    },
+    keepWithin: '',
+    prune: true,
+    retries: '',
+    retryDelaySeconds: '',
+    timeoutSeconds: '',
+  };
+}
+
+function formOf(j: Job): FormState {
+  const s = (n: number | undefined) => (n === undefined ? '' : String(n));
+  const r = j.retention ?? {};
+  return {
+    name: j.name,
+    repository: j.repository.id,
+    sources: j.sources.join('\n'),
+    exclude: (j.exclude ?? []).join('\n'),
+    excludeCaches: j.excludeCaches === true,
+    oneFileSystem: j.oneFileSystem === true,
+    tags: (j.tags ?? []).join(', '),
+    enabled: j.enabled,
+    scheduled: !!j.schedule,
+    cron: j.schedule?.cron ?? '0 2 * * *',
+    timezone: j.schedule?.timezone ?? 'UTC',
+    missed: j.schedule?.missed ?? 'run-once',
+    keep: {
+      keepLast: s(r.keepLast),
+      keepHourly: s(r.keepHourly),
+      keepDaily: s(r.keepDaily),
+      keepWeekly: s(r.keepWeekly),
+      keepMonthly: s(r.keepMonthly),
+      keepYearly: s(r.keepYearly),
+    },
+    keepWithin: r.keepWithin ?? '',
+    prune: r.prune === true,
+    retries: s(j.limits?.retries),
+    retryDelaySeconds: s(j.limits?.retryDelaySeconds),
+    timeoutSeconds: s(j.limits?.timeoutSeconds),
+  };
+}
+
+const lines = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+
+function inputOf(f: FormState, hooks: Hook[] | undefined): JobInput {
+  const int = (s: string) => (s.trim() === '' ? undefined : Number(s));
+  const retention: Retention = {};
+  for (const [k] of KEEP) {
+    const v = int(f.keep[k]);
+    if (v !== undefined) retention[k] = v;
+  }
+  if (f.keepWithin.trim()) retention.keepWithin = f.keepWithin.trim();
+  if (f.prune) retention.prune = true;
+  const limits = {
+    ...(int(f.retries) !== undefined ? { retries: int(f.retries)! } : {}),
+    ...(int(f.retryDelaySeconds) !== undefined ? { retryDelaySeconds: int(f.retryDelaySeconds)! } : {}),
+    ...(int(f.timeoutSeconds) !== undefined ? { timeoutSeconds: int(f.timeoutSeconds)! } : {}),
+  };
+  const tags = f.tags
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  return {
+    name: f.name.trim(),
+    repository: f.repository,
+    sources: lines(f.sources),
+    exclude: lines(f.exclude),
+    excludeCaches: f.excludeCaches,
+    oneFileSystem: f.oneFileSystem,
+    ...(tags.length ? { tags } : {}),
+    schedule: f.scheduled
+      ? {
+          cron: f.cron.trim(),
+          ...(f.timezone.trim() ? { timezone: f.timezone.trim() } : {}),
+          missed: f.missed,
+        }
+      : null,
+    retention,
+    ...(Object.keys(limits).length ? { limits } : {}),
+    ...(hooks?.length ? { hooks } : {}),
+    enabled: f.enabled,
+  };
+}
+
+const PRESETS: [string, string][] = [
+  ['Every hour', '0 * * * *'],
+  ['Daily at 02:00', '0 2 * * *'],
+  ['Weekdays at 22:00', '0 22 * * 1-5'],
+  ['Sundays at 03:00', '0 3 * * 0'],
+];
+
+export function JobForm({ id }: { id?: string | undefined }) {
+  const existing = useApi<Job>(id ? `jobs/${id}` : null);
+  const repos = useApi<Page<Repository>>('repositories?limit=500');
+  const [form, setForm] = useState<FormState>();
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (id && existing.data && !form) setForm(formOf(existing.data));
+    if (!id && !form && repos.data) setForm({ ...emptyForm(), repository: repos.data.data[0]?.id ?? '' });
+  }, [id, existing.data, repos.data, form]);
+
+  const schedule = useMemo(
+    () =>
+      form?.scheduled && form.cron.trim()
+        ? { cron: form.cron.trim(), ...(form.timezone.trim() ? { timezone: form.timezone.trim() } : {}) }
+        : null,
+    [form?.scheduled, form?.cron, form?.timezone],
+  );
+  const preview = useNextRuns(schedule, 5);
+  const zones = useMemo(() => {
+    try {
+      return Intl.supportedValuesOf('timeZone');
+    } catch {
+      return ['UTC'];
+    }
+  }, []);
+
+  const title = id ? `Edit job ${existing.data?.name ?? ''}` : 'New job';
+  if (!form)
+    return (
+      <>
+        <PageTitle>{title}</PageTitle>
+        <ErrorBox error={existing.error ?? repos.error} />
+        {!existing.error && !repos.error && <Loading />}
+      </>
+    );
+
+  const set = <K extends keyof FormState>(k: K, v: FormState[K]) => setForm({ ...form, [k]: v });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    const body = inputOf(form, existing.data?.hooks);
+    const call = id ? api<Job>('PUT', `jobs/${id}`, body) : api<Job>('POST', 'jobs', body);
+    call.then(
+      (job) => navigate(`/jobs/${job.id}`),
+      (err: unknown) => {
+        setError(err);
+        setBusy(false);
+        window.scrollTo(0, 0);
+      },
+    );
+  };
+  const fe = (path: string) => fieldError(error, path);
+  const readable = schedule ? describeCron(schedule.cron) : undefined;
+
+  return (
+    <>
+      <PageTitle>{title}</PageTitle>
+      <ErrorBox error={error} title="Cannot save the job" />
+      <form onSubmit={submit} className="job-form" noValidate>
+        <div className="grid">
+          <Card title="What and where" className="span-2">
+            <Field label="Name" error={fe('name')} hint="Letters, digits, dot, dash and underscore.">
+              {(fid, d) => (
+                <input
+                  id={fid}
+                  aria-describedby={d}
+                  required
+                  pattern="[A-Za-z0-9][A-Za-z0-9._\-]*"
+                  value={form.name}
+                  onChange={(e) => set('name', e.target.value)}
+                />
+              )}
+            </Field>
+            <Field label="Repository" error={fe('repository')}>
+              {(fid, d) => (
+                <select
+                  id={fid}
+                  aria-describedby={d}
+                  value={form.repository}
+                  onChange={(e) => set('repository', e.target.value)}
+                >
+                  {repos.data?.data.map((r) => (
+                    <option key={r.id} value={r.id}>
+                      {r.name} ({r.location})
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field label="Sources" error={fe('sources')} hint="Absolute paths on the server, one a line.">
+              {(fid, d) => (
+                <textarea
+                  id={fid}
+                  aria-describedby={d}
+                  rows={4}
+                  required
+                  value={form.sources}
+                  placeholder={'/etc\n/home'}
+                  onChange={(e) => set('sources', e.target.value)}
+                />
+              )}
+            </Field>
+            <Field
+              label="Exclude"
+              error={fe('exclude')}
+              hint="Patterns such as *.tmp or /home/*/.cache, one a line."
+            >
+              {(fid, d) => (
+                <textarea
+                  id={fid}
+                  aria-describedby={d}
+                  rows={3}
+                  value={form.exclude}
+                  onChange={(e) => set('exclude', e.target.value)}
+                />
+              )}
+            </Field>
+            <div className="checks">
+              <label>
+                <input
+                  type="checkbox"
+                  checked={form.excludeCaches}
+                  onChange={(e) => set('excludeCaches', e.target.checked)}
+                />{' '}
+                Skip cache folders (with a CACHEDIR.TAG)
+              </label>
+              <label>
+                <input
+                  type="checkbox"
+                  checked={form.oneFileSystem}
+                  onChange={(e) => set('oneFileSystem', e.target.checked)}
+                />{' '}
+                Stay on one file system
+              </label>
+              <label>
+                <input
+                  type="checkbox"
+                  checked={form.enabled}
+                  onChange={(e) => set('enabled', e.target.checked)}
+                />{' '}
+                Enabled (runs on its schedule)
+              </label>
+            </div>
+            <Field label="Tags" error={fe('tags')} hint="Comma-separated, added to every restore point.">
+              {(fid, d) => (
+                <input
+                  id={fid}
+                  aria-describedby={d}
+                  value={form.tags}
+                  onChange={(e) => set('tags', e.target.value)}
+                />
+              )}
+            </Field>
+          </Card>
+
+          <Card title="Schedule">
+            <label className="check-line">
+              <input
+                type="checkbox"
+                checked={form.scheduled}
+                onChange={(e) => set('scheduled', e.target.checked)}
+              />{' '}
+              Run on a schedule
+            </label>
+            {form.scheduled && (
+              <>
+                <div className="presets" role="group" aria-label="Common schedules">
+                  {PRESETS.map(([label, cron]) => (
+                    <button
+                      type="button"
+                      key={cron}
+                      className={`small${form.cron === cron ? ' selected' : ''}`}
+                      aria-pressed={form.cron === cron}
+                      onClick={() => set('cron', cron)}
+                    >
+                      {label}
+                    </button>
+                  ))}
+                </div>
+                <Field
+                  label="Cron expression"
+                  error={fe('schedule.cron') ?? (preview.error ? messageOf(preview.error) : undefined)}
+                  hint="minute hour day-of-month month day-of-week, e.g. 30 1 * * * for 01:30 every day"
+                >
+                  {(fid, d) => (
+                    <input
+                      id={fid}
+                      aria-describedby={d}
+                      className="mono"
+                      value={form.cron}
+                      onChange={(e) => set('cron', e.target.value)}
+                    />
+                  )}
+                </Field>
+                <Field label="Time zone" error={fe('schedule.timezone')}>
+                  {(fid, d) => (
+                    <>
+                      <input
+                        id={fid}
+                        aria-describedby={d}
+                        list="tz-list"
+                        value={form.timezone}
+                        onChange={(e) => set('timezone', e.target.value)}
+                      />
+                      <datalist id="tz-list">
+                        {zones.map((z) => (
+                          <option key={z} value={z} />
+                        ))}
+                      </datalist>
+                    </>
+                  )}
+                </Field>
+                <Field label="After the server was down">
+                  {(fid) => (
+                    <select
+                      id={fid}
+                      value={form.missed}
+                      onChange={(e) => set('missed', e.target.value as FormState['missed'])}
+                    >
+                      <option value="run-once">run a missed time once</option>
+                      <option value="skip">skip missed times</option>
+                    </select>
+                  )}
+                </Field>
+                <div className="preview" aria-live="polite">
+                  {readable && (
+                    <p>
+                      Runs <strong>{readable}</strong>
+                      {form.timezone ? ` (${form.timezone})` : ''}.
+                    </p>
+                  )}
+                  {preview.runs && !preview.error && (
+                    <>
+                      <p className="muted">Next runs:</p>
+                      <ol className="plain next-list">
+                        {preview.runs.map((r) => (
+                          <li key={r}>
+                            {friendlyTime(r)} <span className="muted">({relative(r)})</span>
+                          </li>
+                        ))}
+                      </ol>
+                    </>
+                  )}
+                </div>
+              </>
+            )}
+          </Card>
+
+          <Card title="Retention" className="span-2">
+            <p className="muted">
+              After each successful backup, keep these of the job’s restore points and forget the rest. Leave
+              all empty to keep every one.
+            </p>
+            <div className="keep-grid">
+              {KEEP.map(([k, label, hint]) => (
+                <Field key={k} label={label} hint={hint} error={fe(`retention.${k}`)}>
+                  {(fid, d) => (
+                    <input
+                      id={fid}
+                      aria-describedby={d}
+                      type="number"
+                      min={0}
+                      inputMode="numeric"
+                      value={form.keep[k]}
+                      onChange={(e) => set('keep', { ...form.keep, [k]: e.target.value })}
+                    />
+                  )}
+                </Field>
+              ))}
+              <Field label="Within" hint="all from the last 30d, 1y6m…" error={fe('retention.keepWithin')}>
+                {(fid, d) => (
+                  <input
+                    id={fid}
+                    aria-describedby={d}
+                    value={form.keepWithin}
+                    onChange={(e) => set('keepWithin', e.target.value)}
+                  />
+                )}
+              </Field>
+            </div>
+            <label className="check-line">
+              <input type="checkbox" checked={form.prune} onChange={(e) => set('prune', e.target.checked)} />{' '}
+              Free the space of forgotten restore points at once (prune)
+            </label>
+          </Card>
+
+          <Card title="Retries and time limit">
+            <Field
+              label="Retries"
+              hint="a failed run is queued again this many times"
+              error={fe('limits.retries')}
+            >
+              {(fid, d) => (
+                <input
+                  id={fid}
+                  aria-describedby={d}
+                  type="number"
+                  min={0}
+                  max={10}
+                  value={form.retries}
+                  onChange={(e) => set('retries', e.target.value)}
+                />
+              )}
+            </Field>
+            <Field
+              label="First retry after (seconds)"
+              hint="doubles with each attempt"
+              error={fe('limits.retryDelaySeconds')}
+            >
+              {(fid, d) => (
+                <input
+                  id={fid}
+                  aria-describedby={d}
+                  type="number"
+                  min={1}
+                  value={form.retryDelaySeconds}
+                  onChange={(e) => set('retryDelaySeconds', e.target.value)}
+                />
+              )}
+            </Field>
+            <Field
+              label="Time limit (seconds)"
+              hint="a longer run is stopped and fails"
+              error={fe('limits.timeoutSeconds')}
+            >
+              {(fid, d) => (
+                <input
+                  id={fid}
+                  aria-describedby={d}
+                  type="number"
+                  min={1}
+                  value={form.timeoutSeconds}
+                  onChange={(e) => set('timeoutSeconds', e.target.value)}
+                />
+              )}
+            </Field>
+            {existing.data?.hooks && existing.data.hooks.length > 0 && (
+              <p className="muted">
+                The job’s {existing.data.hooks.length} hooks are kept as they are (change them in the
+                configuration file or the API).
+              </p>
+            )}
+          </Card>
+        </div>
+        <div className="form-actions">
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Saving…' : id ? 'Save the job' : 'Create the job'}
+          </button>
+          <Link className="button ghost" to={id ? `/jobs/${id}` : '/jobs'}>
+            Cancel
+          </Link>
+        </div>
+      </form>
+    </>
+  );
+}
