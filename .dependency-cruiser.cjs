@@ -33,7 +33,18 @@ module.exports = {
       comment: 'repo/ knows nothing of jobs, HTTP, the CLI or the database',
       severity: 'error',
       from: { path: '^src/repo/' },
-      to: { path: '^src/(cli|api|jobs|catalog|web|sources|verify)/' },
+      to: { path: '^src/(cli|api|jobs|catalog|web|sources|verify|plugins)/' },
+    },
+    {
+      name: 'plugins-drive-repo',
+      comment:
+        'plugins/ is the plugin host: it drives repo/ through its index.ts and knows nothing of the front ends',
+      severity: 'error',
+      from: { path: '^src/plugins/', pathNot: '\\.(test|testing)\\.ts$' },
+      to: {
+        path: '^src/',
+        pathNot: ['^src/plugins/', '^src/repo/index\\.ts$', '^src/errors\\.ts$', '^src/version\\.ts$'],
+      },
     },
     {
       name: 'only-through-index',

@@ -141,6 +141,26 @@ export const ERRORS = {
     retryable: false,
     summary: 'A file the repository expects in storage is absent.',
   },
+  BACKEND_REFUSED: {
+    exit: 52,
+    http: 502,
+    retryable: false,
+    summary:
+      'The storage refused a request for good (access denied, unknown credentials, an invalid request): retrying does not help.',
+  },
+  OBJECT_LOCK_UNSUPPORTED: {
+    exit: 53,
+    http: 422,
+    retryable: false,
+    summary:
+      'Object lock was asked for, but the server does not implement it or the bucket was made without it.',
+  },
+  OBJECT_LOCKED: {
+    exit: 54,
+    http: 409,
+    retryable: false,
+    summary: 'A file is under retention (object lock) and cannot be removed until the date in the message.',
+  },
 
   CLONE_TARGET_EXISTS: {
     exit: 60,
@@ -216,6 +236,40 @@ export const ERRORS = {
     http: 422,
     retryable: false,
     summary: 'A request whose fields are well formed but whose values are not acceptable.',
+  },
+
+  PLUGIN_DIRECTIVE_INVALID: {
+    exit: 80,
+    http: 422,
+    retryable: false,
+    summary:
+      'A plugin directive (name:key=value:...) does not parse or its options do not fit the plugin (the message names the option and its column).',
+  },
+  PLUGIN_NOT_FOUND: {
+    exit: 81,
+    http: 422,
+    retryable: false,
+    summary: 'No built-in plugin and no plugin in the plugin directory has that name.',
+  },
+  PLUGIN_FAILED: {
+    exit: 82,
+    http: 502,
+    retryable: false,
+    summary:
+      "A plugin, or a program it runs (bpipe's reader or writer), failed; the message ends with its stderr.",
+  },
+  PLUGIN_PROTOCOL: {
+    exit: 83,
+    http: 502,
+    retryable: false,
+    summary:
+      'An out-of-process plugin broke the plugin protocol (a bad frame or message, or it exited mid-run).',
+  },
+  PLUGIN_INCOMPATIBLE: {
+    exit: 84,
+    http: 422,
+    retryable: false,
+    summary: 'A plugin speaks no plugin API version this Cairn knows, or does not do what was asked of it.',
   },
   INTERRUPTED: { exit: 130, http: 499, retryable: true, summary: 'The operation was cancelled.' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -16,12 +16,26 @@ import {
   type SnapshotInfo,
   BACKUP_STAGES,
 } from '../repo/index.ts';
+import {
+  backupWithPlugins,
+  isDirective,
+  LEVELS,
+  prepareBackup,
+  resolveUse,
+  type BackupSetup,
+  type PluginRegistry,
+  type PluginUse,
+} from '../plugins/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes, formatDuration, outcome } from './output.ts';
+import { formatBytes, formatDuration, makeOutput, outcome } from './output.ts';
+import { addPluginFlags, openRegistry, pluginLog, type PluginFlags } from './plugin-flags.ts';
 import { withSignals } from './signals.ts';
 import { commandSource, stdinSource } from './streams.ts';
 
-interface BackupFlags {
+interface BackupFlags extends PluginFlags {
+  readonly source?: string[];
+  readonly optionPlugin?: string[];
+  readonly level?: string;
   readonly tag?: string[];
   readonly host?: string;
   readonly parent?: string;
@@ -73,10 +87,24 @@ export function loadLine(result: Pick<BackupResult, 'load' | 'bottleneck'>): str
 }
 
 export function registerBackup(program: Command): void {
-  program
+  const command = program
     .command('backup')
     .description('back up files and directories into a new snapshot')
     .argument('[path...]', 'files and directories to back up')
+    .option(
+      '--source <source>',
+      'a path, or a plugin directive such as "bpipe:file=/db.sql:reader=pg_dump db" (repeatable)',
+      repeatable,
+    )
+    .option(
+      '--option-plugin <directive>',
+      'an option plugin called for each file, e.g. "maxsize:size=1G" (repeatable)',
+      repeatable,
+    )
+    .option(
+      '--level <level>',
+      'full, incremental (default) or differential, for plugins; full also reads every file again',
+    )
     .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', repeatable)
     .option('--host <name>', "record this host name instead of the machine's")
     .option(
@@ -123,11 +151,33 @@ folders. A folder that matches is left out with everything in it.
 Streams: "cairn backup --stdin --stdin-filename db.sql < dump.sql" or
 "cairn backup --stdin-from-command --stdin-filename db.sql -- pg_dump mydb".
 
+Plugins: "cairn backup /etc --source 'bpipe:file=/MYSQL/dump.sql:reader=mysqldump --all-databases:writer=mysql'"
+stores the reader's output as /MYSQL/dump.sql (no shell; write \\: for a colon in a value); restore
+feeds it to the writer. An incremental or differential without an earlier full backup of the same
+sources runs as a full. "cairn plugins" lists the plugins and their options (docs/plugin-api.md).
+
 Exit codes: 0 done, 3 done but some files could not be read (listed as warnings), other codes per error.`,
     )
     .action(async (args: string[], flags: BackupFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const stream = flags.stdin === true || flags.stdinFromCommand === true;
+      const directives = (flags.source ?? []).filter(isDirective);
+      const sourcePaths = (flags.source ?? []).filter((x) => !isDirective(x));
+      const optionPlugins = flags.optionPlugin ?? [];
+      const usesPlugins = directives.length > 0 || optionPlugins.length > 0;
+      const level = flags.level?.toLowerCase();
+      if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) {
+        throw new CairnError(
+          'USAGE',
+          `Cannot back up at level ${flags.level}: choose full, incremental or differential`,
+        );
+      }
+      if (stream && (usesPlugins || sourcePaths.length > 0)) {
+        throw new CairnError(
+          'USAGE',
+          'Cannot back up a stream and --source or --option-plugin in one snapshot',
+        );
+      }
       if (flags.stdin && flags.stdinFromCommand) {
         throw new CairnError('USAGE', 'Cannot back up: choose --stdin or --stdin-from-command, not both');
       }
@@ -139,137 +189,226 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
       }
       const paths = stream
         ? []
-        : [...args, ...(flags.filesFrom ?? []).flatMap((f) => readListFile(f, '--files-from'))];
-      if (!stream && paths.length === 0) {
-        throw new CairnError('USAGE', 'Cannot back up: no paths given (as arguments or with --files-from)');
+        : [
+            ...args,
+            ...sourcePaths,
+            ...(flags.filesFrom ?? []).flatMap((f) => readListFile(f, '--files-from')),
+          ];
+      if (!stream && paths.length === 0 && directives.length === 0) {
+        throw new CairnError(
+          'USAGE',
+          'Cannot back up: no paths given (as arguments or with --files-from) and no --source',
+        );
       }
       const selection = selectionOf(flags);
-      const s = await openSession(g, { lock: 'shared', command: 'backup' });
+      // Plugins are found and their directives checked before the repository is opened.
+      let log = pluginLog(makeOutput(g));
+      const registry: PluginRegistry | undefined = usesPlugins
+        ? await openRegistry(flags, (p, l, m) => log(p, l, m))
+        : undefined;
       try {
-        const { repo, out } = s;
-        const sources = normalisePaths(paths);
-        const host = flags.host;
-        let parent: SnapshotInfo | undefined;
-        if (!flags.force && !stream) {
-          if (flags.parent) parent = await repo.findSnapshot(flags.parent);
-          else {
-            const { snapshots } = await repo.listSnapshots();
-            const myHost = host ?? hostname();
-            const same = snapshots.filter(
-              (x) => x.host === myHost && JSON.stringify(x.paths) === JSON.stringify(sources),
-            );
-            parent = same[same.length - 1];
-          }
+        const commands: PluginUse[] = [];
+        const optionUses: PluginUse[] = [];
+        if (registry) {
+          for (const d of directives) commands.push(await resolveUse(registry, d, 'command'));
+          for (const d of optionPlugins) optionUses.push(await resolveUse(registry, d, 'option'));
         }
-        if (parent) out.line(`using parent snapshot ${parent.id.slice(0, 12)}`);
-        const progress = newBackupProgress();
-        // Counted beside the backup (as restic does) so the progress line can show how far it is.
-        const totals: Totals = { files: 0, bytes: 0, done: false };
-        const counting = new AbortController();
-        if (!stream && process.stderr.isTTY && !out.json && !out.quiet) {
-          void countTotals(sources, selection, totals, counting.signal);
-        }
-        const stop = out.progress((ms) => {
-          const rate = ms > 0 ? (progress.bytesDone / ms) * 1000 : 0;
-          let share = '';
-          if (totals.done && totals.bytes > 0) {
-            const left = Math.max(0, totals.bytes - progress.bytesDone);
-            const eta = rate > 0 ? ` ETA ${formatDuration((left / rate) * 1000)}` : '';
-            share = ` ${Math.min(100, (progress.bytesDone / totals.bytes) * 100).toFixed(1)}%${eta}`;
-          }
-          const files = totals.done ? `${progress.filesDone}/${totals.files}` : `${progress.filesDone}`;
-          return `[${formatDuration(ms)}]${share} ${files} files ${formatBytes(progress.bytesDone)} ${formatBytes(rate)}/s ${progress.currentFile}`;
+        await backupSession(g, flags, {
+          args,
+          stream,
+          paths,
+          selection,
+          plugins: registry
+            ? { commands, optionUses, ...(level ? { level: level as BackupSetup['level'] } : {}) }
+            : undefined,
+          level: level as BackupSetup['level'] | undefined,
+          setLog: (fn) => (log = fn),
         });
-        const started = Date.now();
-        const status = out.json
-          ? setInterval(() => {
-              out.emit({
-                message_type: 'status',
-                seconds_elapsed: Math.round((Date.now() - started) / 1000),
-                files_done: progress.filesDone,
-                bytes_done: progress.bytesDone,
-                bytes_read: progress.bytesRead,
-                bytes_written: progress.bytesWritten,
-                current_files: progress.currentFile ? [progress.currentFile] : [],
-              });
-            }, 1000)
-          : undefined;
-        status?.unref();
-        let result;
-        try {
-          result = await withSignals((signal) => {
-            const options = {
-              ...(host ? { host } : {}),
-              tags: flags.tag ?? [],
-              ...(parent ? { parent } : {}),
-              signal,
-              progress,
-              keepAlive: () => s.lock?.check(),
-              selection,
-              onWarning: (w: BackupWarning) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
-            };
-            const name = flags.stdinFilename ?? 'stdin';
-            if (flags.stdin) return backupStream(repo, stdinSource(name), options);
-            if (flags.stdinFromCommand) {
-              const [command = '', ...rest] = args;
-              return backupStream(repo, commandSource(name, command, rest, signal), options);
-            }
-            return backup(repo, sources, options);
-          });
-        } finally {
-          stop();
-          counting.abort();
-          if (status) clearInterval(status);
-        }
-        const sum = result.snapshot.summary;
-        const duration = (Date.now() - started) / 1000;
-        if (sum) {
-          out.line(
-            `Files:       ${sum.filesNew} new, ${sum.filesChanged} changed, ${sum.filesUnmodified} unmodified`,
-          );
-          out.line(
-            `Dirs:        ${sum.dirsNew} new, ${sum.dirsChanged} changed, ${sum.dirsUnmodified} unmodified`,
-          );
-          out.line(
-            `Added to the repository: ${formatBytes(sum.dataAdded)} (${formatBytes(sum.dataAddedPacked)} stored)`,
-          );
-          out.line(
-            `processed ${sum.totalFilesProcessed} files, ${formatBytes(sum.totalBytesProcessed)} in ${formatDuration(duration * 1000)}`,
-          );
-          out.line(loadLine(result));
-          out.emit({
-            message_type: 'summary',
-            files_new: sum.filesNew,
-            files_changed: sum.filesChanged,
-            files_unmodified: sum.filesUnmodified,
-            dirs_new: sum.dirsNew,
-            dirs_changed: sum.dirsChanged,
-            dirs_unmodified: sum.dirsUnmodified,
-            data_blobs: sum.dataBlobs,
-            tree_blobs: sum.treeBlobs,
-            data_added: sum.dataAdded,
-            data_added_packed: sum.dataAddedPacked,
-            total_files_processed: sum.totalFilesProcessed,
-            total_bytes_processed: sum.totalBytesProcessed,
-            total_duration: duration,
-            backup_start: sum.backupStart,
-            backup_end: sum.backupEnd,
-            warnings: result.warnings.length,
-            snapshot_id: result.id,
-            load: Object.fromEntries(
-              BACKUP_STAGES.map((st) => [st, Math.round(result.load[st] * 1000) / 1000]),
-            ),
-            bottleneck: result.bottleneck,
-          });
-        }
-        const n = result.warnings.length;
-        // Not every warning means a file is missing (one that changed while read is kept as read).
-        out.line(
-          `snapshot ${result.id.slice(0, 12)} saved${n ? ` with ${n} ${n === 1 ? 'warning' : 'warnings'} (listed above)` : ''}`,
-        );
-        outcome.warnings += result.warnings.length;
       } finally {
-        await s.close();
+        await registry?.close();
       }
     });
+  addPluginFlags(command);
+}
+
+interface SessionPlan {
+  readonly args: string[];
+  readonly stream: boolean;
+  readonly paths: string[];
+  readonly selection: Selection;
+  readonly plugins:
+    | {
+        readonly commands: readonly PluginUse[];
+        readonly optionUses: readonly PluginUse[];
+        readonly level?: BackupSetup['level'];
+      }
+    | undefined;
+  readonly level: BackupSetup['level'] | undefined;
+  readonly setLog: (fn: ReturnType<typeof pluginLog>) => void;
+}
+
+async function backupSession(g: GlobalOptions, flags: BackupFlags, plan: SessionPlan): Promise<void> {
+  const { args, stream, paths, selection, plugins } = plan;
+  const s = await openSession(g, { lock: 'shared', command: 'backup' });
+  try {
+    const { repo, out } = s;
+    plan.setLog(pluginLog(out));
+    const sources = normalisePaths(paths);
+    const host = flags.host;
+    let parent: SnapshotInfo | undefined;
+    let setup: BackupSetup | undefined;
+    if (plugins) {
+      const { snapshots } = await repo.listSnapshots();
+      setup = prepareBackup(snapshots, {
+        paths: sources,
+        commands: plugins.commands,
+        ...(plugins.level ? { level: plugins.level } : {}),
+        ...(host ? { host } : {}),
+      });
+      if (setup.upgraded) {
+        out.line(
+          `no full backup of these sources yet: running a full backup (${plugins.level ?? 'incremental'} asked)`,
+        );
+      } else if (plugins.commands.length > 0) out.line(`level: ${setup.level}`);
+      if (flags.parent) parent = await repo.findSnapshot(flags.parent);
+      else if (!flags.force) parent = setup.parent;
+      const { parent: _computed, ...rest } = setup;
+      setup = { ...rest, ...(parent ? { parent } : {}) };
+    } else if (!flags.force && !stream && plan.level !== 'full') {
+      if (flags.parent) parent = await repo.findSnapshot(flags.parent);
+      else {
+        const { snapshots } = await repo.listSnapshots();
+        const myHost = host ?? hostname();
+        const same = snapshots.filter(
+          (x) => x.host === myHost && JSON.stringify(x.paths) === JSON.stringify(sources),
+        );
+        parent = same[same.length - 1];
+      }
+    }
+    if (parent) out.line(`using parent snapshot ${parent.id.slice(0, 12)}`);
+    const progress = newBackupProgress();
+    // Counted beside the backup (as restic does) so the progress line can show how far it is.
+    const totals: Totals = { files: 0, bytes: 0, done: false };
+    const counting = new AbortController();
+    if (!stream && process.stderr.isTTY && !out.json && !out.quiet) {
+      void countTotals(sources, selection, totals, counting.signal);
+    }
+    const stop = out.progress((ms) => {
+      const rate = ms > 0 ? (progress.bytesDone / ms) * 1000 : 0;
+      let share = '';
+      if (totals.done && totals.bytes > 0) {
+        const left = Math.max(0, totals.bytes - progress.bytesDone);
+        const eta = rate > 0 ? ` ETA ${formatDuration((left / rate) * 1000)}` : '';
+        share = ` ${Math.min(100, (progress.bytesDone / totals.bytes) * 100).toFixed(1)}%${eta}`;
+      }
+      const files = totals.done ? `${progress.filesDone}/${totals.files}` : `${progress.filesDone}`;
+      return `[${formatDuration(ms)}]${share} ${files} files ${formatBytes(progress.bytesDone)} ${formatBytes(rate)}/s ${progress.currentFile}`;
+    });
+    const started = Date.now();
+    const status = out.json
+      ? setInterval(() => {
+          out.emit({
+            message_type: 'status',
+            seconds_elapsed: Math.round((Date.now() - started) / 1000),
+            files_done: progress.filesDone,
+            bytes_done: progress.bytesDone,
+            bytes_read: progress.bytesRead,
+            bytes_written: progress.bytesWritten,
+            current_files: progress.currentFile ? [progress.currentFile] : [],
+          });
+        }, 1000)
+      : undefined;
+    status?.unref();
+    let result;
+    try {
+      result = await withSignals((signal) => {
+        const options = {
+          ...(host ? { host } : {}),
+          tags: flags.tag ?? [],
+          ...(parent ? { parent } : {}),
+          signal,
+          progress,
+          keepAlive: () => s.lock?.check(),
+          selection,
+          onWarning: (w: BackupWarning) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
+        };
+        const name = flags.stdinFilename ?? 'stdin';
+        if (plugins && setup) {
+          const { parent: _p, ...rest } = options;
+          return backupWithPlugins(
+            repo,
+            {
+              paths: sources,
+              commands: plugins.commands,
+              optionUses: plugins.optionUses,
+              ...(host ? { host } : {}),
+              onLog: pluginLog(out),
+            },
+            setup,
+            {
+              ...rest,
+              force: flags.force === true || (parent === undefined && setup.parent === undefined),
+            },
+          );
+        }
+        if (flags.stdin) return backupStream(repo, stdinSource(name), options);
+        if (flags.stdinFromCommand) {
+          const [command = '', ...rest] = args;
+          return backupStream(repo, commandSource(name, command, rest, signal), options);
+        }
+        return backup(repo, sources, options);
+      });
+    } finally {
+      stop();
+      counting.abort();
+      if (status) clearInterval(status);
+    }
+    const sum = result.snapshot.summary;
+    const duration = (Date.now() - started) / 1000;
+    if (sum) {
+      out.line(
+        `Files:       ${sum.filesNew} new, ${sum.filesChanged} changed, ${sum.filesUnmodified} unmodified`,
+      );
+      out.line(
+        `Dirs:        ${sum.dirsNew} new, ${sum.dirsChanged} changed, ${sum.dirsUnmodified} unmodified`,
+      );
+      out.line(
+        `Added to the repository: ${formatBytes(sum.dataAdded)} (${formatBytes(sum.dataAddedPacked)} stored)`,
+      );
+      out.line(
+        `processed ${sum.totalFilesProcessed} files, ${formatBytes(sum.totalBytesProcessed)} in ${formatDuration(duration * 1000)}`,
+      );
+      out.line(loadLine(result));
+      out.emit({
+        message_type: 'summary',
+        files_new: sum.filesNew,
+        files_changed: sum.filesChanged,
+        files_unmodified: sum.filesUnmodified,
+        dirs_new: sum.dirsNew,
+        dirs_changed: sum.dirsChanged,
+        dirs_unmodified: sum.dirsUnmodified,
+        data_blobs: sum.dataBlobs,
+        tree_blobs: sum.treeBlobs,
+        data_added: sum.dataAdded,
+        data_added_packed: sum.dataAddedPacked,
+        total_files_processed: sum.totalFilesProcessed,
+        total_bytes_processed: sum.totalBytesProcessed,
+        total_duration: duration,
+        backup_start: sum.backupStart,
+        backup_end: sum.backupEnd,
+        warnings: result.warnings.length,
+        snapshot_id: result.id,
+        load: Object.fromEntries(BACKUP_STAGES.map((st) => [st, Math.round(result.load[st] * 1000) / 1000])),
+        bottleneck: result.bottleneck,
+      });
+    }
+    const n = result.warnings.length;
+    // Not every warning means a file is missing (one that changed while read is kept as read).
+    out.line(
+      `snapshot ${result.id.slice(0, 12)} saved${n ? ` with ${n} ${n === 1 ? 'warning' : 'warnings'} (listed above)` : ''}`,
+    );
+    outcome.warnings += result.warnings.length;
+  } finally {
+    await s.close();
+  }
 }

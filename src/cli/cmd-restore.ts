@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
-import { restore, type ReplacePolicy, type RestoreProgress } from '../repo/index.ts';
+import type { ReplacePolicy, RestoreProgress } from '../repo/index.ts';
+import { PluginRegistry, restoreWithPlugins } from '../plugins/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes, formatDuration, outcome } from './output.ts';
+import { formatBytes, formatDuration, outcome, plural } from './output.ts';
+import { addPluginFlags, openRegistry, pluginLog, type PluginFlags } from './plugin-flags.ts';
 import { restoreShell } from './restore-shell.ts';
 import { withSignals } from './signals.ts';
 
 const repeatable = (v: string, p: string[] | undefined) => [...(p ?? []), v];
 
 export function registerRestore(program: Command): void {
-  program
+  const command = program
     .command('restore')
     .description('restore a snapshot into a directory')
     .argument(
@@ -45,12 +47,23 @@ export function registerRestore(program: Command): void {
       '--numeric-owner',
       'use the recorded uid/gid even where the recorded user or group name exists here',
     )
+    .option(
+      '--plugin-options <directive>',
+      'replace options of the directive stored for a plugin, e.g. "bpipe:writer=psql -d new" (repeatable)',
+      repeatable,
+    )
+    .option('--as-files', "restore plugins' entries as plain files under the target; no plugin runs")
     .addHelpText(
       'after',
       `
 Existing files at the same paths are replaced. Every blob is verified before it is written.
 With SNAPSHOT:SUBPATH the contents of that folder (or that file) land directly in the target.
-Patterns follow backup --exclude and match paths as they are in the snapshot.`,
+Patterns follow backup --exclude and match paths as they are in the snapshot.
+
+Entries a plugin made are handed back to it: bpipe runs the writer (in the target folder) with
+the stored bytes on its standard input, or writes a plain file when there is no writer. With
+--plugin-options NAME:key=value the given options replace those stored; an override naming
+bpipe's file applies only to that file.`,
     )
     .action(
       async (
@@ -65,7 +78,9 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
           replace: string;
           delete?: boolean;
           interactive?: boolean;
-        },
+          pluginOptions?: string[];
+          asFiles?: boolean;
+        } & PluginFlags,
         cmd: Command,
       ) => {
         if (!['always', 'ifnewer', 'ifolder', 'never'].includes(flags.replace)) {
@@ -101,6 +116,12 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
           );
           const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, currentFile: '' };
           const total = snap.summary?.totalBytesProcessed ?? 0;
+          // The plugin directory is read only when the snapshot has plugin entries to hand back.
+          const needed =
+            flags.asFiles !== true &&
+            ((snap.plugins ?? []).some((r) => r.kind === 'command') ||
+              (flags.pluginOptions ?? []).length > 0);
+          const registry = needed ? await openRegistry(flags, pluginLog(out)) : await PluginRegistry.open();
           const stop = out.progress((ms) => {
             const pct = total > 0 ? ` ${((progress.bytesDone / total) * 100).toFixed(1)}%` : '';
             return `[${formatDuration(ms)}]${pct} ${progress.filesDone} files ${formatBytes(progress.bytesDone)} ${progress.currentFile}`;
@@ -109,7 +130,11 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
           let sum;
           try {
             sum = await withSignals((signal) =>
-              restore(repo, snap, flags.target, {
+              restoreWithPlugins(repo, snap, flags.target, {
+                registry,
+                overrides: flags.pluginOptions ?? [],
+                asFiles: flags.asFiles === true,
+                onLog: pluginLog(out),
                 signal,
                 progress,
                 numericOwner: flags.numericOwner === true,
@@ -126,8 +151,17 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
             );
           } finally {
             stop();
+            await registry.close();
           }
           const ms = Date.now() - started;
+          const through = sum.plugins
+            .filter((p) => p.entries > 0)
+            .map(
+              (p) =>
+                `${plural(p.entries, 'entry', 'entries')} ${sum.dryRun ? 'would go' : 'went'} to ${p.name}` +
+                (p.core > 0 ? ` (${p.core} written as plain files)` : '') +
+                (p.skipped > 0 ? ` (${p.skipped} skipped by it)` : ''),
+            );
           out.line(
             `${sum.dryRun ? 'dry run: would restore' : 'restored'} ${sum.files} files, ${sum.dirs} dirs, ${sum.symlinks} symlinks` +
               (sum.hardLinks > 0 ? `, ${sum.hardLinks} hard links` : '') +
@@ -137,7 +171,8 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
               (sum.skipped > 0 ? `; ${sum.skipped} existing entries kept (--replace ${flags.replace})` : '') +
               (sum.deleted > 0
                 ? `; ${sum.deleted} entries ${sum.dryRun ? 'would be ' : ''}deleted (--delete)`
-                : ''),
+                : '') +
+              (through.length > 0 ? `; ${through.join(', ')}` : ''),
           );
           out.emit({
             message_type: 'summary',
@@ -154,6 +189,14 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
             entries_deleted: sum.deleted,
             total_duration: ms / 1000,
             warnings: sum.warnings.length,
+            plugins: sum.plugins.map((p) => ({
+              name: p.name,
+              directive: p.directive,
+              entries: p.entries,
+              restored: p.restored,
+              core: p.core,
+              skipped: p.skipped,
+            })),
           });
           outcome.warnings += sum.warnings.length;
         } finally {
@@ -161,4 +204,5 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.`,
         }
       },
     );
+  addPluginFlags(command);
 }

@@ -50,6 +50,7 @@ export function registerSnapshots(program: Command): void {
                 ...(x.parent ? { parent: x.parent } : {}),
                 program_version: x.programVersion,
                 ...(x.summary ? { summary: snakeCase(x.summary) } : {}),
+                ...(x.plugins ? { plugins: x.plugins } : {}),
               })),
             ) + '\n',
           );

@@ -15,6 +15,7 @@ import { registerForget } from './cmd-forget.ts';
 import { registerPrune } from './cmd-prune.ts';
 import { registerInit } from './cmd-init.ts';
 import { registerKey } from './cmd-key.ts';
+import { registerPlugins } from './cmd-plugins.ts';
 import { registerRestore } from './cmd-restore.ts';
 import { registerServer } from './cmd-server.ts';
 import { registerSimulate } from './cmd-simulate.ts';
@@ -72,6 +73,7 @@ in docs/errors.md.`,
   registerSimulate(program);
   registerServer(program);
   registerCopy(program);
+  registerPlugins(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

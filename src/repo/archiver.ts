@@ -21,7 +21,7 @@ import { Selection } from './select.ts';
 import { FileReadError, type SealedFile } from './seal-pool.ts';
 import { groupName, userName } from './owners.ts';
 import type { Repository } from './repository.ts';
-import type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+import type { Snapshot, SnapshotInfo, SnapshotPlugin, SnapshotSummary } from './snapshot.ts';
 import { BACKUP_STAGES, type BackupStage, type WriteMonitor } from './stages.ts';
 import { compareNames, syntheticNode, type NodeType, type Tree, type TreeNode } from './tree.ts';
 
@@ -69,6 +69,59 @@ export interface BackupOptions {
   readonly keepAlive?: () => void;
   /** What to leave out (exclude patterns, markers, other file systems). */
   readonly selection?: Selection;
+  /** Called for each entry of the walk and each file saved (option plugins). */
+  readonly hooks?: FileHooks;
+}
+
+/**
+ * Calls around each entry that the walk of the paths finds (not around virtual entries). They are
+ * synchronous: the walk does not wait for a round trip per file.
+ */
+export interface FileHooks {
+  /**
+   * Before an entry (file, folder, link, special) is saved, after the selection kept it: "skip"
+   * leaves it out of the snapshot, a folder with everything in it.
+   */
+  readonly before?: (path: string, node: TreeNode) => 'skip' | undefined;
+  /** After a file's content is saved, with its node (size, content blob ids). */
+  readonly after?: (path: string, node: TreeNode) => void;
+}
+
+/**
+ * A file, folder or symlink that no walk of the file system finds: an entry a plugin makes under
+ * a pseudo path ("/MYSQL/dump.sql"). Owner and times default to this process and now.
+ */
+export interface VirtualEntry {
+  /** Absolute path in the snapshot. */
+  readonly path: string;
+  readonly type: 'file' | 'dir' | 'symlink';
+  /** Permission bits (default 0600 for files, 0755 for folders). */
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly user?: string;
+  readonly group?: string;
+  readonly mtimeMs?: number;
+  /** A symlink's target. */
+  readonly linkTarget?: string;
+  /** A file's bytes, read like FileHandle.read: bytes read into buf at offset, 0 at the end. */
+  readonly read?: StreamSource['read'];
+  /** Called after a file's last byte: throws when its producer failed, and no snapshot is written. */
+  readonly finish?: () => Promise<void>;
+}
+
+/** What one snapshot holds: paths to walk, and virtual entries (from plugins). */
+export interface BackupPlan {
+  /** Files and folders to walk; their parents are compared with options.parent. */
+  readonly paths?: readonly string[];
+  /**
+   * Virtual entries, asked for one at a time: a file's bytes are all read before the next entry
+   * is asked for. They are saved before the paths are walked. An entry may not lie inside a
+   * walked path nor share its path with another entry.
+   */
+  readonly entries?: AsyncIterable<VirtualEntry>;
+  /** Asked once everything is saved, just before the snapshot is written: recorded in it. */
+  readonly plugins?: () => readonly SnapshotPlugin[];
 }
 
 export interface BackupResult {
@@ -110,9 +163,78 @@ interface Counters {
   totalBytesProcessed: number;
 }
 
-/** The directories above the backed-up paths: name → child, or the real path to walk. */
+/** The directories above the backed-up paths and virtual entries: name → child. */
 interface Virtual {
-  readonly children: Map<string, Virtual | string>;
+  readonly children: Map<string, Child>;
+  /** A walked path lies below: the folder's metadata is read from the file system. */
+  real: boolean;
+  /** The metadata a virtual entry gave this folder. */
+  meta?: TreeNode;
+}
+
+/** A folder above paths or entries, a real path to walk, or a virtual entry's node. */
+type Child =
+  | { readonly kind: 'dir'; readonly dir: Virtual }
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'node'; node?: TreeNode };
+
+/** Where an entry of `p` goes in the virtual tree; throws when another path is in the way. */
+function place(top: Virtual, p: string, child: Child): void {
+  const parts = p.split('/').filter(Boolean);
+  const name = parts.pop();
+  if (name === undefined) {
+    throw new CairnError(
+      'USAGE',
+      `Cannot back up ${child.kind === 'path' ? 'the root' : p}: "/" cannot be an entry`,
+    );
+  }
+  let v = top;
+  let at = '';
+  for (const part of parts) {
+    at += `/${part}`;
+    const c = v.children.get(part);
+    if (c === undefined) {
+      const next: Virtual = { children: new Map(), real: false };
+      v.children.set(part, { kind: 'dir', dir: next });
+      v = next;
+    } else if (c.kind === 'dir') v = c.dir;
+    else throw overlap(p, at, c);
+    if (child.kind === 'path') v.real = true;
+  }
+  const there = v.children.get(name);
+  if (there === undefined) {
+    v.children.set(name, child);
+    return;
+  }
+  if (there.kind !== 'dir') throw overlap(p, p, there);
+  if (there.dir.real) {
+    throw new CairnError('USAGE', `Cannot back up the entry ${p}: a backed-up path lies inside it`);
+  }
+  if (child.kind !== 'node' || child.node?.type !== 'dir') {
+    throw new CairnError('USAGE', `Cannot back up the entry ${p}: other entries lie inside it`);
+  }
+  if (there.dir.meta !== undefined) throw overlap(p, p, child);
+  // A folder entry that other entries lie in (given after them): it gives the folder its metadata.
+  there.dir.meta = child.node;
+}
+
+function overlap(p: string, at: string, other: Child): CairnError {
+  const what = other.kind === 'path' ? `the backed-up path ${at}` : `the entry ${at}`;
+  return new CairnError(
+    'USAGE',
+    p === at
+      ? `Cannot back up the entry ${p}: ${other.kind === 'path' ? 'a backed-up path' : 'another entry'} has that path`
+      : `Cannot back up the entry ${p}: it would lie inside ${what}`,
+  );
+}
+
+/** An absolute, normalised entry path; refuses relative paths, the root and NUL bytes. */
+function entryPath(p: string): string {
+  const norm = path.posix.normalize(p);
+  if (!norm.startsWith('/') || norm === '/' || p.includes('\0')) {
+    throw new CairnError('USAGE', `Cannot back up the entry "${p}": give an absolute path below /`);
+  }
+  return norm.replace(/\/+$/, '');
 }
 
 function nodeType(st: BigIntStats): NodeType {
@@ -163,6 +285,45 @@ export async function backup(
 ): Promise<BackupResult> {
   const sources = normalisePaths(paths);
   if (sources.length === 0) throw new CairnError('USAGE', 'Cannot back up: no paths given');
+  await checkSources(sources);
+  const walker = new Walker(repo, options);
+  return writeSnapshot(
+    repo,
+    () => sources,
+    options,
+    walker,
+    () => walker.walkRoot(sources),
+  );
+}
+
+/**
+ * Backs up paths and virtual entries (a plugin's) into one snapshot. The snapshot's `paths` are
+ * the walked paths and the outermost entry paths; `plugins` is what plan.plugins returns.
+ */
+export async function backupPlan(
+  repo: Repository,
+  plan: BackupPlan,
+  options: BackupOptions = {},
+): Promise<BackupResult> {
+  const sources = normalisePaths(plan.paths ?? []);
+  if (sources.length === 0 && plan.entries === undefined) {
+    throw new CairnError('USAGE', 'Cannot back up: no paths and no entries given');
+  }
+  await checkSources(sources);
+  const walker = new Walker(repo, options);
+  const made: string[] = [];
+  return writeSnapshot(
+    repo,
+    () => normalisePaths([...sources, ...made]),
+    options,
+    walker,
+    () => walker.walkPlan(sources, plan.entries, made),
+    plan.plugins,
+  );
+}
+
+/** Every path must exist and be readable before anything is written. */
+async function checkSources(sources: readonly string[]): Promise<void> {
   for (const p of sources) {
     try {
       await fs.lstat(p);
@@ -175,8 +336,6 @@ export async function backup(
       );
     }
   }
-  const walker = new Walker(repo, options);
-  return writeSnapshot(repo, sources, options, walker, () => walker.walkRoot(sources));
 }
 
 /** A byte stream to back up as one file (standard input, a dump command's output). */
@@ -206,7 +365,13 @@ export async function backupStream(
   }
   const { parent: _ignored, ...rest } = options;
   const walker = new Walker(repo, rest);
-  return writeSnapshot(repo, [`/${source.name}`], rest, walker, () => walker.saveStream(source));
+  return writeSnapshot(
+    repo,
+    () => [`/${source.name}`],
+    rest,
+    walker,
+    () => walker.saveStream(source),
+  );
 }
 
 /**
@@ -215,10 +380,11 @@ export async function backupStream(
  */
 async function writeSnapshot(
   repo: Repository,
-  sources: readonly string[],
+  paths: () => readonly string[],
   options: BackupOptions,
   walker: Walker,
   walk: () => Promise<string>,
+  plugins?: () => readonly SnapshotPlugin[],
 ): Promise<BackupResult> {
   const now = options.now ?? (() => new Date());
   const start = now();
@@ -246,6 +412,7 @@ async function writeSnapshot(
     if (repo.monitor === monitor) repo.monitor = undefined;
   }
   const report = walker.clock.report(performance.now() - started);
+  const records = plugins?.();
   const end = now();
   const summary: SnapshotSummary = {
     ...walker.counters,
@@ -270,12 +437,13 @@ async function writeSnapshot(
     username,
     ...(process.getuid ? { uid: process.getuid() } : {}),
     ...(process.getgid ? { gid: process.getgid() } : {}),
-    paths: [...sources],
+    paths: [...paths()],
     tags: [...(options.tags ?? [])],
     ...(options.parent ? { parent: options.parent.id } : {}),
     tree: root,
     programVersion: `cairn ${VERSION}`,
     summary,
+    ...(records === undefined ? {} : { plugins: records }),
   };
   const id = await repo.saveSnapshot(snapshot);
   const load = Object.fromEntries(BACKUP_STAGES.map((s) => [s, report.stages[s].share])) as Record<
@@ -367,24 +535,63 @@ class Walker {
       const st = await this.source(() => fs.lstat('/', { bigint: true }));
       return (await this.walkDir('/', parentRoot, Number(st.dev))).done;
     }
-    const top: Virtual = { children: new Map() };
-    for (const src of sources) {
-      const parts = src.split('/').filter(Boolean);
-      let v = top;
-      parts.forEach((part, i) => {
-        if (i === parts.length - 1) {
-          v.children.set(part, src);
-          return;
-        }
-        let next = v.children.get(part);
-        if (next === undefined || typeof next === 'string') {
-          next = { children: new Map() };
-          v.children.set(part, next);
-        }
-        v = next;
-      });
+    const top: Virtual = { children: new Map(), real: true };
+    for (const src of sources) place(top, src, { kind: 'path', path: src });
+    return this.saveVirtual(top, '/', parentRoot);
+  }
+
+  /**
+   * Saves the virtual entries one by one (each file's bytes read whole before the next entry is
+   * asked for), then walks the paths, and writes the root tree. `made` receives the entry paths.
+   */
+  async walkPlan(
+    sources: readonly string[],
+    entries: AsyncIterable<VirtualEntry> | undefined,
+    made: string[],
+  ): Promise<string> {
+    if (entries === undefined) return this.walkRoot(sources);
+    const parentRoot = this.options.parent ? await this.loadParentTree(this.options.parent.tree) : undefined;
+    const top: Virtual = { children: new Map(), real: sources.length > 0 };
+    for (const src of sources) place(top, src, { kind: 'path', path: src });
+    for await (const entry of entries) {
+      this.options.signal?.throwIfAborted();
+      const p = entryPath(entry.path);
+      const slot: Child = { kind: 'node' };
+      if (entry.type === 'dir') slot.node = this.virtualNode(entry, path.posix.basename(p));
+      place(top, p, slot);
+      made.push(p);
+      if (entry.type !== 'dir') slot.node = await this.saveVirtualEntry(entry, p);
     }
     return this.saveVirtual(top, '/', parentRoot);
+  }
+
+  /** The node of a virtual entry without content: owner and time default to this process, now. */
+  private virtualNode(entry: VirtualEntry, name: string): TreeNode {
+    const uid = entry.uid ?? process.getuid?.() ?? 0;
+    const gid = entry.gid ?? process.getgid?.() ?? 0;
+    const user = entry.user ?? (entry.uid === undefined ? userName(uid) : undefined);
+    const group = entry.group ?? (entry.gid === undefined ? groupName(gid) : undefined);
+    const type = entry.type;
+    const mode = entry.mode ?? (type === 'dir' ? 0o755 : type === 'symlink' ? 0o777 : 0o600);
+    return syntheticNode(name, type, entry.mtimeMs ?? (this.options.now?.() ?? new Date()).getTime(), {
+      mode: mode & 0o7777,
+      uid,
+      gid,
+      ...(user === undefined ? {} : { user }),
+      ...(group === undefined ? {} : { group }),
+      ...(type === 'symlink' ? { linkTarget: entry.linkTarget ?? '' } : {}),
+    });
+  }
+
+  /** A virtual file's bytes or a virtual symlink, saved; its node. */
+  private async saveVirtualEntry(entry: VirtualEntry, p: string): Promise<TreeNode> {
+    const node = this.virtualNode(entry, path.posix.basename(p));
+    if (entry.type !== 'file') return node;
+    const empty = () => Promise.resolve(0);
+    const { content, size } = await this.saveBytes(p, entry.read ?? empty, entry.finish);
+    const done = { ...node, size, content };
+    this.fileDone(p, done, undefined, size);
+    return done;
   }
 
   private async loadParentTree(id: string | undefined): Promise<Map<string, TreeNode> | undefined> {
@@ -409,13 +616,25 @@ class Walker {
       const child = v.children.get(name);
       const full = path.join(dir, name);
       const prev = parent?.get(name);
-      if (typeof child === 'string') {
+      if (child === undefined) continue;
+      if (child.kind === 'path') {
         const node = await this.saveEntry(full, name, prev);
         if (node) nodes.push(node);
-      } else if (child) {
-        const st = await this.source(() => fs.lstat(full, { bigint: true }));
-        const sub = await this.saveVirtual(child, full, await this.loadParentTree(prev?.subtree));
-        nodes.push({ ...this.withXattrs(full, baseNode(name, st)), subtree: sub });
+      } else if (child.kind === 'node') {
+        if (child.node) nodes.push(child.node);
+      } else {
+        const sub = await this.saveVirtual(
+          child.dir,
+          full,
+          child.dir.real ? await this.loadParentTree(prev?.subtree) : undefined,
+        );
+        let meta: TreeNode;
+        if (child.dir.meta) meta = { ...child.dir.meta, name };
+        else if (child.dir.real) {
+          const st = await this.source(() => fs.lstat(full, { bigint: true }));
+          meta = this.withXattrs(full, baseNode(name, st));
+        } else meta = this.virtualNode({ path: full, type: 'dir' }, name);
+        nodes.push({ ...meta, subtree: sub });
       }
     }
     return (await this.repo.saveTree({ nodes })).id.toString('hex');
@@ -431,6 +650,7 @@ class Walker {
     const st = await this.stat(full);
     if (st === undefined) return undefined;
     const node = this.withXattrs(full, baseNode(name, st));
+    if (this.options.hooks?.before?.(full, node) === 'skip') return undefined;
     if (node.type === 'dir') return (await this.walkDirNode(full, node, prev, node.device)).done;
     if (node.type === 'file') return this.runFile(full, node, prev);
     return this.saveSpecial(full, node);
@@ -544,6 +764,7 @@ class Walker {
       if (st === undefined) continue;
       const full = path.join(dir, name);
       const node = this.withXattrs(full, baseNode(name, st));
+      if (this.options.hooks?.before?.(full, node) === 'skip') continue;
       const prev = parent?.get(name);
       if (node.type === 'dir') {
         keep((await this.walkDirNode(full, node, prev, rootDevice)).done);
@@ -626,29 +847,43 @@ class Walker {
     return prev.content.every((id) => this.repo.index.has(Buffer.from(id, 'hex')));
   }
 
-  /** The root tree of a stream backup: one file, owned by this process, dated now. */
-  async saveStream(source: StreamSource): Promise<string> {
+  /** Chunks and saves a stream's bytes, then calls `finish` (which throws when its producer failed). */
+  private async saveBytes(
+    label: string,
+    source: StreamSource['read'],
+    finish: (() => Promise<void>) | undefined,
+  ): Promise<{ content: string[]; size: number }> {
     const content: string[] = [];
     let size = 0;
-    const window = Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
-    this.progress.currentFile = source.name;
+    const window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
+    this.progress.currentFile = label;
     const read = async (buf: Buffer, offset: number, length: number) => {
-      const n = await this.source(() => source.read(buf, offset, length));
+      const n = await this.source(() => source(buf, offset, length));
       this.progress.bytesRead += n;
       return n;
     };
-    for await (const chunk of chunkStream(read, this.chunker, {
-      window,
-      readSize: READ_SIZE,
-      ...this.signalOption,
-    })) {
-      const id = this.name(chunk);
-      content.push(id.toString('hex'));
-      size += chunk.length;
-      this.progress.bytesDone += chunk.length;
-      await this.repo.saveBlob('data', chunk, id);
+    try {
+      for await (const chunk of chunkStream(read, this.chunker, {
+        window,
+        readSize: READ_SIZE,
+        ...this.signalOption,
+      })) {
+        const id = this.name(chunk);
+        content.push(id.toString('hex'));
+        size += chunk.length;
+        this.progress.bytesDone += chunk.length;
+        await this.repo.saveBlob('data', chunk, id);
+      }
+    } finally {
+      this.windows.push(window);
     }
-    await this.source(() => source.finish?.() ?? Promise.resolve());
+    await this.source(() => finish?.() ?? Promise.resolve());
+    return { content, size };
+  }
+
+  /** The root tree of a stream backup: one file, owned by this process, dated now. */
+  async saveStream(source: StreamSource): Promise<string> {
+    const { content, size } = await this.saveBytes(source.name, source.read, source.finish);
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
     const user = userName(uid);
@@ -668,7 +903,13 @@ class Walker {
   private runFile(full: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
     this.options.keepAlive?.();
     const limiter = node.size < this.smallFile ? this.smallFiles : this.files;
-    return limiter.run(() => this.saveFile(full, node, prev));
+    const saved = limiter.run(() => this.saveFile(full, node, prev));
+    const after = this.options.hooks?.after;
+    if (after === undefined) return saved;
+    return saved.then((n) => {
+      if (n !== undefined) after(full, n);
+      return n;
+    });
   }
 
   private async saveFile(

@@ -26,8 +26,12 @@ export {
 export { Lock, unlock, readLocks, isStale, STALE_AFTER_MS, type LockEnv, type LockInfo } from './lock.ts';
 export {
   backup,
+  backupPlan,
   backupStream,
+  type BackupPlan,
+  type FileHooks,
   type StreamSource,
+  type VirtualEntry,
   normalisePaths,
   newBackupProgress,
   type BackupOptions,
@@ -42,6 +46,7 @@ export {
   type RestoreProgress,
   type RestoreSummary,
   type RestoreWarning,
+  type Diverted,
 } from './restorer.ts';
 export {
   check,
@@ -53,7 +58,7 @@ export {
   type Subset,
 } from './check.ts';
 export { BACKUP_STAGES, type BackupStage } from './stages.ts';
-export type { Snapshot, SnapshotInfo, SnapshotSummary } from './snapshot.ts';
+export type { BackupLevel, Snapshot, SnapshotInfo, SnapshotPlugin, SnapshotSummary } from './snapshot.ts';
 export {
   applyPolicy,
   parseDuration,

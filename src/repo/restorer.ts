@@ -67,6 +67,19 @@ export interface RestoreOptions {
   readonly replace?: ReplacePolicy;
   /** Remove entries of restored folders that the snapshot does not have (the target matches it). */
   readonly delete?: boolean;
+  /**
+   * Entries the caller restores itself (a plugin's): asked for each entry the include and exclude
+   * patterns keep, with its snapshot path. For a file, symlink or special, true means it is not
+   * written and is listed in the summary's `diverted`. For a folder, true means it is not made (it
+   * is listed too) and its entries are asked about one by one.
+   */
+  readonly divert?: (path: string, node: TreeNode) => boolean;
+}
+
+/** An entry left to the caller by `divert`, in the order of the walk. */
+export interface Diverted {
+  readonly path: string;
+  readonly node: TreeNode;
 }
 
 /**
@@ -92,6 +105,8 @@ export interface RestoreSummary {
   readonly specials: number;
   readonly bytes: number;
   readonly warnings: readonly RestoreWarning[];
+  /** Entries `divert` claimed, in walk order (with dry run too): the caller restores them. */
+  readonly diverted: readonly Diverted[];
 }
 
 /** Blobs of one pack closer than this are fetched by one read. */
@@ -200,6 +215,7 @@ export async function restore(
     specials: r.specials,
     bytes: r.bytes,
     warnings: r.warnings,
+    diverted: r.diverted,
   };
 }
 
@@ -209,6 +225,7 @@ class Restorer {
   symlinks = 0;
   bytes = 0;
   readonly warnings: RestoreWarning[] = [];
+  readonly diverted: Diverted[] = [];
   private readonly failures: { path: string; error: CairnError }[] = [];
   private readonly repo: Repository;
   private readonly options: RestoreOptions;
@@ -301,13 +318,20 @@ class Restorer {
       const included = taken || this.includes === undefined || this.includes(p);
       if (node.type === 'dir') {
         const chain = [...pending, { dest, node }];
-        if (included) this.materialize(chain);
+        // A diverted folder is not made here: what in it is not diverted makes it when restored.
+        const diverted = included && this.options.divert?.(p, node) === true;
+        if (diverted) this.diverted.push({ path: p, node });
+        if (included && !diverted) this.materialize(chain);
         if (node.subtree !== undefined)
-          await this.restoreTree(node.subtree, dest, p, included ? [] : chain, included);
+          await this.restoreTree(node.subtree, dest, p, included && !diverted ? [] : chain, included);
         if (this.created.has(dest)) this.dirMeta.push({ path: dest, node });
         continue;
       }
       if (!included) continue;
+      if (this.options.divert?.(p, node) === true) {
+        this.diverted.push({ path: p, node });
+        continue;
+      }
       if (this.keepExisting(dest, node)) continue;
       this.materialize(pending);
       if (this.dryRun) {

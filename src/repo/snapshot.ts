@@ -21,6 +21,30 @@ export interface SnapshotSummary {
   readonly warnings: number;
 }
 
+/** A level of a backup, as plugins see it (Bareos' Full, Incremental, Differential). */
+export type BackupLevel = 'full' | 'incremental' | 'differential';
+
+/**
+ * One plugin used by a backup: the directive it ran with (secret options left out), the entries
+ * it made, and the state it keeps for the next run (the last LSN of a database, say). Written by
+ * the plugin host (src/plugins/); repo/ stores it and reads nothing in it.
+ */
+export interface SnapshotPlugin {
+  /** The plugin's name: the directive's first word. */
+  readonly name: string;
+  /** A command plugin makes entries; an option plugin was called for each file of the walk. */
+  readonly kind: 'command' | 'option';
+  /** The directive as given (options marked secret left out), e.g. "bpipe:file=/db.sql:reader=...". */
+  readonly directive: string;
+  /** The plugin API version the plugin spoke. */
+  readonly apiVersion: number;
+  readonly level: BackupLevel;
+  /** The snapshot paths of the entries it made (a command plugin), sorted. */
+  readonly paths: readonly string[];
+  /** Any JSON value the plugin asked to keep, handed back to it at the next run. */
+  readonly state?: unknown;
+}
+
 export interface Snapshot {
   readonly version: 1;
   readonly time: string;
@@ -36,6 +60,8 @@ export interface Snapshot {
   readonly summary?: SnapshotSummary;
   /** For a copy made by `cairn copy`: the id of the snapshot it copies (the first, for a copy of a copy). */
   readonly original?: string;
+  /** The plugins that made entries of this snapshot or were called for its files (optional). */
+  readonly plugins?: readonly SnapshotPlugin[];
 }
 
 export interface SnapshotInfo extends Snapshot {
