@@ -353,6 +353,14 @@ export function backendConformance(name: string, make: () => Promise<BackendFixt
       });
     });
 
+    it('retainedUntil is undefined or a future date; an invalid handle is USAGE', async () => {
+      const h = handleOf('data', 'retained');
+      await b.write(h, [Buffer.from('r')]);
+      const until = await b.retainedUntil(h);
+      assert.ok(until === undefined || until.getTime() > Date.now(), String(until));
+      await rejectsWithCode(b.retainedUntil({ type: 'data', name: 'a' }), 'USAGE');
+    });
+
     it('invalid names are USAGE for every operation, and nothing is stored', async () => {
       const before = await Promise.all(FILE_TYPES.map((type) => listNames(b, type)));
       const invalid: Handle[] = [

@@ -189,6 +189,10 @@ export class FaultBackend implements Backend {
     return this.inner.localPath(h);
   }
 
+  retainedUntil(h: Handle): Promise<Date | undefined> {
+    return this.inner.retainedUntil(h);
+  }
+
   /** Spends one write of each failAfterWrites rule, or throws when one has none left. */
   #countWrite(op: FaultOp, h: Handle): void {
     for (const armed of this.#rules) {

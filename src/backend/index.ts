@@ -37,5 +37,8 @@ export {
   handleProblem,
 } from './handle.ts';
 export { LocalBackend } from './local.ts';
+export { S3Backend, formatS3Location, parseS3Location } from './s3.ts';
+export type { LockMode, ObjectLockSetting, S3Location, S3Options } from './s3.ts';
+export { CachedBackend, cacheRoot } from './cache.ts';
 export { RetryBackend, isTransient } from './retry.ts';
 export type { RetryOptions } from './retry.ts';

@@ -235,6 +235,13 @@ export class LocalBackend implements Backend {
     return this.#path(h);
   }
 
+  /** A local directory has no retention: anything may be removed. */
+  async retainedUntil(h: Handle): Promise<Date | undefined> {
+    checkHandle(h, 'look up the retention of', this.location);
+    // Nothing to ask the file system; an async method so that a bad handle rejects, not throws.
+    return await Promise.resolve(undefined);
+  }
+
   async canClone(source?: Backend, use: CloneUse = 'copy'): Promise<boolean> {
     const fsys = await this.#cloneProbe();
     if (fsys === undefined) return false;

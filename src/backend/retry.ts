@@ -143,6 +143,10 @@ export class RetryBackend implements Backend {
     return this.inner.localPath(h);
   }
 
+  retainedUntil(h: Handle): Promise<Date | undefined> {
+    return this.#retry('retainedUntil', h, () => this.inner.retainedUntil(h));
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

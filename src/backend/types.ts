@@ -109,6 +109,12 @@ export interface Backend {
    * undefined when its bytes are not in a local file (an object store).
    */
   localPath(h: Handle): string | undefined;
+  /**
+   * Until when the storage refuses to remove this file (an object lock's retention on S3), or
+   * undefined when it would remove it now. Always undefined for storage without such a lock.
+   * BACKEND_NOT_FOUND if absent is not promised: an absent file is simply not retained.
+   */
+  retainedUntil(h: Handle): Promise<Date | undefined>;
   /** Release resources. No other method may be called afterwards. */
   close(): Promise<void>;
 }

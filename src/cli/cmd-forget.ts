@@ -66,6 +66,12 @@ export function printPrune(s: Session, r: PruneResult): void {
   } else {
     s.out.line(`would free about ${formatBytes(r.bytesFreed)} of ${formatBytes(r.bytesBefore)}`);
   }
+  if (r.packsRetained > 0 && r.retainedUntil !== undefined) {
+    s.out.line(
+      `${plural(r.packsRetained, 'pack')} (${formatBytes(r.bytesRetained)}) no longer needed ${r.packsRetained === 1 ? 'is' : 'are'} under retention ` +
+        `(object lock) until ${r.retainedUntil.toISOString()} at the latest: a prune after that frees them`,
+    );
+  }
   s.out.emit({
     message_type: 'prune',
     dry_run: r.dryRun,
@@ -83,6 +89,9 @@ export function printPrune(s: Session, r: PruneResult): void {
     bytes_copied: r.bytesCopied,
     bytes_freed: r.bytesFreed,
     bytes_before: r.bytesBefore,
+    packs_retained: r.packsRetained,
+    bytes_retained: r.bytesRetained,
+    ...(r.retainedUntil !== undefined ? { retained_until: r.retainedUntil.toISOString() } : {}),
   });
 }
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
 import { parseCodec } from '../compress/index.ts';
 import { Repository } from '../repo/index.ts';
-import { openBackend, repoLocation, type GlobalOptions } from './context.ts';
+import { openBackend, repoLocation, s3Backend, type GlobalOptions } from './context.ts';
 import { fromLocation, openFrom, withFromOptions, type FromFlags } from './from-repo.ts';
 import { makeOutput } from './output.ts';
 import { resolveNewSecret } from './secrets.ts';
@@ -16,6 +16,8 @@ interface InitFlags extends FromFlags {
   readonly packSize?: string;
   readonly alignment?: string;
   readonly compression?: string;
+  readonly objectLock?: string;
+  readonly lockMode?: string;
 }
 
 export function registerInit(program: Command): void {
@@ -34,6 +36,11 @@ export function registerInit(program: Command): void {
     .option('--chunker-min <size>', 'smallest chunk (default 512KiB)')
     .option('--chunker-avg <size>', 'average chunk, a power of two (default 1MiB)')
     .option('--chunker-max <size>', 'largest chunk (default 8MiB)')
+    .option(
+      '--object-lock <days>',
+      'S3 only: make the bucket with object lock, every file immutable for this many days after it is written',
+    )
+    .option('--lock-mode <mode>', 'with --object-lock: governance (default) or compliance')
     .addHelpText(
       'after',
       `
@@ -45,7 +52,15 @@ files make the same chunks in both, and by default its pack size, alignment and 
 Opening SRC takes its password (--from-password-file, CAIRN_FROM_PASSWORD_FILE,
 CAIRN_FROM_PASSWORD, or a prompt). With --copy-keys it also shares SRC's master key: "cairn copy"
 between the two then moves sealed blobs as they are, and clones them on one XFS or Btrfs. The new
-repository still gets a key slot and password of its own.`,
+repository still gets a key slot and password of its own.
+
+An S3 repository is named s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]; the credentials come from
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN) or AWS_PROFILE, the region from
+AWS_DEFAULT_REGION (default us-east-1). init makes the bucket if it is missing. With
+--object-lock DAYS it is made with object lock: no client, Cairn included, can delete or change a
+file for DAYS days after it was written (in compliance mode not even the bucket's owner; in
+governance mode a user allowed to bypass it can). On a bucket that already has object lock, init
+takes its default retention. Packs are dense on S3 (alignment 1).`,
     )
     .action(async (flags: InitFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -89,7 +104,28 @@ repository still gets a key slot and password of its own.`,
       const packSize = flags.packSize ? parseSize(flags.packSize, '--pack-size') : like?.packSize;
       const alignment = flags.alignment ? parseSize(flags.alignment, '--alignment') : like?.alignment;
       compression ??= like?.compression;
-      const repo = await Repository.init(openBackend(location), secret, {
+      let objectLock: { days: number; mode: 'governance' | 'compliance' } | undefined;
+      if (flags.objectLock !== undefined) {
+        const days = Number(flags.objectLock);
+        if (!Number.isSafeInteger(days) || days < 1 || days > 36_500) {
+          throw new CairnError(
+            'USAGE',
+            `Cannot use --object-lock ${flags.objectLock}: give a whole number of days from 1 to 36500`,
+          );
+        }
+        const mode = (flags.lockMode ?? 'governance').toLowerCase();
+        if (mode !== 'governance' && mode !== 'compliance') {
+          throw new CairnError(
+            'USAGE',
+            `Cannot use --lock-mode ${flags.lockMode}: give governance or compliance`,
+          );
+        }
+        objectLock = { days, mode };
+      } else if (flags.lockMode !== undefined) {
+        throw new CairnError('USAGE', 'Cannot use --lock-mode without --object-lock DAYS');
+      }
+      const backend = openBackend(location, objectLock !== undefined ? { objectLock } : {});
+      const repo = await Repository.init(backend, secret, {
         chunker,
         ...(packSize !== undefined ? { packSize } : {}),
         ...(alignment !== undefined ? { alignment } : {}),
@@ -105,12 +141,21 @@ repository still gets a key slot and password of its own.`,
             : `  with the chunker of ${from} (repository ${source.config.id.slice(0, 12)}) and a master key of its own`,
         );
       }
+      const lock = await s3Backend(backend)?.objectLock();
+      if (lock !== undefined) {
+        out.line(
+          `  with object lock (${lock.mode} mode): every file stays immutable for ${lock.days} days after it is written`,
+        );
+      }
       out.line('Keep the password safe: without it the data cannot be recovered.');
+      await repo.close();
+      await backend.close();
       out.emit({
         message_type: 'initialized',
         id: repo.config.id,
         repository: location,
         version: repo.config.version,
+        ...(lock !== undefined ? { object_lock: { days: lock.days, mode: lock.mode } } : {}),
         ...(source !== undefined
           ? { from_repository: from, from_id: source.config.id, copied_keys: flags.copyKeys === true }
           : {}),

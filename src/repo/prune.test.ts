@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FaultBackend } from '../backend/fault.ts';
-import { LocalBackend } from '../backend/index.ts';
+import { LocalBackend, type Handle } from '../backend/index.ts';
 import { isCairnError } from '../errors.ts';
 import { backup } from './archiver.ts';
 import { check } from './check.ts';
@@ -138,5 +138,49 @@ describe('prune', () => {
       (e: unknown) => isCairnError(e, 'SNAPSHOT_CORRUPT') && /nothing was deleted/.test((e as Error).message),
     );
     assert.equal(await dirSize(path.join(repoDir, 'data')), before);
+  });
+});
+
+/** A local backend whose packs named in `held` are retained (object lock) until `until`. */
+class RetainingBackend extends LocalBackend {
+  readonly held = new Set<string>();
+  readonly until = new Date(Date.now() + 86_400_000);
+  readonly removed: string[] = [];
+  override async retainedUntil(h: Handle): Promise<Date | undefined> {
+    await super.retainedUntil(h);
+    return this.held.has(h.name) ? this.until : undefined;
+  }
+  override async remove(h: Handle): Promise<void> {
+    if (this.held.has(h.name)) throw new Error(`prune tried to remove retained ${h.type}/${h.name}`);
+    this.removed.push(h.name);
+    await super.remove(h);
+  }
+}
+
+describe('prune under retention', () => {
+  it('never removes a retained pack or index file, keeps it indexed and says until when', async (t) => {
+    const { repoDir, last } = await history(t);
+    const backend = new RetainingBackend(repoDir);
+    for await (const f of backend.list('data')) backend.held.add(f.name);
+    for await (const f of backend.list('index')) backend.held.add(f.name);
+    const repo = await Repository.open(backend, PASSWORD);
+    const r = await prune(repo, { maxUnused: 0.05 });
+    assert.ok(r.packsRetained > 0);
+    assert.ok(r.bytesRetained > 0);
+    assert.equal(r.retainedUntil?.getTime(), backend.until.getTime());
+    assert.equal(r.packsDeleted + r.packsRepacked + r.packsUnreferenced, 0);
+    assert.equal(r.bytesFreed, 0);
+    assert.deepEqual(backend.removed, []);
+    const reopened = await openRepo(repoDir);
+    const result = await check(reopened, { readData: true });
+    assert.deepEqual(result.errors, []);
+    await reopened.findSnapshot(last);
+
+    // Once the retention is over, the next prune frees them.
+    backend.held.clear();
+    const later = await prune(await Repository.open(backend, PASSWORD), { maxUnused: 0.05 });
+    assert.equal(later.packsRetained, 0);
+    assert.ok(later.packsDeleted + later.packsRepacked > 0);
+    assert.deepEqual((await check(await openRepo(repoDir), { readData: true })).errors, []);
   });
 });

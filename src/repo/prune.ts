@@ -14,8 +14,14 @@
  * 3. Order, so that a crash at any point loses nothing: new packs and their index are written;
  *    then one index file naming every pack that stays, superseding all earlier index files; only
  *    then are the old index files and the packs deleted.
+ * 4. Retention (S3 object lock): a pack the storage still retains is never deleted, nor repacked
+ *    (that would free nothing yet); it stays as it is, indexed, and is reported with the date its
+ *    retention ends, after which a later prune frees it. Retained index files stay too: the new
+ *    index supersedes them.
  */
 import { CairnError, reason } from '../errors.ts';
+import type { Handle } from '../backend/index.ts';
+import { Limiter } from './limiter.ts';
 import { blobTypeName, isHexId, type BlobEntry } from './format.ts';
 import type { IndexPack } from './index-file.ts';
 import type { Repository } from './repository.ts';
@@ -50,6 +56,27 @@ export interface PruneResult {
   /** Bytes of packs deleted minus bytes of packs written. */
   readonly bytesFreed: number;
   readonly bytesBefore: number;
+  /** Packs prune would delete or repack but the storage still retains (object lock): left as they are. */
+  readonly packsRetained: number;
+  /** Their bytes, freed by a prune after `retainedUntil`. */
+  readonly bytesRetained: number;
+  /** When the last of those retentions ends; undefined when none is retained. */
+  readonly retainedUntil: Date | undefined;
+}
+
+/** Which of `handles` the storage still retains, and until when (object lock); asked 8 at a time. */
+async function retained(repo: Repository, handles: readonly Handle[]): Promise<Map<string, Date>> {
+  const out = new Map<string, Date>();
+  const limiter = new Limiter(8);
+  await Promise.all(
+    handles.map((h) =>
+      limiter.run(async () => {
+        const until = await repo.backend.retainedUntil(h);
+        if (until !== undefined) out.set(h.name, until);
+      }),
+    ),
+  );
+  return out;
 }
 
 /** The ids (hex) of every blob a snapshot needs, trees included. */
@@ -141,7 +168,26 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     else if (total > 0 && 1 - liveBytes / total > maxUnused) repack.push(pack);
     else keep.push(pack);
   }
-  const unreferenced = [...present.keys()].filter((p) => !packs.has(p) && isHexId(p));
+  let unreferenced = [...present.keys()].filter((p) => !packs.has(p) && isHexId(p));
+
+  // Packs under retention stay as they are until it ends.
+  const locked = await retained(
+    repo,
+    [...remove, ...repack, ...unreferenced].map((name) => ({ type: 'data' as const, name })),
+  );
+  let bytesRetained = 0;
+  let retainedUntil: Date | undefined;
+  for (const [pack, until] of locked) {
+    bytesRetained += present.get(pack) ?? 0;
+    if (retainedUntil === undefined || until > retainedUntil) retainedUntil = until;
+  }
+  if (locked.size > 0) {
+    const held = (p: string) => locked.has(p);
+    keep.push(...remove.filter(held), ...repack.filter(held));
+    remove.splice(0, remove.length, ...remove.filter((p) => !held(p)));
+    repack.splice(0, repack.length, ...repack.filter((p) => !held(p)));
+    unreferenced = unreferenced.filter((p) => !held(p));
+  }
 
   let bytesRead = 0;
   let bytesWritten = 0;
@@ -187,7 +233,14 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     for await (const f of repo.backend.list('index')) now.push(f.name);
     const staying: IndexPack[] = [...keep.map((id) => ({ id, entries: packs.get(id) ?? [] })), ...written];
     const newIndex = await repo.writeIndexFile({ supersedes: now, packs: staying });
-    for (const name of now) if (name !== newIndex) await repo.backend.remove({ type: 'index', name });
+    const oldIndexes = now.filter((name) => name !== newIndex);
+    const heldIndexes = await retained(
+      repo,
+      oldIndexes.map((name) => ({ type: 'index' as const, name })),
+    );
+    for (const name of oldIndexes) {
+      if (!heldIndexes.has(name)) await repo.backend.remove({ type: 'index', name });
+    }
     let gone = 0;
     const doomed = [...remove, ...repack, ...unreferenced];
     for (const pack of doomed) {
@@ -213,5 +266,8 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     bytesCopied,
     bytesFreed: freed - bytesWritten,
     bytesBefore,
+    packsRetained: locked.size,
+    bytesRetained,
+    retainedUntil,
   };
 }

@@ -140,7 +140,12 @@ describe('the command line', { concurrency: true }, () => {
       [
         'a remote location',
         ['snapshots', '--repo', 's3://bucket/cairn'],
-        /only local directories are supported/,
+        /S3 repositories are named s3:http\(s\):\/\/HOST\[:PORT\]\/BUCKET/,
+      ],
+      [
+        'a location of another kind',
+        ['snapshots', '--repo', 'sftp://host/cairn'],
+        /local directories and s3:http\(s\):\/\/HOST\[:PORT\]\/BUCKET\[\/PREFIX\] are supported/,
       ],
     ];
     for (const [what, args, pattern] of bad) {
