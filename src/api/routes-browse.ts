@@ -93,11 +93,23 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
     (request) =>
       withRepo(request, async (open, row) => {
         const { snapshots } = await open.repo.listSnapshots();
-        const fs = await statfs(row.location);
+        let bytes = 0;
+        let capacityBytes: number | null = null;
+        let freeBytes: number | null = null;
+        if (/^s3:/i.test(row.location)) {
+          // A bucket has no capacity to speak of: its objects' sizes are what it uses.
+          for (const type of ['config', 'keys', 'data', 'index', 'snapshots'] as const)
+            for await (const f of open.repo.backend.list(type)) bytes += f.size;
+        } else {
+          const fs = await statfs(row.location);
+          bytes = await duBytes(row.location);
+          capacityBytes = fs.blocks * fs.bsize;
+          freeBytes = fs.bavail * fs.bsize;
+        }
         return {
-          bytes: await duBytes(row.location),
-          capacityBytes: fs.blocks * fs.bsize,
-          freeBytes: fs.bavail * fs.bsize,
+          bytes,
+          capacityBytes,
+          freeBytes,
           snapshots: snapshots.length,
           growth: snapshots.map((s: SnapshotInfo) => ({
             time: s.time,

@@ -42,3 +42,4 @@ export type { LockMode, ObjectLockSetting, S3Location, S3Options } from './s3.ts
 export { CachedBackend, cacheRoot } from './cache.ts';
 export { RetryBackend, isTransient } from './retry.ts';
 export type { RetryOptions } from './retry.ts';
+export { attachCache, openLocation, s3Backend, type BackendOptions } from './open.ts';

@@ -1,15 +1,11 @@
 /** Opening the repository a command names, with its secret, its index and a lock. */
-import path from 'node:path';
 import { CairnError } from '../errors.ts';
 import {
-  CachedBackend,
-  LocalBackend,
-  RetryBackend,
-  S3Backend,
-  cacheRoot,
-  parseS3Location,
+  attachCache as attachBackendCache,
+  openLocation,
+  s3Backend,
   type Backend,
-  type ObjectLockSetting,
+  type BackendOptions,
 } from '../backend/index.ts';
 import { Lock, Repository } from '../repo/index.ts';
 import { resolveSecret } from './secrets.ts';
@@ -30,52 +26,16 @@ export function repoLocation(g: GlobalOptions, env = process.env): string {
   return loc;
 }
 
-export interface BackendOptions {
-  /** For init: make the S3 bucket with object lock and this default retention. */
-  readonly objectLock?: ObjectLockSetting;
-}
+export { s3Backend, type BackendOptions };
 
-/**
- * The storage for a location: a local directory, or an S3 bucket (`s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]`),
- * whose index and snapshot files are cached locally once `attachCache` knows the repository.
- */
+/** The storage for a location (see backend/open.ts). */
 export function openBackend(location: string, options: BackendOptions = {}): Backend {
-  const s3 = parseS3Location(location);
-  if (s3 !== undefined) {
-    return new CachedBackend(
-      new RetryBackend(
-        new S3Backend({
-          ...s3,
-          ...(options.objectLock !== undefined ? { objectLock: options.objectLock } : {}),
-        }),
-      ),
-    );
-  }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location) || /^(sftp|rest):/i.test(location)) {
-    throw new CairnError(
-      'USAGE',
-      `Cannot use repository ${location}: local directories and s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX] are supported`,
-    );
-  }
-  if (options.objectLock !== undefined) {
-    throw new CairnError(
-      'USAGE',
-      `Cannot use object lock on ${location}: it is a feature of S3 repositories`,
-    );
-  }
-  return new RetryBackend(new LocalBackend(path.resolve(location)));
-}
-
-/** The S3 backend under a backend's wrappers, if it is one. */
-export function s3Backend(backend: Backend): S3Backend | undefined {
-  let b: Backend = backend;
-  while (b instanceof CachedBackend || b instanceof RetryBackend) b = b.inner;
-  return b instanceof S3Backend ? b : undefined;
+  return openLocation(location, options);
 }
 
 /** Caches a remote repository's index and snapshot files under the XDG cache folder, by its id. */
 export function attachCache(repo: Repository): void {
-  if (repo.backend instanceof CachedBackend) repo.backend.attach(path.join(cacheRoot(), repo.config.id));
+  attachBackendCache(repo.backend, repo.config.id);
 }
 
 export interface Session {

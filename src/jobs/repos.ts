@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { LocalBackend, RetryBackend, type Backend } from '../backend/index.ts';
-import { CairnError, reason } from '../errors.ts';
+import { attachCache, CONFIG_HANDLE, openLocation, type Backend } from '../backend/index.ts';
+import { CairnError, isCairnError, reason } from '../errors.ts';
 import { Lock, Repository, type Secret } from '../repo/index.ts';
 
 export interface RepoRef {
@@ -46,26 +46,39 @@ export function writePasswordFile(dir: string, name: string, password?: string):
 }
 
 export function backendFor(location: string): Backend {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(location))
+  if (!/^s3:/i.test(location) && /^[a-z][a-z0-9+.-]*:/i.test(location))
     throw new CairnError(
       'INVALID_INPUT',
-      `location: "${location}" is not a local directory (only local repositories are supported by this version)`,
+      `location: "${location}" is neither a local directory nor s3:http(s)://HOST[:PORT]/BUCKET[/PREFIX]`,
     );
-  if (!path.isAbsolute(location))
+  if (!/^s3:/i.test(location) && !path.isAbsolute(location))
     throw new CairnError('INVALID_INPUT', `location: "${location}" is not an absolute path`);
-  return new RetryBackend(new LocalBackend(location));
+  return openLocation(location);
 }
 
 /** Creates the repository when `create` is set and the location is empty or absent. */
 export async function ensureRepository(ref: RepoRef, create: boolean): Promise<'created' | 'exists'> {
-  const empty = !existsSync(ref.location) || readdirSync(ref.location).length === 0;
-  if (!empty) {
-    if (!existsSync(path.join(ref.location, 'config')))
-      throw new CairnError(
-        'REPO_NOT_CAIRN',
-        `Cannot use ${ref.location} for repository ${ref.name}: it is not empty and holds no Cairn repository`,
-      );
-    return 'exists';
+  if (/^s3:/i.test(ref.location)) {
+    // A bucket: its config object says whether the repository exists.
+    const probe = backendFor(ref.location);
+    try {
+      if (await probe.exists(CONFIG_HANDLE)) return 'exists';
+    } catch (err) {
+      // No bucket yet: init makes it.
+      if (!isCairnError(err, 'BACKEND_NOT_FOUND')) throw err;
+    } finally {
+      await probe.close();
+    }
+  } else {
+    const empty = !existsSync(ref.location) || readdirSync(ref.location).length === 0;
+    if (!empty) {
+      if (!existsSync(path.join(ref.location, 'config')))
+        throw new CairnError(
+          'REPO_NOT_CAIRN',
+          `Cannot use ${ref.location} for repository ${ref.name}: it is not empty and holds no Cairn repository`,
+        );
+      return 'exists';
+    }
   }
   if (!create)
     throw new CairnError(
@@ -97,6 +110,7 @@ export async function openRepository(
   let lock: Lock | undefined;
   try {
     repo = await Repository.open(backend, readPasswordFile(ref.password_file, ref.name));
+    attachCache(backend, repo.config.id);
     if (options.lock !== 'none')
       lock = await Lock.acquire(repo, { exclusive: options.lock === 'exclusive', command: options.command });
     if (options.index) await repo.loadIndex();

@@ -197,8 +197,11 @@ export async function createRepository(
   secretsDir: string,
   origin: 'config' | 'api' = 'api',
 ): Promise<RepositoryRow> {
-  if (!path.isAbsolute(input.location))
-    throw new CairnError('INVALID_INPUT', `location: "${input.location}" is not an absolute path`);
+  if (!/^s3:/i.test(input.location) && !path.isAbsolute(input.location))
+    throw new CairnError(
+      'INVALID_INPUT',
+      `location: "${input.location}" is not an absolute path (or s3:http(s)://HOST/BUCKET)`,
+    );
   if (input.password && input.passwordFile)
     throw new CairnError('INVALID_INPUT', 'password: give password or passwordFile, not both');
   if (await catalog.repositoryByName(actor.tenantId, input.name))

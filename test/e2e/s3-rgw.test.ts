@@ -181,3 +181,58 @@ describe('a repository with object lock on Ceph RGW', () => {
     assert.match((await ok(repo, ['check'])).stdout, /no errors/);
   });
 });
+
+describe('the server with a repository on Ceph RGW', () => {
+  it('creates the repository in a bucket, runs a job into it and browses it', async () => {
+    // The server's S3 client takes its credentials from the environment, as the CLI's does.
+    process.env.AWS_ACCESS_KEY_ID = rgw.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = rgw.secretAccessKey;
+    process.env.XDG_CACHE_HOME = path.join(dir, 'server-cache');
+    const { testServer, logon, http, waitTask } = await import('./server-api.testing.ts');
+    const s = await testServer();
+    try {
+      const token = await logon(s.url);
+      const source = path.join(dir, 'server-source');
+      await makeSourceTree(source);
+      const location = `s3:${rgw.endpoint}/server-bucket/cairn`;
+      const repo = await http(s.url, 'POST', '/api/v1/repositories', {
+        token,
+        body: { name: 'rgw', location, create: true },
+      });
+      assert.equal(repo.status, 201, JSON.stringify(repo.body));
+      const job = await http(s.url, 'POST', '/api/v1/jobs', {
+        token,
+        body: { name: 'to-rgw', repository: 'rgw', sources: [source] },
+      });
+      assert.equal(job.status, 201, JSON.stringify(job.body));
+      const started = await http(s.url, 'POST', `/api/v1/jobs/${(job.body as { id: string }).id}/start`, {
+        token,
+      });
+      const task = await waitTask(s.url, token, (started.body as { id: string }).id, 120_000);
+      assert.equal(task.result, 'success', JSON.stringify(task));
+      const repoId = (repo.body as { id: string }).id;
+      const usage = (await http(s.url, 'GET', `/api/v1/repositories/${repoId}/usage`, { token })).body as {
+        bytes: number;
+        snapshots: number;
+        capacityBytes: number | null;
+      };
+      assert.equal(usage.snapshots, 1);
+      assert.ok(usage.bytes > 0);
+      assert.equal(usage.capacityBytes, null);
+      const snaps = (await http(s.url, 'GET', `/api/v1/repositories/${repoId}/snapshots`, { token }))
+        .body as {
+        data: { id: string }[];
+      };
+      const tree = await http(
+        s.url,
+        'GET',
+        `/api/v1/repositories/${repoId}/snapshots/${snaps.data[0]?.id ?? ''}/tree?path=${encodeURIComponent(source)}`,
+        { token },
+      );
+      assert.equal(tree.status, 200, JSON.stringify(tree.body));
+      assert.ok((tree.body as { entries: unknown[] }).entries.length > 0);
+    } finally {
+      await s.close();
+    }
+  });
+});
