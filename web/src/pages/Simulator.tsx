@@ -1,11 +1,27 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import {
+  inputFromText,
+  parseRpsQuery,
+  parseShareQuery,
+  toShareQuery,
+  type RpsImport,
+  type SimulationInput,
+  type SimulationResult,
+  type Style,
+  type TextKey,
+} from '../simulate.ts';
 import { api } from '../api.ts';
 import { count, dateTime } from '../format.ts';
-import { Card, ErrorBox, Field, fieldError, PageTitle } from '../ui.tsx';
+import { navigate, useLocation } from '../router.tsx';
+import { ChainChart, filesCsv, gib, perSecond, saveBlob, svgToPng } from '../sim-chart.tsx';
+import { Card, ErrorBox, Field, messageOf, Notice, PageTitle } from '../ui.tsx';
 
-/** The restore point simulator (docs/simulator.md): storage a backup style and retention need. */
-
-type Style = 'incremental' | 'reverse' | 'backup-copy' | 'replica' | 'cairn';
+/**
+ * The restore point simulator (docs/simulator.md): storage a backup style and retention need.
+ * The page's state is its URL: Cairn's share string (`?style=cairn&points=14&start=…`), which
+ * reproduces the run when opened, or an RPS share link's parameters (`?m=1&s=1000&r=14`), which
+ * are converted and replaced by Cairn's share string.
+ */
 
 const STYLES: [Style, string][] = [
   ['cairn', 'Cairn: deduplicated snapshots'],
@@ -15,114 +31,211 @@ const STYLES: [Style, string][] = [
   ['replica', 'VM replica'],
 ];
 
-interface SimFile {
-  kind: string;
-  name: string;
-  pointDate: string;
-  size: number;
-  retention: string;
+const RPS_KEYS = new Set([
+  'm',
+  's',
+  'r',
+  'c',
+  'd',
+  'i',
+  'sy',
+  'iw',
+  'im',
+  'rw',
+  'rm',
+  'g',
+  'gaf',
+  'dg',
+  'dgy',
+  'dgr',
+  're',
+]);
+
+/** The styles each option applies to (the engine refuses the others). */
+const APPLIES: Partial<Record<TextKey, readonly Style[]>> = {
+  'synthetic-full': ['incremental'],
+  'active-full-weekly': ['incremental', 'reverse'],
+  'active-full-monthly': ['incremental', 'reverse'],
+  gfs: ['backup-copy', 'cairn'],
+  'gfs-active-full': ['backup-copy'],
+  'fast-clone': ['incremental', 'reverse', 'backup-copy'],
+};
+
+type Values = Partial<Record<TextKey, string>>;
+
+/** RPS starts tomorrow at 22:00 by the reader's clock; the engine has none. */
+function tomorrowStart(): string {
+  const t = new Date(Date.now() + 24 * 3600 * 1000);
+  return `${t.toISOString().slice(0, 10)}T22:00:00Z`;
 }
 
-interface SimResult {
-  points: number;
-  runs: number;
-  firstRun: string;
-  lastRun: string;
-  worstCase: { run: number; at: string };
-  files: SimFile[];
-  totals: {
-    fullCount: number;
-    fulls: number;
-    incrementalCount: number;
-    incrementals: number;
-    total: number;
-    workingSpace: number;
-    grandTotal: number;
-  };
-  bandwidth: {
-    changedBytes: number;
-    transferBytes: number;
-    windows: {
-      hours: number;
-      changedBytesPerSecond: number;
-      transferBytesPerSecond: number;
-      transferBitsPerSecond: number;
-    }[];
-  };
+function valuesOf(input: SimulationInput): Values {
+  const out: Values = {};
+  for (const [k, v] of new URLSearchParams(toShareQuery(input))) out[k as TextKey] = v;
+  return out;
 }
 
-const GIB = 2 ** 30;
-
-/** Binary units, as the simulator (and RPS) counts. */
-function gib(n: number): string {
-  if (n >= 1024 * GIB) return `${(n / 1024 / GIB).toFixed(2)} TiB`;
-  if (n >= GIB) return `${(n / GIB).toFixed(1)} GiB`;
-  return `${(n / 2 ** 20).toFixed(1)} MiB`;
+function isRpsQuery(params: URLSearchParams): boolean {
+  return !params.has('style') && [...params.keys()].some((k) => RPS_KEYS.has(k));
 }
 
-function perSecond(n: number): string {
-  if (n >= GIB) return `${(n / GIB).toFixed(2)} GiB/s`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(2)} MiB/s`;
-  return `${(n / 1024).toFixed(0)} KiB/s`;
+const SHARE_PATH = '/simulator';
+
+/** A share string as people read it: commas and colons need no escaping in a query. */
+function readable(query: string): string {
+  return query.replace(/%2C/gi, ',').replace(/%3A/gi, ':');
 }
 
 export function Simulator() {
-  const [style, setStyle] = useState<Style>('cairn');
-  const [used, setUsed] = useState('1000');
-  const [points, setPoints] = useState('14');
-  const [change, setChange] = useState('10');
-  const [reduction, setReduction] = useState('50');
-  const [interval, setIntervalHours] = useState('24');
-  const [growth, setGrowth] = useState('0');
-  const [gfs, setGfs] = useState({ weekly: '0', monthly: '0', quarterly: '0', yearly: '0' });
-  const [result, setResult] = useState<SimResult>();
+  const { params } = useLocation();
+  const search = params.toString();
+  const [values, setValues] = useState<Values>({ style: 'cairn', start: tomorrowStart() });
+  const [result, setResult] = useState<SimulationResult>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
-  const hasGfs = style === 'backup-copy' || style === 'cairn';
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
+  const [rps, setRps] = useState<{ link: string; ignored: RpsImport['ignored'] }>();
+  const [copied, setCopied] = useState<string>();
+  const ran = useRef<string | undefined>(undefined);
+  const request = useRef(0);
+  const chart = useRef<HTMLDivElement>(null);
+  const style = (values.style ?? 'cairn') as Style;
+  const applies = (key: TextKey) => APPLIES[key]?.includes(style) ?? true;
+
+  // The URL is the page's state: reading it (on opening, reloading, back and forward) runs it.
+  useEffect(() => {
+    if (search === ran.current) return;
+    ran.current = search;
+    const p = new URLSearchParams(search);
+    if (!search) {
+      setResult(undefined);
+      return;
+    }
+    let input: SimulationInput;
+    try {
+      if (isRpsQuery(p)) {
+        const imported = parseRpsQuery(search, { defaultStart: tomorrowStart() });
+        input = imported.input;
+        setRps({ link: search, ignored: imported.ignored });
+        // Cairn's share string fixes the start: the link now gives the same result tomorrow.
+        const share = toShareQuery(input);
+        ran.current = share;
+        navigate(`${SHARE_PATH}?${readable(share)}`, { replace: true });
+      } else {
+        input = parseShareQuery(search, { defaultStart: tomorrowStart() });
+      }
+    } catch (err) {
+      setError(err);
+      setResult(undefined);
+      return;
+    }
+    setValues(valuesOf(input));
+    run(input);
+  }, [search]);
+
+  function run(input: SimulationInput) {
+    const n = ++request.current;
     setBusy(true);
     setError(undefined);
-    const body = {
-      style,
-      usedBytes: Math.round(Number(used) * GIB),
-      points: /^\d+$/.test(points.trim()) ? Number(points) : points.trim(),
-      changePercent: Number(change),
-      reductionPercent: Number(reduction),
-      intervalHours: Number(interval),
-      growthPercent: Number(growth),
-      ...(hasGfs
-        ? {
-            gfs: {
-              weekly: Number(gfs.weekly),
-              monthly: Number(gfs.monthly),
-              quarterly: Number(gfs.quarterly),
-              yearly: Number(gfs.yearly),
-            },
-          }
-        : {}),
-    };
-    api<SimResult>('POST', 'simulations', body).then(
+    api<SimulationResult>('POST', 'simulations', input).then(
       (r) => {
+        if (n !== request.current) return;
         setResult(r);
         setBusy(false);
       },
       (err: unknown) => {
+        if (n !== request.current) return;
         setError(err);
         setBusy(false);
       },
     );
+  }
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const text: Values = {};
+    for (const [k, v] of Object.entries(values) as [TextKey, string | undefined][]) {
+      if (v !== undefined && v.trim() !== '' && applies(k)) text[k] = v.trim();
+    }
+    let input: SimulationInput;
+    try {
+      input = inputFromText(text, { defaultStart: tomorrowStart() });
+    } catch (err) {
+      setError(err);
+      return;
+    }
+    setRps(undefined);
+    setCopied(undefined);
+    const share = toShareQuery(input);
+    if (share === search) run(input);
+    else navigate(`${SHARE_PATH}?${readable(share)}`);
   };
+
+  const set = (key: TextKey) => (v: string) => setValues((old) => ({ ...old, [key]: v }));
+  const errorFor = (key: TextKey): string | undefined => {
+    const m = messageOf(error ?? '');
+    return error && (m.startsWith(`${key}:`) || m.startsWith(`${key} (`)) ? m : undefined;
+  };
+  const text = (key: TextKey, label: string, hint?: string, placeholder?: string) =>
+    applies(key) && (
+      <Field label={label} hint={hint} error={errorFor(key)}>
+        {(id, d) => (
+          <input
+            id={id}
+            aria-describedby={d}
+            value={values[key] ?? ''}
+            placeholder={placeholder}
+            onChange={(e) => set(key)(e.target.value)}
+          />
+        )}
+      </Field>
+    );
+  const flag = (key: TextKey, label: string) =>
+    applies(key) && (
+      <label className="check-line">
+        <input
+          type="checkbox"
+          checked={values[key] === '1'}
+          onChange={(e) => set(key)(e.target.checked ? '1' : '')}
+        />
+        {label}
+      </label>
+    );
+
+  const shareUrl = search ? `${window.location.origin}${SHARE_PATH}?${readable(search)}` : undefined;
+  const copy = () => {
+    if (!shareUrl) return;
+    // navigator.clipboard is missing on pages served over plain HTTP (not a secure context).
+    const clipboard = window.isSecureContext ? navigator.clipboard : undefined;
+    if (!clipboard) {
+      setCopied('Copy the link from the field above.');
+      return;
+    }
+    clipboard.writeText(shareUrl).then(
+      () => setCopied('The link is on the clipboard.'),
+      () => setCopied('Copy the link from the field above.'),
+    );
+  };
+  const stem = result ? `cairn-simulation-${result.input.style}` : 'cairn-simulation';
+  const downloadPng = async () => {
+    const svg = chart.current?.querySelector('svg');
+    if (!svg) return;
+    try {
+      saveBlob(await svgToPng(svg), `${stem}.png`);
+    } catch (err) {
+      setError(err);
+    }
+  };
+
   return (
     <>
       <PageTitle>Restore point simulator</PageTitle>
       <p className="muted">How much storage a backup style and its retention take, simulated run by run.</p>
       <div className="grid">
         <Card title="Input">
-          <form onSubmit={submit}>
-            <Field label="Backup style">
+          <form onSubmit={submit} noValidate>
+            <Field label="Backup style" error={errorFor('style')}>
               {(id) => (
-                <select id={id} value={style} onChange={(e) => setStyle(e.target.value as Style)}>
+                <select id={id} value={style} onChange={(e) => set('style')(e.target.value)}>
                   {STYLES.map(([v, l]) => (
                     <option key={v} value={v}>
                       {l}
@@ -131,104 +244,20 @@ export function Simulator() {
                 </select>
               )}
             </Field>
-            <Field label="Used source size (GiB)" error={fieldError(error, 'usedBytes')}>
-              {(id, d) => (
-                <input
-                  id={id}
-                  aria-describedby={d}
-                  type="number"
-                  min={1}
-                  value={used}
-                  onChange={(e) => setUsed(e.target.value)}
-                />
-              )}
-            </Field>
-            <Field
-              label="Restore points"
-              hint="a count, or a period: 7d, 5w, 2.5m, 1q, 1y"
-              error={fieldError(error, 'points')}
-            >
-              {(id, d) => (
-                <input
-                  id={id}
-                  aria-describedby={d}
-                  value={points}
-                  onChange={(e) => setPoints(e.target.value)}
-                />
-              )}
-            </Field>
-            <Field label="Change per run (%)" error={fieldError(error, 'changePercent')}>
-              {(id, d) => (
-                <input
-                  id={id}
-                  aria-describedby={d}
-                  type="number"
-                  min={0}
-                  max={100}
-                  value={change}
-                  onChange={(e) => setChange(e.target.value)}
-                />
-              )}
-            </Field>
-            <Field
-              label="Left after reduction (%)"
-              hint="100: no compression or deduplication"
-              error={fieldError(error, 'reductionPercent')}
-            >
-              {(id, d) => (
-                <input
-                  id={id}
-                  aria-describedby={d}
-                  type="number"
-                  min={1}
-                  max={100}
-                  value={reduction}
-                  onChange={(e) => setReduction(e.target.value)}
-                />
-              )}
-            </Field>
-            <Field label="Hours between runs">
-              {(id) => (
-                <select id={id} value={interval} onChange={(e) => setIntervalHours(e.target.value)}>
-                  {[1, 2, 3, 4, 6, 8, 12, 24].map((h) => (
-                    <option key={h} value={h}>
-                      {h === 24 ? 'daily (24 h)' : `${h} h`}
-                    </option>
-                  ))}
-                </select>
-              )}
-            </Field>
-            <Field label="Yearly growth (%)" error={fieldError(error, 'growthPercent')}>
-              {(id, d) => (
-                <input
-                  id={id}
-                  aria-describedby={d}
-                  type="number"
-                  min={0}
-                  value={growth}
-                  onChange={(e) => setGrowth(e.target.value)}
-                />
-              )}
-            </Field>
-            {hasGfs && (
-              <fieldset className="keep-grid">
-                <legend>GFS archives to keep</legend>
-                {(['weekly', 'monthly', 'quarterly', 'yearly'] as const).map((k) => (
-                  <Field key={k} label={k} error={fieldError(error, `gfs.${k}`)}>
-                    {(id, d) => (
-                      <input
-                        id={id}
-                        aria-describedby={d}
-                        type="number"
-                        min={0}
-                        value={gfs[k]}
-                        onChange={(e) => setGfs({ ...gfs, [k]: e.target.value })}
-                      />
-                    )}
-                  </Field>
-                ))}
-              </fieldset>
-            )}
+            {text('used', 'Used source size', 'GiB and TiB binary, GB and TB decimal', '1000GiB')}
+            {text('points', 'Restore points', 'a count, or a period: 7d, 5w, 2.5m, 1q, 1y', '14')}
+            {text('change', 'Change per run (%)', undefined, '10')}
+            {text('reduction', 'Left after reduction (%)', '100: no compression or deduplication', '50')}
+            {text('interval', 'Interval', 'daily, or 1h, 2h, 3h, 4h, 6h, 8h, 12h', 'daily')}
+            {text('synthetic-full', 'Synthetic full days', 'e.g. sat or mon,thu', 'none')}
+            {text('active-full-weekly', 'Weekly active full days', 'e.g. sat', 'none')}
+            {text('active-full-monthly', 'Monthly active full', 'e.g. first-sat or last-sun:jan,jul', 'none')}
+            {text('gfs', 'GFS archives to keep', 'weekly, monthly, quarterly, yearly: 4w,12m,0q,1y', 'none')}
+            {flag('gfs-active-full', 'Active full for GFS (v9)')}
+            {flag('fast-clone', 'Fast clone (XFS reflink, ReFS block cloning)')}
+            {text('growth', 'Yearly growth (%)', undefined, '0')}
+            {text('years', 'Years to simulate', '0: until the retention has settled', '0')}
+            {text('start', 'First run (UTC)', 'e.g. 2024-01-01T22:00:00Z')}
             <ErrorBox error={error} title="Cannot simulate" />
             <button type="submit" className="primary" disabled={busy}>
               {busy ? 'Simulating…' : 'Simulate'}
@@ -236,13 +265,76 @@ export function Simulator() {
           </form>
         </Card>
         {result && (
-          <Card title="Result" className="span-2">
+          <Card
+            title="Result"
+            className="span-2"
+            actions={
+              <>
+                <button type="button" className="small" onClick={() => void downloadPng()}>
+                  Download PNG
+                </button>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() =>
+                    saveBlob(new Blob([filesCsv(result)], { type: 'text/csv;charset=utf-8' }), `${stem}.csv`)
+                  }
+                >
+                  Download CSV
+                </button>
+                <button
+                  type="button"
+                  className="small"
+                  onClick={() =>
+                    saveBlob(
+                      new Blob([`${JSON.stringify(result, null, 2)}\n`], { type: 'application/json' }),
+                      `${stem}.json`,
+                    )
+                  }
+                >
+                  Download JSON
+                </button>
+              </>
+            }
+          >
+            {rps && (
+              <Notice>
+                Imported from an RPS link (<code>?{rps.link}</code>).
+                {rps.ignored.length === 0 ? (
+                  ' Every parameter was carried over.'
+                ) : (
+                  <>
+                    {' '}
+                    Ignored RPS parameters:
+                    <ul className="rps-ignored">
+                      {rps.ignored.map((g) => (
+                        <li key={g.param}>
+                          <code>{g.param}</code>: {g.reason}
+                        </li>
+                      ))}
+                    </ul>
+                  </>
+                )}
+              </Notice>
+            )}
+            {shareUrl && (
+              <div className="field">
+                <label htmlFor="sim-share">Share link</label>
+                <div className="inline-form">
+                  <input id="sim-share" readOnly value={shareUrl} onFocus={(e) => e.target.select()} />
+                  <button type="button" onClick={copy}>
+                    Copy link
+                  </button>
+                </div>
+                {copied && <div className="hint">{copied}</div>}
+              </div>
+            )}
             <p>
               {count(result.points, 'restore point')}, {count(result.runs, 'run')} from{' '}
               {dateTime(result.firstRun)} to {dateTime(result.lastRun)}. The most storage is needed after run{' '}
               {count(result.worstCase.run)} ({dateTime(result.worstCase.at)}):
             </p>
-            <dl className="facts stats">
+            <dl className="facts stats" aria-label="Totals">
               <div>
                 <dt>Fulls ({count(result.totals.fullCount)})</dt>
                 <dd>{gib(result.totals.fulls)}</dd>
@@ -262,10 +354,14 @@ export function Simulator() {
               <div>
                 <dt>Grand total</dt>
                 <dd>
-                  <strong>{gib(result.totals.grandTotal)}</strong>
+                  <strong data-testid="grand-total">{gib(result.totals.grandTotal)}</strong>
                 </dd>
               </div>
             </dl>
+            <h3>The chain at the worst case</h3>
+            <div className="sim-chart" ref={chart} style={{ overflowX: 'auto' }}>
+              <ChainChart result={result} />
+            </div>
             <h3>Files at the worst case</h3>
             <div className="scroll-box">
               <table>
@@ -281,15 +377,18 @@ export function Simulator() {
                   </tr>
                 </thead>
                 <tbody>
-                  {result.files.map((f) => (
-                    <tr key={f.name}>
+                  {result.files.map((f, i) => (
+                    <tr key={`${f.name}-${i}`}>
                       <td>{f.retention}</td>
                       <td>
                         <code>{f.name}</code>
                       </td>
                       <td>{f.kind}</td>
                       <td>{dateTime(f.pointDate)}</td>
-                      <td className="num">{gib(f.size)}</td>
+                      <td className="num">
+                        {gib(f.size)}
+                        {f.fileSize > f.size && <span className="muted"> of {gib(f.fileSize)}</span>}
+                      </td>
                     </tr>
                   ))}
                 </tbody>
@@ -300,7 +399,7 @@ export function Simulator() {
               {gib(result.bandwidth.changedBytes)} changed, {gib(result.bandwidth.transferBytes)} after
               reduction.
             </p>
-            <table>
+            <table aria-label="Bandwidth">
               <thead>
                 <tr>
                   <th scope="col">Within</th>
