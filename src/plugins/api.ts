@@ -95,6 +95,8 @@ export interface BackupContext extends PluginContext {
   readonly level: BackupLevel;
   /** The host name recorded in the snapshot. */
   readonly host: string;
+  /** The run's id when a server runs the backup (a job run), for labels; undefined from the CLI. */
+  readonly run?: string;
   /** The latest earlier snapshot of the same sources (any level). */
   readonly previous?: PriorRun;
   /** The latest earlier full backup of the same sources. */
@@ -124,6 +126,32 @@ export interface BackupEntry {
    * non-zero) fails the backup.
    */
   readonly data?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /**
+   * A real file, folder or symlink read into this entry's place when the entry is given, as a
+   * walk would save it (metadata, everything inside a folder; unchanged files are read again):
+   * a database's data folder between its start and stop calls. `type` and the metadata are then
+   * the file system's.
+   */
+  readonly source?: string;
+  /**
+   * Left out of a source folder: patterns with a slash are taken from the source's top
+   * (`pg_wal/*`), patterns without match a name at any depth (`pgsql_tmp*`).
+   */
+  readonly exclude?: readonly string[];
+  /** The source belongs to a running program: files that change or vanish as it is read are no warning. */
+  readonly volatile?: boolean;
+  /**
+   * Takes the entry (with everything inside it) as it is in the snapshot of `since`, reading
+   * nothing: an incremental that carries the data folder of the full forward. Entries given later
+   * may lie inside a kept folder (new WAL files beside the kept ones).
+   */
+  readonly keep?: boolean;
+  /**
+   * At restore the restorer writes this entry (and everything inside it) as plain files under the
+   * target, with every detail of a walked file; the plugin is not handed it (but its restore
+   * session still runs, and may finish the job: a database's recovery settings).
+   */
+  readonly plain?: boolean;
 }
 
 export interface RestoreContext extends PluginContext {
@@ -134,6 +162,11 @@ export interface RestoreContext extends PluginContext {
   /** The state the plugin kept at that backup. */
   readonly state: unknown;
   readonly level: BackupLevel;
+  /**
+   * Where a path of the snapshot is restored on this machine (the target joined with the path,
+   * relative to a restored subpath); undefined when the restore does not cover it.
+   */
+  readonly destinationOf: (snapshotPath: string) => string | undefined;
 }
 
 /** An entry handed back to its plugin at restore; its bytes are verified as they are read. */

@@ -325,7 +325,7 @@ describe('the plugin directory', () => {
     t.after(() => registry.close());
     assert.deepEqual(
       registry.list().map((p) => `${p.name}:${p.source}`),
-      ['bpipe:built-in', 'maxsize:built-in', 'hello:module'],
+      ['bpipe:built-in', 'maxsize:built-in', 'postgresql:built-in', 'hello:module'],
     );
     const hello = await registry.get('hello');
     assert.equal(hello.description, 'says hello');

@@ -153,6 +153,8 @@ export interface PluginBackupRequest {
   readonly level?: BackupLevel;
   /** The host name recorded (default this machine's). */
   readonly host?: string;
+  /** The id of the server's run, given to plugins (labels). */
+  readonly run?: string;
   readonly onLog?: PluginLog;
 }
 
@@ -281,6 +283,7 @@ export async function backupWithPlugins(
       signal,
       level,
       host,
+      ...(request.run === undefined ? {} : { run: request.run }),
       log: (lvl, message) => log(use.plugin.name, lvl, message),
       ...(previous ? { previous } : {}),
       ...(previousFull ? { previousFull } : {}),
@@ -291,6 +294,10 @@ export async function backupWithPlugins(
 
   const commands = request.commands;
   const made: string[][] = commands.map(() => []);
+  const plain: string[][] = commands.map(() => []);
+  // The tree entries marked keep are taken from: the snapshot of the run this one builds on.
+  const sinceSnapshot =
+    level === 'incremental' ? setup.previous : level === 'differential' ? setup.previousFull : undefined;
   const states: unknown[] = commands.map(() => undefined);
   async function* entries(): AsyncGenerator<VirtualEntry> {
     let current: (() => Promise<void>) | undefined;
@@ -314,11 +321,32 @@ export async function backupWithPlugins(
         }
         const p = path.posix.normalize(e.path).replace(/\/+$/, '') || '/';
         made[i]?.push(p);
-        const reader = e.type === 'file' && e.data ? readerOf(e.data) : undefined;
+        if (e.plain === true) plain[i]?.push(p);
+        let keepFrom: string | undefined;
+        if (e.keep === true) {
+          if (e.source !== undefined || e.data !== undefined) {
+            throw new CairnError(
+              'PLUGIN_FAILED',
+              `Plugin ${plugin.name} made the entry ${p} with keep and a source or data: a kept entry is read from the earlier snapshot only`,
+            );
+          }
+          if (ctx.since === undefined || sinceSnapshot === undefined) {
+            throw new CairnError(
+              'PLUGIN_FAILED',
+              `Plugin ${plugin.name} asked to keep ${p} from an earlier backup, but this ${level} backup builds on none`,
+            );
+          }
+          keepFrom = sinceSnapshot.tree;
+        }
+        const reader = e.type === 'file' && e.data && e.source === undefined ? readerOf(e.data) : undefined;
         if (reader) reading(reader.close);
         yield {
           path: p,
           type: e.type,
+          ...(keepFrom === undefined ? {} : { keepFrom }),
+          ...(e.source === undefined ? {} : { source: e.source }),
+          ...(e.exclude === undefined ? {} : { exclude: e.exclude }),
+          ...(e.volatile === true ? { volatile: true } : {}),
           ...(e.mode === undefined ? {} : { mode: e.mode }),
           ...(e.uid === undefined ? {} : { uid: e.uid }),
           ...(e.gid === undefined ? {} : { gid: e.gid }),
@@ -364,6 +392,7 @@ export async function backupWithPlugins(
       apiVersion: use.plugin.apiVersion,
       level,
       paths: outermost(made[i] ?? []),
+      ...((plain[i]?.length ?? 0) > 0 ? { plain: outermost(plain[i] ?? []) } : {}),
       ...(states[i] === undefined ? {} : { state: states[i] }),
     })),
     ...optionUses.map((use, i) => {
@@ -556,15 +585,23 @@ export async function restoreWithPlugins(
     }
     return best;
   };
-  // A plugin's entry goes to the plugin; a folder that only holds plugin entries is not made.
+  // Entries a plugin asked to be restored as plain files are written by the restorer, like walked
+  // paths; other plugin entries go to the plugin, and a folder holding only those is not made.
+  const plainRoots = [...roots, ...prepared.flatMap((u) => u.record.plain ?? [])];
   const divert = (p: string, node: TreeNode): boolean =>
-    node.type === 'dir' ? !roots.some((r) => within(p, r) || within(r, p)) : owner(p) !== undefined;
+    node.type === 'dir'
+      ? !plainRoots.some((r) => within(p, r) || within(r, p))
+      : owner(p) !== undefined && !plainRoots.some((r) => within(p, r));
   const summary = await restore(repo, snapshot, target, { ...restoreOptions, divert });
 
   const root = path.resolve(target);
   const sub = path.posix.normalize(`/${restoreOptions.subpath ?? '/'}`).replace(/\/+$/, '') || '/';
   const destOf = (p: string) =>
     p === sub ? path.join(root, path.posix.basename(p)) : path.join(root, path.posix.relative(sub, p));
+  const destinationOf = (p: string): string | undefined => {
+    const n = path.posix.normalize(`/${p}`).replace(/\/+$/, '') || '/';
+    return within(n, sub) ? destOf(n) : undefined;
+  };
   const counts: PluginRestoreCount[] = [];
   const signal = restoreOptions.signal ?? new AbortController().signal;
   for (const u of prepared) {
@@ -578,7 +615,8 @@ export async function restoreWithPlugins(
       skipped: 0,
     };
     counts.push(count);
-    if (mine.length === 0 || restoreOptions.dryRun) continue;
+    // A plugin with plain entries runs even when it has no other: it may finish their restore.
+    if ((mine.length === 0 && (u.record.plain ?? []).length === 0) || restoreOptions.dryRun) continue;
     const ctx: RestoreContext = {
       options: u.options,
       directive: u.directive.text,
@@ -588,6 +626,7 @@ export async function restoreWithPlugins(
       target: root,
       state: u.record.state,
       level: u.record.level,
+      destinationOf,
     };
     const session = await u.plugin.restore(ctx);
     try {

@@ -451,7 +451,16 @@ export async function startProcessPlugin(
           ...(gid === undefined ? {} : { gid }),
           ...(mtimeMs === undefined ? {} : { mtimeMs }),
           ...(typeof e.linkTarget === 'string' ? { linkTarget: e.linkTarget } : {}),
-          ...(type === 'file' ? { data: stream === undefined ? empty() : data() } : {}),
+          ...(typeof e.source === 'string' ? { source: e.source } : {}),
+          ...(Array.isArray(e.exclude) && e.exclude.every((x) => typeof x === 'string')
+            ? { exclude: e.exclude }
+            : {}),
+          ...(e.volatile === true ? { volatile: true } : {}),
+          ...(e.keep === true ? { keep: true } : {}),
+          ...(e.plain === true ? { plain: true } : {}),
+          ...(type === 'file' && typeof e.source !== 'string' && e.keep !== true
+            ? { data: stream === undefined ? empty() : data() }
+            : {}),
         };
         // The host reads a file's data whole before asking for the next entry; if it did not, the
         // rest of the stream is read past here.

@@ -17,10 +17,11 @@ import { CairnError, reason } from '../errors.ts';
 import { PLUGIN_API_VERSIONS, type LogLevel, type Plugin } from './api.ts';
 import { bpipe } from './bpipe.ts';
 import { maxsize } from './maxsize.ts';
+import { postgresql } from './postgresql.ts';
 import { startProcessPlugin } from './process.ts';
 
 /** The built-in plugins. */
-export const BUILTIN_PLUGINS: readonly Plugin[] = [bpipe, maxsize];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [bpipe, maxsize, postgresql];
 
 export interface RegistryOptions {
   /** A folder of more plugins. */

@@ -108,6 +108,28 @@ export interface VirtualEntry {
   readonly read?: StreamSource['read'];
   /** Called after a file's last byte: throws when its producer failed, and no snapshot is written. */
   readonly finish?: () => Promise<void>;
+  /**
+   * A real file, folder or symlink of the file system, saved in this entry's place as the walk of
+   * a path saves it (metadata, extended attributes, everything inside a folder), read when the
+   * entry is given: a database's files read between its start and stop calls. `type` and the
+   * metadata above are then what the file system says; option plugins' hooks are not called.
+   */
+  readonly source?: string;
+  /**
+   * Patterns (select.ts rules) left out of a source folder: one with a slash is taken from the
+   * source's top (`pg_wal/*`), one without matches a name at any depth (`pgsql_tmp*`).
+   */
+  readonly exclude?: readonly string[];
+  /**
+   * A source whose files change or vanish while it is read (a running database): such files are
+   * saved as read, without a warning.
+   */
+  readonly volatile?: boolean;
+  /**
+   * The root tree of an earlier snapshot: the entry is the node at the same path there, with
+   * everything inside it, and nothing is read. Later entries may lie inside a kept folder.
+   */
+  readonly keepFrom?: string;
 }
 
 /** What one snapshot holds: paths to walk, and virtual entries (from plugins). */
@@ -117,7 +139,8 @@ export interface BackupPlan {
   /**
    * Virtual entries, asked for one at a time: a file's bytes are all read before the next entry
    * is asked for. They are saved before the paths are walked. An entry may not lie inside a
-   * walked path nor share its path with another entry.
+   * walked path nor share its path with another entry; it may lie inside a folder entry saved
+   * from a source or kept from an earlier snapshot (that folder's tree is saved again with it).
    */
   readonly entries?: AsyncIterable<VirtualEntry>;
   /** Asked once everything is saved, just before the snapshot is written: recorded in it. */
@@ -478,7 +501,19 @@ class Walker {
   /** Files smaller than the chunker's minimum are one chunk by definition. */
   private readonly smallFile: number;
   private readonly signalOption: { signal?: AbortSignal };
-  private readonly selection: Selection;
+  /** What the walk leaves out; a source entry's own patterns while it is read. */
+  private selection: Selection;
+  /** The option plugins' calls; none while a source entry is read. */
+  private hooks: FileHooks | undefined;
+  /** A source entry of a running program is read: files that change or vanish are no warning. */
+  private volatile = false;
+  /**
+   * The folder trees of source entries, by id: later entries may land inside such a folder
+   * before its pack is written (and its trees readable from the repository).
+   */
+  private readonly sourceTrees = new Map<string, Tree>();
+  /** A source entry is being read: its trees are kept in sourceTrees. */
+  private keepTrees = false;
   private readonly progress: BackupProgress;
   /** Busy time per stage of the pipeline (see stages.ts). */
   readonly clock = new StageClock(BACKUP_STAGES);
@@ -496,6 +531,7 @@ class Walker {
     this.smallFile = repo.config.chunker.minSize;
     this.signalOption = options.signal ? { signal: options.signal } : {};
     this.selection = options.selection ?? new Selection();
+    this.hooks = options.hooks;
     const inner = repo.chunker;
     this.chunker = {
       maxSize: inner.maxSize,
@@ -521,6 +557,11 @@ class Walker {
   /** Names a chunk (HMAC), timed as the chunk stage. */
   private name(chunk: Buffer): Buffer {
     return this.clock.timeSync('chunk', () => blobId(this.repo.key, chunk));
+  }
+
+  /** A file of a volatile source that vanished while the walk went (a dropped table's file). */
+  private vanished(err: unknown): boolean {
+    return this.volatile && errnoCode(err) === 'ENOENT';
   }
 
   private warn(p: string, message: string): void {
@@ -556,13 +597,102 @@ class Walker {
     for await (const entry of entries) {
       this.options.signal?.throwIfAborted();
       const p = entryPath(entry.path);
+      await this.open(top, p);
       const slot: Child = { kind: 'node' };
-      if (entry.type === 'dir') slot.node = this.virtualNode(entry, path.posix.basename(p));
+      const name = path.posix.basename(p);
+      const plain = entry.source === undefined && entry.keepFrom === undefined;
+      if (plain && entry.type === 'dir') slot.node = this.virtualNode(entry, name);
       place(top, p, slot);
       made.push(p);
-      if (entry.type !== 'dir') slot.node = await this.saveVirtualEntry(entry, p);
+      if (entry.keepFrom !== undefined) slot.node = { ...(await this.keptNode(entry.keepFrom, p)), name };
+      else if (entry.source !== undefined) slot.node = await this.saveSource(entry, entry.source, name);
+      else if (entry.type !== 'dir') slot.node = await this.saveVirtualEntry(entry, p);
     }
     return this.saveVirtual(top, '/', parentRoot);
+  }
+
+  /**
+   * Makes the folders above `p` open for more entries: a folder entry already saved (from a source,
+   * or kept) becomes a folder of the virtual tree holding its saved children.
+   */
+  private async open(top: Virtual, p: string): Promise<void> {
+    let v = top;
+    for (const part of p.split('/').filter(Boolean).slice(0, -1)) {
+      const c = v.children.get(part);
+      if (c === undefined || c.kind === 'path') return;
+      if (c.kind === 'node') {
+        const node = c.node;
+        if (node?.type !== 'dir' || node.subtree === undefined) return;
+        const tree = this.sourceTrees.get(node.subtree) ?? (await this.repo.loadTree(node.subtree));
+        const { subtree: _saved, ...meta } = node;
+        const dir: Virtual = {
+          children: new Map(tree.nodes.map((n) => [n.name, { kind: 'node', node: n }])),
+          real: false,
+          meta,
+        };
+        v.children.set(part, { kind: 'dir', dir });
+        v = dir;
+      } else v = c.dir;
+    }
+  }
+
+  /** The node at `p` in an earlier snapshot's tree (with everything inside it). */
+  private async keptNode(root: string, p: string): Promise<TreeNode> {
+    let tree = await this.repo.loadTree(root);
+    const parts = p.split('/').filter(Boolean);
+    for (const [i, part] of parts.entries()) {
+      const node = tree.nodes.find((n) => n.name === part);
+      if (node !== undefined && i === parts.length - 1) return node;
+      if (node?.type !== 'dir' || node.subtree === undefined) break;
+      tree = await this.repo.loadTree(node.subtree);
+    }
+    throw new CairnError('USAGE', `Cannot keep the entry ${p}: the earlier snapshot has no such path`);
+  }
+
+  /** A source entry: the real file, folder or link at `source`, read now, saved as `name`. */
+  private async saveSource(entry: VirtualEntry, source: string, name: string): Promise<TreeNode> {
+    const src = path.resolve(source);
+    let st: BigIntStats;
+    try {
+      st = await this.source(() => fs.lstat(src, { bigint: true }));
+    } catch (err) {
+      const code = errnoCode(err) === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE';
+      throw new CairnError(code, `Cannot back up the entry ${entry.path} from ${src}: ${reason(err)}`, {
+        cause: err,
+      });
+    }
+    const escaped = src.replace(/[\\*?[\]{}()!+@]/g, '\\$&');
+    const excludes = (entry.exclude ?? []).map((x) =>
+      x.includes('/') ? `${escaped}/${x.replace(/^\/+/, '')}` : x,
+    );
+    const saved = { selection: this.selection, hooks: this.hooks, volatile: this.volatile };
+    this.selection = new Selection({ excludes });
+    this.hooks = undefined;
+    this.volatile = entry.volatile === true;
+    this.keepTrees = true;
+    try {
+      const node = this.withXattrs(src, baseNode(name, st));
+      const done =
+        node.type === 'dir'
+          ? await (
+              await this.walkDirNode(src, node, undefined, node.device)
+            ).done
+          : node.type === 'file'
+            ? await this.runFile(src, node, undefined)
+            : await this.saveSpecial(src, node);
+      if (done === undefined) {
+        throw new CairnError(
+          'SOURCE_UNREADABLE',
+          `Cannot back up the entry ${entry.path}: ${src} could not be read`,
+        );
+      }
+      return done;
+    } finally {
+      this.selection = saved.selection;
+      this.hooks = saved.hooks;
+      this.volatile = saved.volatile;
+      this.keepTrees = false;
+    }
   }
 
   /** The node of a virtual entry without content: owner and time default to this process, now. */
@@ -650,7 +780,7 @@ class Walker {
     const st = await this.stat(full);
     if (st === undefined) return undefined;
     const node = this.withXattrs(full, baseNode(name, st));
-    if (this.options.hooks?.before?.(full, node) === 'skip') return undefined;
+    if (this.hooks?.before?.(full, node) === 'skip') return undefined;
     if (node.type === 'dir') return (await this.walkDirNode(full, node, prev, node.device)).done;
     if (node.type === 'file') return this.runFile(full, node, prev);
     return this.saveSpecial(full, node);
@@ -677,6 +807,7 @@ class Walker {
     try {
       return await this.source(() => fs.lstat(full, { bigint: true }));
     } catch (err) {
+      if (this.vanished(err)) return undefined;
       this.warn(full, `cannot stat: ${reason(err)}`);
       return undefined;
     }
@@ -714,6 +845,7 @@ class Walker {
           : await this.walkDir(full, parent, rootDevice);
     } catch (err) {
       if (err instanceof CairnError && err.code === 'SOURCE_UNREADABLE') {
+        if (this.vanished(err.cause)) return { done: Promise.resolve(undefined) };
         this.warn(full, err.message);
         return { done: Promise.resolve(undefined) };
       }
@@ -764,7 +896,7 @@ class Walker {
       if (st === undefined) continue;
       const full = path.join(dir, name);
       const node = this.withXattrs(full, baseNode(name, st));
-      if (this.options.hooks?.before?.(full, node) === 'skip') continue;
+      if (this.hooks?.before?.(full, node) === 'skip') continue;
       const prev = parent?.get(name);
       if (node.type === 'dir') {
         keep((await this.walkDirNode(full, node, prev, rootDevice)).done);
@@ -776,9 +908,12 @@ class Walker {
         keep(this.saveSpecial(full, node));
       }
     }
+    const keepTree = this.keepTrees;
     const finish = async () => {
       const nodes = (await Promise.all(results)).filter((n): n is TreeNode => n !== undefined);
-      return (await this.repo.saveTree({ nodes } satisfies Tree)).id.toString('hex');
+      const id = (await this.repo.saveTree({ nodes } satisfies Tree)).id.toString('hex');
+      if (keepTree) this.sourceTrees.set(id, { nodes });
+      return id;
     };
     return pending(finish());
   }
@@ -798,6 +933,7 @@ class Walker {
       blob = await this.repo.workers().sealFile(full, node.size, this.smallFile);
     } catch (err) {
       if (!(err instanceof FileReadError)) throw err;
+      if (this.volatile && err.errno === 'ENOENT') return undefined;
       this.warn(full, `cannot read: ${err.message}`);
       return undefined;
     }
@@ -826,7 +962,7 @@ class Walker {
     this.counters.totalFilesProcessed++;
     this.counters.totalBytesProcessed += size;
     this.progress.filesDone++;
-    if (size !== node.size) {
+    if (size !== node.size && !this.volatile) {
       this.warn(full, `changed while being read (size ${node.size} became ${size}); the bytes read are kept`);
     }
   }
@@ -904,7 +1040,7 @@ class Walker {
     this.options.keepAlive?.();
     const limiter = node.size < this.smallFile ? this.smallFiles : this.files;
     const saved = limiter.run(() => this.saveFile(full, node, prev));
-    const after = this.options.hooks?.after;
+    const after = this.hooks?.after;
     if (after === undefined) return saved;
     return saved.then((n) => {
       if (n !== undefined) after(full, n);
@@ -935,6 +1071,7 @@ class Walker {
     try {
       fd = await this.source(() => openForReading(full));
     } catch (err) {
+      if (this.vanished(err)) return undefined;
       this.warn(full, `cannot open: ${reason(err)}`);
       return undefined;
     }

@@ -41,6 +41,11 @@ export interface SnapshotPlugin {
   readonly level: BackupLevel;
   /** The snapshot paths of the entries it made (a command plugin), sorted. */
   readonly paths: readonly string[];
+  /**
+   * Of those, the paths restored as plain files by the restorer (a database's data folder), not
+   * handed back to the plugin; sorted. Absent: none.
+   */
+  readonly plain?: readonly string[];
   /** Any JSON value the plugin asked to keep, handed back to it at the next run. */
   readonly state?: unknown;
 }

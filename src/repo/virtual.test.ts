@@ -150,4 +150,89 @@ describe('virtual entries', () => {
     assert.deepEqual(before.sort(), ['', 'drop.log', 'keep.txt', 'skipdir']);
     assert.deepEqual(after, ['keep.txt:1']);
   });
+
+  it('read a source folder in place of an entry, keep it from an earlier snapshot, and take entries inside', async (t) => {
+    const dir = await tempDir(t);
+    const repo = await initRepo(path.join(dir, 'repo'));
+    await repo.loadIndex();
+    t.after(() => repo.close());
+    const data = path.join(dir, 'pgdata');
+    await fs.mkdir(path.join(data, 'pg_wal', 'archive_status'), { recursive: true });
+    await fs.mkdir(path.join(data, 'base', '1', 'pgsql_tmp'), { recursive: true });
+    await fs.writeFile(path.join(data, 'PG_VERSION'), '15\n');
+    await fs.writeFile(path.join(data, 'postmaster.pid'), '123');
+    await fs.writeFile(path.join(data, 'pg_wal', '000000010000000000000001'), 'wal');
+    await fs.writeFile(path.join(data, 'base', '1', '1259'), Buffer.alloc(200_000, 'r'));
+    await fs.writeFile(path.join(data, 'base', '1', 'pgsql_tmp', 't1'), 'tmp');
+    await fs.chmod(data, 0o700);
+    const hooked: string[] = [];
+    const first = await backupPlan(
+      repo,
+      {
+        paths: [],
+        entries: list([
+          {
+            path: '/pg/data',
+            type: 'dir',
+            source: data,
+            exclude: ['pg_wal/*', 'postmaster.pid', 'pgsql_tmp'],
+            volatile: true,
+          },
+          // Given after the folder was read: it lands inside it.
+          { path: '/pg/data/backup_label', type: 'file', read: bytes(Buffer.from('START WAL LOCATION')) },
+          { path: '/pg/wal/000000010000000000000002', type: 'file', source: path.join(data, 'PG_VERSION') },
+        ]),
+      },
+      // Option plugins' hooks are not called for source entries.
+      { hooks: { before: (p) => void hooked.push(p) } },
+    );
+    assert.deepEqual(hooked, []);
+    const snap1 = { ...first.snapshot, id: first.id };
+    const seen: string[] = [];
+    for await (const v of walk(repo, await findNode(repo, snap1, '/pg'), '/pg')) seen.push(v.path);
+    assert.deepEqual(seen.sort(), [
+      '/pg',
+      '/pg/data',
+      '/pg/data/PG_VERSION',
+      '/pg/data/backup_label',
+      '/pg/data/base',
+      '/pg/data/base/1',
+      '/pg/data/base/1/1259',
+      '/pg/data/pg_wal',
+      '/pg/wal',
+      '/pg/wal/000000010000000000000002',
+    ]);
+    const top = await findNode(repo, snap1, '/pg/data');
+    assert.equal(top.mode, 0o700, 'the source folder keeps its own metadata');
+    assert.equal((await findNode(repo, snap1, '/pg/data/base/1/1259')).size, 200_000);
+
+    // An incremental: the data folder is kept as it was (the change on disk is not read), and a
+    // new file lands in the kept WAL folder.
+    await fs.writeFile(path.join(data, 'PG_VERSION'), '16\n');
+    const second = await backupPlan(repo, {
+      entries: list([
+        { path: '/pg/data', type: 'dir', keepFrom: snap1.tree },
+        { path: '/pg/wal', type: 'dir', keepFrom: snap1.tree },
+        { path: '/pg/wal/000000010000000000000003', type: 'file', read: bytes(Buffer.from('w3')) },
+      ]),
+    });
+    const snap2 = { ...second.snapshot, id: second.id };
+    assert.equal((await findNode(repo, snap2, '/pg/data')).subtree, top.subtree);
+    assert.equal((await findNode(repo, snap2, '/pg/data/PG_VERSION')).size, 3);
+    const wal: string[] = [];
+    for await (const v of walk(repo, await findNode(repo, snap2, '/pg/wal'), '/pg/wal')) wal.push(v.path);
+    assert.deepEqual(wal.sort(), [
+      '/pg/wal',
+      '/pg/wal/000000010000000000000002',
+      '/pg/wal/000000010000000000000003',
+    ]);
+    await assert.rejects(
+      backupPlan(repo, { entries: list([{ path: '/pg/nothing', type: 'dir', keepFrom: snap1.tree }]) }),
+      /Cannot keep the entry \/pg\/nothing: the earlier snapshot has no such path/,
+    );
+    await assert.rejects(
+      backupPlan(repo, { entries: list([{ path: '/x', type: 'dir', source: path.join(dir, 'missing') }]) }),
+      (err) => isCairnError(err) && err.code === 'SOURCE_NOT_FOUND' && err.message.includes('/x from'),
+    );
+  });
 });

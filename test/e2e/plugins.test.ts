@@ -157,8 +157,13 @@ describe('plugins', () => {
     assert.deepEqual(
       list.map((p) => `${p.name}/${p.kind}/${p.source}`),
       hasPython
-        ? ['bpipe/command/built-in', 'maxsize/option/built-in', 'sqlite/command/process']
-        : ['bpipe/command/built-in', 'maxsize/option/built-in'],
+        ? [
+            'bpipe/command/built-in',
+            'maxsize/option/built-in',
+            'postgresql/command/built-in',
+            'sqlite/command/process',
+          ]
+        : ['bpipe/command/built-in', 'maxsize/option/built-in', 'postgresql/command/built-in'],
     );
   });
 
