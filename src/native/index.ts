@@ -28,6 +28,25 @@ export interface Native {
   seekHole(fd: number, offset: number): number;
   /** copy_file_range(2): bytes copied, possibly fewer than asked. */
   copyFileRange(srcFd: number, srcOffset: number, dstFd: number, dstOffset: number, length: number): number;
+  /**
+   * A folder listed and each entry lstat'ed on a thread of libuv's pool: one round trip per folder.
+   * Rejects with an errno error (code) when the folder cannot be listed.
+   */
+  scanDir(path: string): Promise<FolderScan>;
+}
+
+/** What scanDir returns: entry i is names[i]. */
+export interface FolderScan {
+  readonly names: string[];
+  /**
+   * 14 values per entry: mode, uid, gid, nlink, ino, dev, rdev, size, then atime, mtime and ctime
+   * each as seconds and nanoseconds.
+   */
+  readonly stats: BigInt64Array;
+  /** 0, or the errno of the entry's lstat. */
+  readonly errors: Int32Array;
+  /** 0: no extended attributes; 1: some; negative: the errno of llistxattr. */
+  readonly xattrs: Int32Array;
 }
 
 function load(): Native | undefined {

@@ -53,4 +53,40 @@ describe('native addon', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('scans a folder: every entry with the lstat Node gives, and which have extended attributes', async (t) => {
+    assert.ok(native);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cairn-scan-'));
+    t.after(() => fs.rm(dir, { recursive: true, force: true }));
+    await fs.writeFile(path.join(dir, 'a'), 'hello');
+    await fs.mkdir(path.join(dir, 'sub'));
+    await fs.symlink('a', path.join(dir, 'link'));
+    let xattrs = true;
+    try {
+      native.lsetxattr(path.join(dir, 'a'), 'user.cairn', Buffer.from('x'));
+    } catch {
+      xattrs = false; // tmpfs without user xattrs
+    }
+    const scan = await native.scanDir(dir);
+    assert.deepEqual([...scan.names].sort(), ['a', 'link', 'sub']);
+    for (const [i, name] of scan.names.entries()) {
+      const st = await fs.lstat(path.join(dir, name), { bigint: true });
+      const f = scan.stats.subarray(i * 14, i * 14 + 14);
+      assert.deepEqual(
+        [f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]],
+        [st.mode, st.uid, st.gid, st.nlink, st.ino, st.dev, st.rdev, st.size],
+        name,
+      );
+      assert.equal((f[10] ?? 0n) * 1_000_000_000n + (f[11] ?? 0n), st.mtimeNs, `${name} mtime`);
+      assert.equal((f[12] ?? 0n) * 1_000_000_000n + (f[13] ?? 0n), st.ctimeNs, `${name} ctime`);
+      assert.equal(scan.errors[i], 0);
+      assert.equal(scan.xattrs[i], name === 'a' && xattrs ? 1 : 0, `${name} xattrs`);
+    }
+    await assert.rejects(native.scanDir(path.join(dir, 'missing')), (err: NodeJS.ErrnoException) => {
+      assert.equal(err.code, 'ENOENT');
+      assert.match(err.message, /scandir '.*missing'/);
+      return true;
+    });
+    await assert.rejects(native.scanDir(path.join(dir, 'a')), { code: 'ENOTDIR' });
+  });
 });

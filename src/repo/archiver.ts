@@ -9,11 +9,12 @@
 import { promises as fs, type BigIntStats } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import { CairnError, errnoCode, reason } from '../errors.ts';
 import { chunkStream, type Chunker } from '../chunker/index.ts';
 import { blobId } from '../crypto/index.ts';
 import { StageClock } from '../metrics/index.ts';
-import { native } from '../native/index.ts';
+import { native, type FolderScan } from '../native/index.ts';
 import { VERSION } from '../version.ts';
 import { closeFd, openForReading, readAt } from './fd.ts';
 import { Limiter } from './limiter.ts';
@@ -172,6 +173,15 @@ function pending<T>(done: Promise<T>): Pending<T> {
   return { done };
 }
 
+/** A folder's entries after the selection, sorted, with their nodes (undefined: unreadable). */
+interface Listing {
+  readonly names: string[];
+  readonly nodes: (TreeNode | undefined)[];
+}
+
+/** Folders listed ahead of the depth-first walk, at most. */
+const PREFETCH_FOLDERS = 32;
+
 /** Bytes asked of the file system per read when chunking a stream. */
 const READ_SIZE = 1024 * 1024;
 
@@ -260,38 +270,100 @@ function entryPath(p: string): string {
   return norm.replace(/\/+$/, '');
 }
 
-function nodeType(st: BigIntStats): NodeType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return 'socket';
+/** The file type in a mode's S_IFMT bits. */
+function typeOfMode(mode: number): NodeType {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o010000:
+      return 'fifo';
+    case 0o020000:
+      return 'chardev';
+    case 0o060000:
+      return 'blockdev';
+    default:
+      return 'socket';
+  }
 }
 
-function baseNode(name: string, st: BigIntStats): TreeNode {
-  const uid = Number(st.uid);
-  const gid = Number(st.gid);
-  const user = userName(uid);
-  const group = groupName(gid);
-  const type = nodeType(st);
+/** What a node keeps of an lstat, times in integer nanoseconds. */
+interface StatFields {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly ino: number;
+  readonly dev: number;
+  readonly nlink: number;
+  readonly rdev: number;
+  readonly atimeNs: string;
+  readonly mtimeNs: string;
+  readonly ctimeNs: string;
+}
+
+function nodeOf(name: string, st: StatFields): TreeNode {
+  const user = userName(st.uid);
+  const group = groupName(st.gid);
+  const type = typeOfMode(st.mode);
   return {
     name,
     type,
-    mode: Number(st.mode) & 0o7777,
-    uid,
-    gid,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
     ...(user === undefined ? {} : { user }),
     ...(group === undefined ? {} : { group }),
-    size: type === 'file' ? Number(st.size) : 0,
-    mtimeNs: st.mtimeNs.toString(),
+    size: type === 'file' ? st.size : 0,
+    mtimeNs: st.mtimeNs,
+    atimeNs: st.atimeNs,
+    ctimeNs: st.ctimeNs,
+    inode: st.ino,
+    device: st.dev,
+    links: st.nlink,
+    ...(type === 'chardev' || type === 'blockdev' ? { rdev: st.rdev } : {}),
+  };
+}
+
+function baseNode(name: string, st: BigIntStats): TreeNode {
+  return nodeOf(name, {
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    ino: Number(st.ino),
+    dev: Number(st.dev),
+    nlink: Number(st.nlink),
+    rdev: Number(st.rdev),
     atimeNs: st.atimeNs.toString(),
+    mtimeNs: st.mtimeNs.toString(),
     ctimeNs: st.ctimeNs.toString(),
-    inode: Number(st.ino),
-    device: Number(st.dev),
-    links: Number(st.nlink),
-    ...(type === 'chardev' || type === 'blockdev' ? { rdev: Number(st.rdev) } : {}),
+  });
+}
+
+/** Fields per entry in native scanDir's stats (the order of SCAN_* in native/cairn_native.c). */
+const SCAN_FIELDS = 14;
+
+/** The i-th entry of a native folder scan as lstat fields. */
+function scannedFields(stats: BigInt64Array, i: number): StatFields {
+  const o = i * SCAN_FIELDS;
+  const at = (k: number) => stats[o + k] ?? 0n;
+  const ns = (k: number) => (at(k) * 1_000_000_000n + at(k + 1)).toString();
+  return {
+    mode: Number(at(0)),
+    uid: Number(at(1)),
+    gid: Number(at(2)),
+    nlink: Number(at(3)),
+    ino: Number(at(4)),
+    dev: Number(at(5)),
+    rdev: Number(at(6)),
+    size: Number(at(7)),
+    atimeNs: ns(8),
+    mtimeNs: ns(10),
+    ctimeNs: ns(12),
   };
 }
 
@@ -496,6 +568,12 @@ class Walker {
   /** Files listed but not yet finished. */
   private readonly outstanding = new Limiter(4096);
   private readonly statLimiter = new Limiter(32);
+  /** Folders listed ahead of the walk (and their parent trees), by path. */
+  private readonly prefetched = new Map<
+    string,
+    { readonly listing: Pending<Listing>; readonly parent: Promise<Map<string, TreeNode> | undefined> }
+  >();
+  private readonly dirLimiter = new Limiter(4);
   /** Chunking windows, reused from file to file (one per file read at once). */
   private readonly windows: Buffer[] = [];
   /** Files smaller than the chunker's minimum are one chunk by definition. */
@@ -834,7 +912,10 @@ class Walker {
     prev: TreeNode | undefined,
     rootDevice: number,
   ): Promise<Pending<TreeNode | undefined>> {
-    const parent = prev?.type === 'dir' ? await this.loadParentTree(prev.subtree) : undefined;
+    const ahead = this.prefetched.get(full);
+    this.prefetched.delete(full);
+    const subtree = prev?.type === 'dir' ? prev.subtree : undefined;
+    const parent = await (ahead?.parent ?? this.loadParentTree(subtree));
     let walked: Pending<string>;
     try {
       // Another file system below a backed-up path: with --one-file-system its mount point is
@@ -842,7 +923,7 @@ class Walker {
       walked =
         this.selection.oneFileSystem && node.device !== rootDevice
           ? pending(this.repo.saveTree({ nodes: [] }).then((r) => r.id.toString('hex')))
-          : await this.walkDir(full, parent, rootDevice);
+          : await this.walkDir(full, parent, rootDevice, ahead?.listing.done);
     } catch (err) {
       if (err instanceof CairnError && err.code === 'SOURCE_UNREADABLE') {
         if (this.vanished(err.cause)) return { done: Promise.resolve(undefined) };
@@ -862,27 +943,85 @@ class Walker {
     );
   }
 
+  /**
+   * A folder's entries (after the selection), sorted, each with its node as lstat finds it
+   * (undefined when it could not be read: a warning says why). With the native addon, one call
+   * lists the folder and stats every entry on the thread pool; else readdir and an lstat each.
+   */
+  private async listDir(dir: string): Promise<Listing> {
+    // A prefetch may finish while a source entry's selection is in force: take this walk's now.
+    const selection = this.selection;
+    let names: string[];
+    let scan: FolderScan | undefined;
+    try {
+      if (native !== undefined) {
+        const addon = native;
+        scan = await this.source(() => addon.scanDir(dir));
+        names = [...scan.names];
+      } else names = await this.source(() => fs.readdir(dir));
+    } catch (err) {
+      throw new CairnError('SOURCE_UNREADABLE', `cannot read directory: ${reason(err)}`, { cause: err });
+    }
+    if (!selection.empty) {
+      const listed = names;
+      const marker = await this.source(() => selection.marker(dir, listed));
+      names = marker === undefined ? names.filter((n) => !selection.excluded(path.join(dir, n))) : [marker];
+    }
+    names.sort(compareNames);
+    if (scan === undefined) {
+      const stats = await Promise.all(
+        names.map((name) => this.statLimiter.run(() => this.stat(path.join(dir, name)))),
+      );
+      return {
+        names,
+        nodes: names.map((name, i) => {
+          const st = stats[i];
+          return st === undefined ? undefined : this.withXattrs(path.join(dir, name), baseNode(name, st));
+        }),
+      };
+    }
+    const found = scan;
+    const index = new Map(found.names.map((n, i) => [n, i]));
+    const nodes = names.map((name) => {
+      const i = index.get(name) ?? -1;
+      const full = path.join(dir, name);
+      const errno = found.errors[i] ?? 0;
+      if (errno !== 0) {
+        const err = Object.assign(new Error(`${getSystemErrorMessage(-errno)}, lstat '${full}'`), {
+          code: getSystemErrorName(-errno),
+        });
+        if (!this.vanished(err)) this.warn(full, `cannot stat: ${reason(err)}`);
+        return undefined;
+      }
+      const node = nodeOf(name, scannedFields(found.stats, i));
+      return found.xattrs[i] === 0 ? node : this.withXattrs(full, node);
+    });
+    return { names, nodes };
+  }
+
   private async walkDir(
     dir: string,
     parent: Map<string, TreeNode> | undefined,
     rootDevice: number,
+    listing?: Promise<Listing>,
   ): Promise<Pending<string>> {
-    let names: string[];
-    try {
-      names = await this.source(() => fs.readdir(dir));
-    } catch (err) {
-      throw new CairnError('SOURCE_UNREADABLE', `cannot read directory: ${reason(err)}`, { cause: err });
+    this.options.signal?.throwIfAborted();
+    const { names, nodes } = await (listing ?? this.listDir(dir));
+    // The walk goes depth first, one folder at a time: list the next folders (and load their
+    // parent trees) meanwhile, so the thread pool and the disk work while this folder's entries
+    // are handled.
+    for (let i = 0; i < names.length && this.prefetched.size < PREFETCH_FOLDERS; i++) {
+      const node = nodes[i];
+      if (node?.type !== 'dir') continue;
+      if (this.selection.oneFileSystem && node.device !== rootDevice) continue;
+      const full = path.join(dir, names[i] as string);
+      if (this.prefetched.has(full)) continue;
+      const prev = parent?.get(node.name);
+      this.prefetched.set(full, {
+        listing: pending(this.dirLimiter.run(() => this.listDir(full))),
+        parent: this.loadParentTree(prev?.type === 'dir' ? prev.subtree : undefined),
+      });
     }
-    if (!this.selection.empty) {
-      const listed = names;
-      const marker = await this.source(() => this.selection.marker(dir, listed));
-      names =
-        marker === undefined ? names.filter((n) => !this.selection.excluded(path.join(dir, n))) : [marker];
-    }
-    names.sort(compareNames);
-    const stats = await Promise.all(
-      names.map((name) => this.statLimiter.run(() => this.stat(path.join(dir, name)))),
-    );
     const results: Promise<TreeNode | undefined>[] = [];
     // Each pending promise is awaited below; catching here keeps an early rejection from being
     // reported as unhandled before that.
@@ -892,11 +1031,13 @@ class Walker {
     };
     for (let i = 0; i < names.length; i++) {
       const name = names[i] as string;
-      const st = stats[i];
-      if (st === undefined) continue;
+      const node = nodes[i];
+      if (node === undefined) continue;
       const full = path.join(dir, name);
-      const node = this.withXattrs(full, baseNode(name, st));
-      if (this.hooks?.before?.(full, node) === 'skip') continue;
+      if (this.hooks?.before?.(full, node) === 'skip') {
+        this.prefetched.delete(full);
+        continue;
+      }
       const prev = parent?.get(name);
       if (node.type === 'dir') {
         keep((await this.walkDirNode(full, node, prev, rootDevice)).done);
