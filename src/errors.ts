@@ -128,6 +128,13 @@ export const ERRORS = {
     retryable: false,
     summary: 'A program whose output was being backed up failed (exited non-zero or was killed).',
   },
+  RUN_SCRIPT_FAILED: {
+    exit: 45,
+    http: 502,
+    retryable: false,
+    summary:
+      "A program run before or after a backup (--run-before, --run-after, a job's runBefore or runAfter) failed, could not be started or ran out of time; the message ends with its stderr.",
+  },
 
   BACKEND_IO: {
     exit: 50,

@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
-import type { Actor, Runner } from '../jobs/index.ts';
+import type { Actor, PluginSettings, Runner } from '../jobs/index.ts';
 import { allows, type LogonLimiter, type Permission } from './auth.ts';
 
 export interface ApiContext {
@@ -16,6 +16,8 @@ export interface ApiContext {
   readonly metrics?: { render(): Promise<string>; contentType: string };
   /** The built web UI (web/dist), served at `/` when present. */
   readonly webRoot?: string;
+  /** Where plugins come from, to check jobs' directives (the runner has the same). */
+  readonly plugins?: PluginSettings;
 }
 
 export interface Caller extends Actor {

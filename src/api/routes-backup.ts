@@ -8,6 +8,7 @@ import {
   createRepository,
   deleteJob,
   JobInputSchema,
+  LevelSchema,
   nextRuns,
   openRepository,
   RepositoryInputSchema,
@@ -16,6 +17,7 @@ import {
   startRestore,
   updateJob,
   type JobInput,
+  type Level,
   type RepositoryInput,
   type RestoreParams,
 } from '../jobs/index.ts';
@@ -57,8 +59,26 @@ const RestoreInput = Type.Object(
     replace: Type.Optional(Type.Union(['always', 'ifnewer', 'ifolder', 'never'].map((s) => Type.Literal(s)))),
     delete: Type.Optional(Type.Boolean()),
     verify: Type.Optional(Type.Boolean()),
+    asFiles: Type.Optional(
+      Type.Boolean({
+        description:
+          "restore plugins' entries (a bpipe dump) as plain files under the target; no plugin runs",
+      }),
+    ),
+    pluginOptions: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+        maxItems: 32,
+        description:
+          'directives whose options replace those stored, e.g. "bpipe:writer=psql otherdb" (administrators only: they name programs)',
+      }),
+    ),
   },
   { additionalProperties: false },
+);
+
+const StartInput = Type.Object(
+  { level: Type.Optional(LevelSchema) },
+  { additionalProperties: false, description: 'what this run changes of its job' },
 );
 
 const SchedulePreview = Type.Object(
@@ -286,7 +306,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
     },
     async (request, reply) => {
       const c = demand(request, 'admin');
-      const job = await createJob(catalog, c, request.body as JobInput);
+      const job = await createJob(catalog, c, request.body as JobInput, 'api', ctx.plugins);
       return reply
         .code(201)
         .header('location', `${API}/jobs/${job.id}`)
@@ -316,6 +336,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
         c,
         (request.params as { id: string }).id,
         request.body as JobInput,
+        ctx.plugins,
       );
       return fullJob(c, job.id);
     },
@@ -342,11 +363,27 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
     '/api/v1/jobs/:id/start',
     {
       config: { permission: 'operate' },
-      schema: { tags: ['jobs'], summary: 'Start a run now: 202 with a task to poll', params: Id },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Start a run now (optionally at another level: {"level": "full"}): 202 with a task to poll',
+        params: Id,
+        body: StartInput,
+      },
+      // The body is optional: none is {}.
+      preValidation: (request, _reply, done) => {
+        request.body ??= {};
+        done();
+      },
     },
     async (request, reply) => {
       const c = demand(request, 'operate');
-      const { run, task } = await startJob(catalog, c, (request.params as { id: string }).id);
+      const { level } = request.body as { level?: Level };
+      const { run, task } = await startJob(
+        catalog,
+        c,
+        (request.params as { id: string }).id,
+        level ? { level } : {},
+      );
       runner.poke();
       return accepted(reply, taskView({ ...task, run }, c));
     },
@@ -566,6 +603,8 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request, reply) => {
       const c = demand(request, 'restore');
       const b = request.body as Static<typeof RestoreInput>;
+      // Overrides name programs the server runs (a bpipe writer): only administrators give them.
+      if (b.pluginOptions?.length) demand(request, 'admin');
       const params: RestoreParams = {
         snapshot: b.snapshot,
         target: b.target,
@@ -573,6 +612,8 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
         ...(b.replace ? { replace: b.replace as NonNullable<RestoreParams['replace']> } : {}),
         ...(b.delete ? { delete: true } : {}),
         ...(b.verify ? { verify: true } : {}),
+        ...(b.asFiles ? { asFiles: true } : {}),
+        ...(b.pluginOptions?.length ? { pluginOptions: b.pluginOptions } : {}),
       };
       const { run, task } = await startRestore(catalog, c, b.repository, params);
       runner.poke();

@@ -11,9 +11,12 @@ import { Catalog, describeCatalog } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
 import {
   applyConfig,
+  checkConfigPlugins,
   createJob,
   createRepository,
   loadConfig,
+  openPlugins,
+  pluginSettingsOf,
   Runner,
   Scheduler,
   startJob,
@@ -31,6 +34,10 @@ export interface ServerOptions {
   /** Catalog URL: a file path or postgres://… (default: catalog.db in the data directory). */
   readonly catalog?: string;
   readonly config?: string;
+  /** A folder of more plugins (wins over the file's pluginDirectory; default $CAIRN_PLUGIN_DIR). */
+  readonly pluginDir?: string;
+  /** Load only these plugins of the folder (wins over the file's pluginNames). */
+  readonly pluginNames?: readonly string[];
   readonly demo?: boolean;
   /** What the demo job backs up (default /usr/share/doc, else the data directory's parent). */
   readonly demoSource?: string;
@@ -165,6 +172,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:8470');
   const catalogUrl = options.catalog ?? path.join(dataDir, 'catalog.db');
   const config = options.config ? loadConfig(options.config) : undefined;
+  const plugins = pluginSettingsOf(
+    config,
+    {
+      ...(options.pluginDir ? { pluginDir: options.pluginDir } : {}),
+      ...(options.pluginNames ? { pluginNames: options.pluginNames } : {}),
+    },
+    env,
+  );
+  // The plugin directory is read now, so a wrong one stops the start; jobs' directives are checked
+  // against the plugins' schemas before anything of the file is applied.
+  await (await openPlugins(plugins)).close();
+  if (config) await checkConfigPlugins(config, plugins);
   const catalog = await Catalog.open(catalogUrl);
   let runner: Runner | undefined;
   let scheduler: Scheduler | undefined;
@@ -174,7 +193,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await firstAdministrator(catalog, tenant.id, dataDir, env, say);
     const system: Actor = { tenantId: tenant.id, userId: null, userName: 'cairn' };
     if (config && options.config) {
-      const n = await applyConfig(catalog, system, config, secretsDir);
+      const n = await applyConfig(catalog, system, config, secretsDir, plugins);
       say(`configuration ${options.config}: ${n.repositories} repositories, ${n.jobs} jobs`);
     }
     runner = new Runner(catalog, {
@@ -182,6 +201,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...(options.pollMs ? { pollMs: options.pollMs } : {}),
       ...(options.sampleMs ? { sampleMs: options.sampleMs } : {}),
       ...(options.metrics?.observer ? { observer: options.metrics.observer } : {}),
+      plugins,
     });
     const r = runner;
     const webRoot = options.webRoot ?? builtWebRoot();
@@ -194,6 +214,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       idleSeconds: options.idleSeconds ?? 15 * 60,
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(webRoot ? { webRoot } : {}),
+      plugins,
     };
     app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
     await app.listen({ host, port });

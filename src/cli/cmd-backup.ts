@@ -17,6 +17,7 @@ import {
   BACKUP_STAGES,
 } from '../repo/index.ts';
 import {
+  ArgsError,
   backupWithPlugins,
   isDirective,
   LEVELS,
@@ -26,8 +27,16 @@ import {
   type PluginRegistry,
   type PluginUse,
 } from '../plugins/index.ts';
+import {
+  commandWords,
+  DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+  runScripts,
+  type Script,
+  type ScriptIO,
+  type ScriptPhase,
+} from '../jobs/index.ts';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes, formatDuration, makeOutput, outcome } from './output.ts';
+import { formatBytes, formatDuration, makeOutput, outcome, type Output } from './output.ts';
 import { addPluginFlags, openRegistry, pluginLog, type PluginFlags } from './plugin-flags.ts';
 import { withSignals } from './signals.ts';
 import { commandSource, stdinSource } from './streams.ts';
@@ -51,6 +60,11 @@ interface BackupFlags extends PluginFlags {
   readonly stdin?: boolean;
   readonly stdinFilename?: string;
   readonly stdinFromCommand?: boolean;
+  readonly runBefore?: string[];
+  readonly runAfter?: string[];
+  readonly runBeforeOnError?: string;
+  readonly runAfterOnError?: string;
+  readonly runTimeout?: string;
 }
 
 const repeatable = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
@@ -84,6 +98,61 @@ function selectionOf(flags: BackupFlags): Selection {
 export function loadLine(result: Pick<BackupResult, 'load' | 'bottleneck'>): string {
   const stages = BACKUP_STAGES.map((st) => `${st} ${Math.round(result.load[st] * 100)}%`).join(' > ');
   return `load: ${stages}, bottleneck: ${result.bottleneck}`;
+}
+
+/** The --run-before and --run-after programs, checked before anything runs. */
+function scriptsOf(flags: BackupFlags): { before: Script[]; after: Script[] } {
+  const timeout = flags.runTimeout ?? String(DEFAULT_SCRIPT_TIMEOUT_SECONDS);
+  const seconds = Number(timeout);
+  if (!/^[0-9]+$/.test(timeout) || !Number.isSafeInteger(seconds) || seconds < 1) {
+    throw new CairnError(
+      'USAGE',
+      `Cannot use --run-timeout ${timeout}: give a whole number of seconds (1 or more)`,
+    );
+  }
+  const policy = (flag: string, value: string | undefined, fallback: Script['onError']) => {
+    if (value === undefined) return fallback;
+    if (value !== 'fail' && value !== 'warn') {
+      throw new CairnError('USAGE', `Cannot use ${flag} ${value}: choose fail or warn`);
+    }
+    return value;
+  };
+  const make = (phase: ScriptPhase, lines: readonly string[], onError: Script['onError']): Script[] =>
+    lines.map((line) => {
+      const flag = phase === 'before' ? '--run-before' : '--run-after';
+      try {
+        return { label: flag, argv: commandWords(line), onError, timeoutSeconds: seconds };
+      } catch (err) {
+        if (!(err instanceof ArgsError)) throw err;
+        throw new CairnError(
+          'USAGE',
+          `Cannot use ${flag} "${line}": ${err.message} (column ${err.column}); give a program and its arguments, quoted as in a shell (no shell runs them)`,
+        );
+      }
+    });
+  return {
+    before: make(
+      'before',
+      flags.runBefore ?? [],
+      policy('--run-before-on-error', flags.runBeforeOnError, 'fail'),
+    ),
+    after: make('after', flags.runAfter ?? [], policy('--run-after-on-error', flags.runAfterOnError, 'warn')),
+  };
+}
+
+/** Scripts' output as lines ("run-before: ..."; JSON message lines with --json), warnings counted. */
+function scriptOutput(out: Output): ScriptIO {
+  return {
+    line(script, stream, text) {
+      const name = script.label.replace(/^--/, '');
+      out.line(`${name}: ${text}`);
+      out.emit({ message_type: 'script_output', script: name, stream, message: text });
+    },
+    warn(message) {
+      outcome.warnings++;
+      out.warn(message);
+    },
+  };
 }
 
 export function registerBackup(program: Command): void {
@@ -141,6 +210,22 @@ export function registerBackup(program: Command): void {
       '--stdin-from-command',
       'run the command given after -- (no shell) and back up its output; a failing command fails the backup',
     )
+    .option(
+      '--run-before <command>',
+      'run this program (no shell) before the backup reads anything; its failure fails the backup (repeatable)',
+      repeatable,
+    )
+    .option(
+      '--run-after <command>',
+      'run this program (no shell) after the backup, also after a failure, with CAIRN_RESULT (repeatable)',
+      repeatable,
+    )
+    .option('--run-before-on-error <policy>', 'fail (default) or warn when a --run-before program fails')
+    .option('--run-after-on-error <policy>', 'warn (default) or fail when a --run-after program fails')
+    .option(
+      '--run-timeout <seconds>',
+      `stop a --run-before or --run-after program after this long, which is a failure (default ${DEFAULT_SCRIPT_TIMEOUT_SECONDS})`,
+    )
     .addHelpText(
       'after',
       `
@@ -156,7 +241,19 @@ stores the reader's output as /MYSQL/dump.sql (no shell; write \\: for a colon i
 feeds it to the writer. An incremental or differential without an earlier full backup of the same
 sources runs as a full. "cairn plugins" lists the plugins and their options (docs/plugin-api.md).
 
-Exit codes: 0 done, 3 done but some files could not be read (listed as warnings), other codes per error.`,
+Scripts (Bareos' RunScript): "cairn backup /srv --run-before 'systemctl stop app' --run-after
+'systemctl start app'". No shell runs them (quote as in a shell; name one to use it: "sh -c '...'").
+--run-before programs run one after another once the repository is open, before anything is read;
+one that exits non-zero, is killed, cannot be started or runs out of time fails the backup (exit
+45, with the end of its standard error), or is a warning with --run-before-on-error warn.
+--run-after programs run after the snapshot is written, and also after a failure, with
+CAIRN_RESULT=success|warning|failed, CAIRN_SNAPSHOT (when one was written), CAIRN_LEVEL and, after a
+failure, CAIRN_MESSAGE; their failure is a warning (exit 3), or with --run-after-on-error fail
+exit 45 (the snapshot stays). They see Cairn's environment without any CAIRN_* variable (no
+password), plus CAIRN_LEVEL; their output is shown line by line.
+
+Exit codes: 0 done, 3 done with warnings (files that could not be read, listed; a script's warning),
+45 a --run-before or --run-after program failed, other codes per error (docs/errors.md).`,
     )
     .action(async (args: string[], flags: BackupFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -201,11 +298,15 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
         );
       }
       const selection = selectionOf(flags);
+      const scripts = scriptsOf(flags);
       // Plugins are found and their directives checked before the repository is opened.
       let log = pluginLog(makeOutput(g));
       const registry: PluginRegistry | undefined = usesPlugins
         ? await openRegistry(flags, (p, l, m) => log(p, l, m))
         : undefined;
+      const warningsBefore = outcome.warnings;
+      const reached: Reached = {};
+      let failure: Error | undefined;
       try {
         const commands: PluginUse[] = [];
         const optionUses: PluginUse[] = [];
@@ -213,20 +314,53 @@ Exit codes: 0 done, 3 done but some files could not be read (listed as warnings)
           for (const d of directives) commands.push(await resolveUse(registry, d, 'command'));
           for (const d of optionPlugins) optionUses.push(await resolveUse(registry, d, 'option'));
         }
-        await backupSession(g, flags, {
-          args,
-          stream,
-          paths,
-          selection,
-          plugins: registry
-            ? { commands, optionUses, ...(level ? { level: level as BackupSetup['level'] } : {}) }
-            : undefined,
-          level: level as BackupSetup['level'] | undefined,
-          setLog: (fn) => (log = fn),
-        });
+        // From here on the backup is attempted: --run-after runs whatever happens.
+        try {
+          await backupSession(g, flags, {
+            args,
+            stream,
+            paths,
+            selection,
+            plugins: registry
+              ? { commands, optionUses, ...(level ? { level: level as BackupSetup['level'] } : {}) }
+              : undefined,
+            level: level as BackupSetup['level'] | undefined,
+            setLog: (fn) => (log = fn),
+            runBefore: scripts.before,
+            reached,
+          });
+        } catch (err) {
+          failure = err instanceof Error ? err : new Error(reason(err));
+        }
       } finally {
         await registry?.close();
       }
+      if (scripts.after.length > 0) {
+        const out = makeOutput(g);
+        const result =
+          failure !== undefined ? 'failed' : outcome.warnings > warningsBefore ? 'warning' : 'success';
+        try {
+          await withSignals((signal) =>
+            runScripts(
+              'after',
+              scripts.after,
+              {
+                CAIRN_RESULT: result,
+                CAIRN_LEVEL: reached.level ?? level ?? 'incremental',
+                ...(reached.snapshot ? { CAIRN_SNAPSHOT: reached.snapshot } : {}),
+                ...(failure !== undefined ? { CAIRN_MESSAGE: reason(failure) } : {}),
+              },
+              scriptOutput(out),
+              signal,
+            ),
+          );
+        } catch (err) {
+          // The backup's own failure is what the command ends with; this one is said beside it.
+          if (failure === undefined) failure = err instanceof Error ? err : new Error(reason(err));
+          else out.warn(reason(err));
+        }
+      }
+      if (failure !== undefined) throw failure;
     });
   addPluginFlags(command);
 }
@@ -245,6 +379,16 @@ interface SessionPlan {
     | undefined;
   readonly level: BackupSetup['level'] | undefined;
   readonly setLog: (fn: ReturnType<typeof pluginLog>) => void;
+  readonly runBefore: readonly Script[];
+  /** How far the backup got, for --run-after. */
+  readonly reached: Reached;
+}
+
+interface Reached {
+  /** The level the backup runs at, once known. */
+  level?: BackupSetup['level'];
+  /** The snapshot written. */
+  snapshot?: string;
 }
 
 async function backupSession(g: GlobalOptions, flags: BackupFlags, plan: SessionPlan): Promise<void> {
@@ -286,6 +430,11 @@ async function backupSession(g: GlobalOptions, flags: BackupFlags, plan: Session
       }
     }
     if (parent) out.line(`using parent snapshot ${parent.id.slice(0, 12)}`);
+    plan.reached.level = setup?.level ?? plan.level ?? 'incremental';
+    if (plan.runBefore.length > 0) {
+      const env = { CAIRN_LEVEL: plan.reached.level };
+      await withSignals((signal) => runScripts('before', plan.runBefore, env, scriptOutput(out), signal));
+    }
     const progress = newBackupProgress();
     // Counted beside the backup (as restic does) so the progress line can show how far it is.
     const totals: Totals = { files: 0, bytes: 0, done: false };
@@ -363,6 +512,7 @@ async function backupSession(g: GlobalOptions, flags: BackupFlags, plan: Session
       counting.abort();
       if (status) clearInterval(status);
     }
+    plan.reached.snapshot = result.id;
     const sum = result.snapshot.summary;
     const duration = (Date.now() - started) / 1000;
     if (sum) {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { startServer, defaultDataDir } from '../api/index.ts';
 import { CairnError } from '../errors.ts';
-import { loadConfig } from '../jobs/index.ts';
+import { checkConfigPlugins, loadConfig, pluginSettingsOf } from '../jobs/index.ts';
 import { createMetrics, HostSampler } from '../metrics/index.ts';
 import type { GlobalOptions } from './context.ts';
 
@@ -16,6 +16,15 @@ interface ServerFlags {
   readonly demoSource?: string;
   readonly slots: string;
   readonly logRequests?: boolean;
+  readonly pluginDir?: string;
+  readonly pluginNames?: string;
+}
+
+function names(list: string | undefined): string[] | undefined {
+  return list
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
 }
 
 export function registerServer(program: Command): void {
@@ -37,11 +46,22 @@ export function registerServer(program: Command): void {
     .option('--demo-source <dir>', 'what the demo job backs up (default /usr/share/doc)')
     .option('--slots <n>', 'runs at once on this server', '2')
     .option('--log-requests', 'log every HTTP request to stderr (credentials redacted)')
+    .option(
+      '--plugin-dir <dir>',
+      "more plugins for jobs' directives and restores (or the file's pluginDirectory, or $CAIRN_PLUGIN_DIR)",
+    )
+    .option(
+      '--plugin-names <names>',
+      "load only these plugins of the plugin folder (comma-separated; or the file's pluginNames)",
+    )
     .addHelpText(
       'after',
       `
 The first start creates the administrator from CAIRN_ADMIN_USER / CAIRN_ADMIN_PASSWORD, or "admin"
 with a random password written to <data-dir>/initial-admin-password.
+
+Jobs' sources may be plugin directives (bpipe:file=/db.sql:reader=pg_dump db), checked when a job
+is created; runBefore and runAfter run programs around each backup (docs/server.md).
 
 Examples:
   cairn server --demo                               a working system at once on 127.0.0.1:8470
@@ -57,6 +77,14 @@ API documentation: http://127.0.0.1:8470/api/docs`,
       if (flags.checkConfig) {
         if (!flags.config) throw new CairnError('USAGE', '--check-config needs --config FILE');
         const c = loadConfig(flags.config);
+        const pluginNames = names(flags.pluginNames);
+        await checkConfigPlugins(
+          c,
+          pluginSettingsOf(c, {
+            ...(flags.pluginDir ? { pluginDir: flags.pluginDir } : {}),
+            ...(pluginNames ? { pluginNames } : {}),
+          }),
+        );
         const line = `${flags.config}: valid (${c.repositories?.length ?? 0} repositories, ${c.jobs?.length ?? 0} jobs)`;
         process.stdout.write(
           g.json ? JSON.stringify({ valid: true, file: flags.config }) + '\n' : line + '\n',
@@ -83,6 +111,8 @@ API documentation: http://127.0.0.1:8470/api/docs`,
         ...(flags.demoSource ? { demoSource: flags.demoSource } : {}),
         slots,
         ...(flags.logRequests ? { logRequests: true } : {}),
+        ...(flags.pluginDir ? { pluginDir: flags.pluginDir } : {}),
+        ...(flags.pluginNames ? { pluginNames: names(flags.pluginNames) ?? [] } : {}),
         metrics,
       });
       await new Promise<void>((resolve) => {

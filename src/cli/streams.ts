@@ -58,7 +58,13 @@ export function commandSource(
   args: readonly string[],
   signal?: AbortSignal,
 ): StreamSource {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], ...(signal ? { signal } : {}) });
+  // The dump program gets Cairn's environment without its own variables: no password.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_')));
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+    ...(signal ? { signal } : {}),
+  });
   const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null; error?: Error }>(
     (resolve) => {
       child.on('error', (error) => resolve({ code: null, sig: null, error }));

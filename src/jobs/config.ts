@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { CairnError, reason } from '../errors.ts';
+import { checkJobPlugins, type PluginSettings } from './plugins.ts';
 import { checkSpec, JobInputSchema, NameSchema } from './spec.ts';
 import { formatPath, validate, type Problem } from './validate.ts';
 
@@ -24,6 +25,19 @@ export const RepositoryConfigSchema = Type.Object(
 export const ConfigSchema = Type.Object(
   {
     tenant: Type.Optional(NameSchema),
+    pluginDirectory: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description: 'a folder of more plugins (Bareos pluginDirectory); --plugin-dir wins over it',
+      }),
+    ),
+    pluginNames: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+        maxItems: 256,
+        description: 'load only these plugins of the plugin directory (Bareos pluginNames)',
+      }),
+    ),
     repositories: Type.Optional(Type.Array(RepositoryConfigSchema)),
     jobs: Type.Optional(Type.Array(JobInputSchema)),
   },
@@ -48,6 +62,19 @@ function nodeAt(doc: Document, path: readonly (string | number)[]): Node | undef
     }
   }
   return node as Node | undefined;
+}
+
+/** A checked configuration's problem reporter: the same file, line and column for later checks. */
+const reporters = new WeakMap<ServerConfig, (problems: Problem[]) => CairnError>();
+
+/** The path of a field inside job i from a message that starts with it (`sources[1]: ...`). */
+function jobProblem(i: number, err: unknown): Problem | undefined {
+  const m = /^([A-Za-z]+)(\[(\d+)\])?(\.([A-Za-z]+))?: (.*)$/s.exec(reason(err));
+  if (!m) return undefined;
+  const path: (string | number)[] = ['jobs', i, m[1]!];
+  if (m[3] !== undefined) path.push(Number(m[3]));
+  if (m[5] !== undefined) path.push(m[5]);
+  return { path, message: m[6]! };
 }
 
 export function parseConfig(text: string, file: string): ServerConfig {
@@ -96,15 +123,42 @@ export function parseConfig(text: string, file: string): ServerConfig {
       checkSpec(j);
     } catch (err) {
       // checkSpec names the field inside the job (sources[0], schedule.cron ...).
-      const m = /^([A-Za-z]+)(\[(\d+)\])?(\.([A-Za-z]+))?: (.*)$/s.exec(reason(err));
-      if (!m) throw err;
-      const path: (string | number)[] = ['jobs', i, m[1]!];
-      if (m[3] !== undefined) path.push(Number(m[3]));
-      if (m[5] !== undefined) path.push(m[5]);
-      throw report([{ path, message: m[6]! }]);
+      const problem = jobProblem(i, err);
+      if (!problem) throw err;
+      throw report([problem]);
     }
   });
+  reporters.set(config, report);
   return config;
+}
+
+/** Where the plugins of a configuration come from: the flags win over the file, field by field. */
+export function pluginSettingsOf(
+  config: Pick<ServerConfig, 'pluginDirectory' | 'pluginNames'> | undefined,
+  flags: PluginSettings = {},
+  env: NodeJS.ProcessEnv = process.env,
+): PluginSettings {
+  const dir = flags.pluginDir ?? config?.pluginDirectory ?? env.CAIRN_PLUGIN_DIR;
+  const names = flags.pluginNames ?? config?.pluginNames;
+  return { ...(dir ? { pluginDir: dir } : {}), ...(names?.length ? { pluginNames: names } : {}) };
+}
+
+/**
+ * Checks the plugin directives of a parsed configuration's jobs against the plugins' schemas,
+ * reporting a problem with the file, line and column of the directive, e.g.
+ * `cairn.yaml:9:22: jobs[0].sources[1] unknown option "raeder" at column 15; bpipe takes file, reader, writer`.
+ */
+export async function checkConfigPlugins(config: ServerConfig, plugins: PluginSettings): Promise<void> {
+  const report = reporters.get(config);
+  for (const [i, j] of (config.jobs ?? []).entries()) {
+    try {
+      await checkJobPlugins(j, plugins);
+    } catch (err) {
+      const problem = report ? jobProblem(i, err) : undefined;
+      if (!problem || !report) throw err;
+      throw report([problem]);
+    }
+  }
 }
 
 export function loadConfig(file: string): ServerConfig {

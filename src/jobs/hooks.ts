@@ -1,9 +1,11 @@
 /**
  * Event hooks (the director-plugin tradition): on a run's start, end, success or failure, run a
  * program with the run described in CAIRN_* environment variables, or POST the same as JSON to a
- * webhook. A hook's failure is logged and never changes the run's result.
+ * webhook. A hook's failure is logged and never changes the run's result (unlike a job's
+ * runBefore and runAfter scripts, which may fail the run by their policy: scripts.ts, which also
+ * starts hook programs).
  */
-import { spawn } from 'node:child_process';
+import { runProgram, showCommand } from './scripts.ts';
 import type { Hook } from './spec.ts';
 
 export type HookEvent = 'start' | 'end' | 'success' | 'failure';
@@ -38,35 +40,19 @@ export function hookEnv(f: RunFacts): Record<string, string> {
   };
 }
 
-const TAIL = 2000;
-
-function runCommand(argv: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const [program, ...args] = argv;
-    const child = spawn(program ?? '', args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    // Our own timer: spawn's `timeout` option outlives a program that never started.
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString('utf8')).slice(-TAIL);
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${program ?? ''}: ${err.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else {
-        const why = signal ? `was stopped by ${signal}` : `exited with ${String(code)}`;
-        const tail = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
-        reject(new Error(`${program ?? ''} ${why}${tail}`));
-      }
-    });
+async function runCommand(
+  argv: readonly string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<void> {
+  // Hooks get a minimal environment: PATH, HOME and the run's CAIRN_* variables.
+  const end = await runProgram(argv, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env },
+    timeoutMs,
   });
+  if (end.ok) return;
+  const tail = end.stderrTail ? `: ${end.stderrTail.split('\n').slice(-3).join(' | ')}` : '';
+  throw new Error(`${showCommand(argv.slice(0, 1))} ${end.how}${tail}`);
 }
 
 async function postWebhook(url: string, facts: RunFacts, timeoutMs: number): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Jobs: the job model and its schema, the YAML configuration, the runner (runs and their states),
- * the scheduler (cron with time zones and a missed-run policy), event hooks, and the operations the
- * API and the configuration share.
+ * the scheduler (cron with time zones and a missed-run policy), event hooks, scripts run before and
+ * after a backup (also for the CLI), plugins in jobs, and the operations the API and the
+ * configuration share.
  */
 export {
   JobSpecSchema,
@@ -11,20 +12,48 @@ export {
   RetentionSchema,
   HookSchema,
   LimitsSchema,
+  LevelSchema,
   NameSchema,
+  ScriptSchema,
   checkSpec,
+  scriptsOf,
   nextRunOf,
   nextRuns,
   type JobSpec,
   type JobInput,
+  type Level,
   type RepositoryInput,
   type Schedule,
+  type ScriptSpec,
 } from './spec.ts';
 export { ajv, validate, formatPath, type Problem } from './validate.ts';
-export { loadConfig, parseConfig, ConfigSchema, type ServerConfig } from './config.ts';
+export {
+  checkConfigPlugins,
+  loadConfig,
+  parseConfig,
+  pluginSettingsOf,
+  ConfigSchema,
+  type ServerConfig,
+} from './config.ts';
+export { checkJobPlugins, openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
+export {
+  DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+  commandWords,
+  runProgram,
+  runScripts,
+  scriptEnv,
+  showCommand,
+  type ProgramEnd,
+  type ProgramOptions,
+  type Script,
+  type ScriptIO,
+  type ScriptPhase,
+  type ScriptPolicy,
+} from './scripts.ts';
 export {
   Runner,
   jobTag,
+  type BackupRunParams,
   type LiveProgress,
   type RestoreParams,
   type RunObserver,

@@ -184,8 +184,8 @@ describe('hooks', () => {
     assert.match(env, /^CAIRN_SNAPSHOT_ID=abc$/m);
     assert.match(env, /^CAIRN_BYTES_PROCESSED=42$/m);
     assert.equal(failures.length, 2);
-    assert.match(failures[0] ?? '', /sh exited with 3: disk full/);
-    assert.match(failures[1] ?? '', /cannot start \/nonexistent\/program/);
+    assert.match(failures[0] ?? '', /sh exited with code 3: disk full/);
+    assert.match(failures[1] ?? '', /\/nonexistent\/program cannot be started: no such program/);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -16,10 +16,11 @@ import { newBackupProgress, type BackupProgress } from '../repo/index.ts';
 import { RateTracker, type RunMetrics } from '../metrics/index.ts';
 import { runHooks, type HookEvent } from './hooks.ts';
 import type { FromWorker, ToWorker } from './run-worker.ts';
+import type { PluginSettings } from './plugins.ts';
 import type { JobSpec } from './spec.ts';
-import { runWork, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
+import { runWork, type BackupRunParams, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
 
-export { jobTag, type RestoreParams } from './work.ts';
+export { jobTag, type BackupRunParams, type RestoreParams } from './work.ts';
 
 const workerUrl = new URL(`./run-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -64,6 +65,8 @@ export interface RunnerOptions {
   readonly host?: string;
   /** Run each run's work in a worker thread, so the API stays responsive (default true). */
   readonly isolate?: boolean;
+  /** The server's plugin directory and names, for jobs with directives and for restores. */
+  readonly plugins?: PluginSettings;
 }
 
 const MAX_SAMPLES = 900;
@@ -124,6 +127,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #observer: RunObserver | undefined;
   readonly #host: string;
   readonly #isolate: boolean;
+  readonly #plugins: PluginSettings | undefined;
   readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -139,6 +143,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.#observer = options.observer;
     this.#host = options.host ?? hostname();
     this.#isolate = options.isolate ?? true;
+    this.#plugins = options.plugins;
   }
 
   async start(): Promise<void> {
@@ -265,13 +270,18 @@ export class Runner extends EventEmitter<RunnerEvents> {
       await this.#hooks(run, spec, 'start', { state: 'running' });
       if (run.kind !== 'backup' && run.kind !== 'restore')
         throw new CairnError('INTERNAL', `unknown run kind ${run.kind}`);
+      const backupParams =
+        run.kind === 'backup' ? (JSON.parse(run.params || '{}') as BackupRunParams) : undefined;
       const task: WorkTask = {
         kind: run.kind,
         jobName,
+        runId: run.id,
         ...(spec ? { spec } : {}),
         ...(run.kind === 'restore' ? { params: JSON.parse(run.params) as RestoreParams } : {}),
+        ...(backupParams?.level ? { level: backupParams.level } : {}),
         repo: { name: repoRow.name, location: repoRow.location, password_file: repoRow.password_file },
         host: this.#host,
+        ...(this.#plugins ? { plugins: this.#plugins } : {}),
       };
       warnings = await this.#work(run, task, abort, live, stats);
       if (warnings > 0) state = 'warning';
@@ -332,7 +342,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
       jobName: job.name,
       repositoryId: run.repository_id,
       kind: 'backup',
-      params: {},
+      // A run started at another level is retried at that level.
+      params: JSON.parse(run.params || '{}') as BackupRunParams,
       trigger: 'retry',
       attempt: run.attempt + 1,
       notBefore,

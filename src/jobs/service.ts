@@ -7,8 +7,9 @@ import path from 'node:path';
 import type { Catalog, JobRow, RepositoryRow, RunRow, TaskRow } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
 import type { ServerConfig } from './config.ts';
+import { checkJobPlugins, type PluginSettings } from './plugins.ts';
 import { ensureRepository, writePasswordFile } from './repos.ts';
-import type { RestoreParams } from './runner.ts';
+import type { BackupRunParams, RestoreParams } from './work.ts';
 import { checkSpec, nextRunOf, type JobInput, type JobSpec, type RepositoryInput } from './spec.ts';
 
 export interface Actor {
@@ -28,13 +29,20 @@ async function resolveRepository(catalog: Catalog, tenantId: string, ref: string
   return r;
 }
 
+/** Everything a job's definition must satisfy beyond its schema, its directives included. */
+async function checkJob(input: JobInput, plugins: PluginSettings | undefined): Promise<void> {
+  checkSpec(input);
+  await checkJobPlugins(input, plugins);
+}
+
 export async function createJob(
   catalog: Catalog,
   actor: Actor,
   input: JobInput,
   origin: 'config' | 'api' = 'api',
+  plugins?: PluginSettings,
 ): Promise<JobRow> {
-  checkSpec(input);
+  await checkJob(input, plugins);
   const repo = await resolveRepository(catalog, actor.tenantId, input.repository);
   const spec = specOf(input);
   const job = await catalog.createJob({
@@ -61,10 +69,11 @@ export async function updateJob(
   actor: Actor,
   id: string,
   input: JobInput,
+  plugins?: PluginSettings,
 ): Promise<JobRow> {
   const old = await catalog.job(actor.tenantId, id);
   if (!old) throw new CairnError('NOT_FOUND', `Cannot change job ${id}: no such job`);
-  checkSpec(input);
+  await checkJob(input, plugins);
   const repo = await resolveRepository(catalog, actor.tenantId, input.repository);
   const spec = specOf(input);
   const oldSpec = JSON.parse(old.spec) as JobSpec;
@@ -110,11 +119,12 @@ export async function deleteJob(catalog: Catalog, actor: Actor, id: string): Pro
   });
 }
 
-/** Queues a run of the job now and returns the task that follows it. */
+/** Queues a run of the job now (at another level than the job's, if given) and returns its task. */
 export async function startJob(
   catalog: Catalog,
   actor: Actor,
   id: string,
+  params: BackupRunParams = {},
 ): Promise<{ run: RunRow; task: TaskRow }> {
   const job = await catalog.job(actor.tenantId, id);
   if (!job) throw new CairnError('NOT_FOUND', `Cannot start job ${id}: no such job`);
@@ -130,7 +140,7 @@ export async function startJob(
     jobName: job.name,
     repositoryId: job.repository_id,
     kind: 'backup',
-    params: {},
+    params,
     trigger: 'manual',
   });
   const task = await catalog.createTask({
@@ -144,7 +154,7 @@ export async function startJob(
     user: actor.userName,
     action: 'job.start',
     object: id,
-    detail: { run: run.id },
+    detail: { run: run.id, ...params },
   });
   return { run, task };
 }
@@ -242,6 +252,7 @@ export async function applyConfig(
   actor: Actor,
   config: ServerConfig,
   secretsDir: string,
+  plugins?: PluginSettings,
 ): Promise<{ repositories: number; jobs: number }> {
   for (const r of config.repositories ?? []) {
     const existing = await catalog.repositoryByName(actor.tenantId, r.name);
@@ -262,8 +273,8 @@ export async function applyConfig(
   }
   for (const j of config.jobs ?? []) {
     const existing = await catalog.jobByName(actor.tenantId, j.name);
-    if (existing) await updateJob(catalog, actor, existing.id, j);
-    else await createJob(catalog, actor, j, 'config');
+    if (existing) await updateJob(catalog, actor, existing.id, j, plugins);
+    else await createJob(catalog, actor, j, 'config', plugins);
   }
   return { repositories: config.repositories?.length ?? 0, jobs: config.jobs?.length ?? 0 };
 }

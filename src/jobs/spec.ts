@@ -6,6 +6,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { CairnError } from '../errors.ts';
+import { ArgsError, isDirective } from '../plugins/index.ts';
+import { commandWords, DEFAULT_SCRIPT_TIMEOUT_SECONDS, type Script } from './scripts.ts';
 
 const Name = Type.String({
   minLength: 1,
@@ -88,12 +90,64 @@ export const LimitsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const LevelSchema = Type.Union(
+  [Type.Literal('full'), Type.Literal('incremental'), Type.Literal('differential')],
+  {
+    description:
+      'full reads every file again and has every plugin back up in full; incremental (the default) and differential build on the last backup or the last full one (docs/plugin-api.md §4)',
+  },
+);
+
+/** A program run before or after the backup (Bareos' client RunScript). */
+export const ScriptSchema = Type.Object(
+  {
+    command: Type.Union(
+      [
+        Type.String({
+          minLength: 1,
+          maxLength: 4096,
+          description:
+            'program and arguments in one line, split into words as a shell would (no shell runs it)',
+        }),
+        Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 }),
+      ],
+      { description: 'the program and its arguments, run without a shell' },
+    ),
+    onError: Type.Optional(
+      Type.Union([Type.Literal('fail'), Type.Literal('warn')], {
+        description:
+          'fail: the run fails (runBefore: before anything is read); warn: a warning. Default: fail for runBefore, warn for runAfter',
+      }),
+    ),
+    timeoutSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 7 * 86400,
+        description: 'stopped and failed after this (default 3600)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const Path = Type.String({ minLength: 1, maxLength: 4096 });
 
 /** The part of a job that is its behaviour (everything but name and repository). */
 export const JobSpecSchema = Type.Object(
   {
-    sources: Type.Array(Path, { minItems: 1, maxItems: 1000, description: 'absolute paths to back up' }),
+    sources: Type.Array(Path, {
+      minItems: 1,
+      maxItems: 1000,
+      description:
+        'absolute paths to back up, and command plugin directives such as "bpipe:file=/db.sql:reader=pg_dump db" (docs/plugin-api.md)',
+    }),
+    optionPlugins: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+        maxItems: 32,
+        description: 'option plugin directives called for each file of the walk, e.g. "maxsize:size=1G"',
+      }),
+    ),
+    level: Type.Optional(LevelSchema),
     exclude: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { maxItems: 1000 })),
     excludeCaches: Type.Optional(Type.Boolean()),
     oneFileSystem: Type.Optional(Type.Boolean()),
@@ -101,6 +155,19 @@ export const JobSpecSchema = Type.Object(
     schedule: Type.Optional(Type.Union([ScheduleSchema, Type.Null()])),
     retention: Type.Optional(RetentionSchema),
     hooks: Type.Optional(Type.Array(HookSchema, { maxItems: 16 })),
+    runBefore: Type.Optional(
+      Type.Array(ScriptSchema, {
+        maxItems: 16,
+        description: 'programs run before the backup reads anything; a failure fails the run (onError: fail)',
+      }),
+    ),
+    runAfter: Type.Optional(
+      Type.Array(ScriptSchema, {
+        maxItems: 16,
+        description:
+          'programs run after the backup (and its retention), also after a failure, with CAIRN_RESULT; a failure is a warning (onError: warn)',
+      }),
+    ),
     limits: Type.Optional(LimitsSchema),
     enabled: Type.Optional(Type.Boolean()),
   },
@@ -109,6 +176,8 @@ export const JobSpecSchema = Type.Object(
 export type JobSpec = Static<typeof JobSpecSchema>;
 export type Retention = Static<typeof RetentionSchema>;
 export type Hook = Static<typeof HookSchema>;
+export type ScriptSpec = Static<typeof ScriptSchema>;
+export type Level = Static<typeof LevelSchema>;
 export type Schedule = Static<typeof ScheduleSchema>;
 
 /** A job as the API takes it: the spec plus its name and repository (by id or name). */
@@ -175,16 +244,49 @@ export function nextRuns(schedule: Schedule, after: Date, n: number): Date[] {
   return out;
 }
 
+/**
+ * A job's runBefore or runAfter scripts as programs to run: commands split, defaults applied
+ * (onError fail before, warn after; 3600 s). Throws USAGE naming the field when a command line
+ * does not split.
+ */
+export function scriptsOf(spec: JobSpec, phase: 'before' | 'after'): Script[] {
+  const field = phase === 'before' ? 'runBefore' : 'runAfter';
+  return (spec[field] ?? []).map((s, i) => {
+    let argv: string[];
+    try {
+      argv = commandWords(s.command);
+    } catch (err) {
+      if (!(err instanceof ArgsError)) throw err;
+      throw new CairnError(
+        'USAGE',
+        `${field}[${i}].command: ${err.message} (column ${err.column}); expected a program and its arguments, quoted as in a shell (no shell runs them)`,
+      );
+    }
+    return {
+      label: `${field}[${i}]`,
+      argv,
+      onError: s.onError ?? (phase === 'before' ? 'fail' : 'warn'),
+      timeoutSeconds: s.timeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+    };
+  });
+}
+
+/** Checks what the schema cannot, without plugins (see checkJobPlugins for directives). */
 export function checkSpec(spec: JobSpec): void {
   spec.sources.forEach((s, i) => {
-    if (!s.startsWith('/'))
-      throw new CairnError('INVALID_INPUT', `sources[${i}]: "${s}" is not an absolute path`);
+    if (!isDirective(s) && !s.startsWith('/'))
+      throw new CairnError(
+        'INVALID_INPUT',
+        `sources[${i}]: "${s}" is not an absolute path (nor a plugin directive such as bpipe:file=/db.sql:reader=...)`,
+      );
   });
   nextRunOf(spec.schedule, new Date(0));
   (spec.hooks ?? []).forEach((h, i) => {
     if (!h.command && !h.webhook)
       throw new CairnError('INVALID_INPUT', `hooks[${i}]: give a command or a webhook`);
   });
+  scriptsOf(spec, 'before');
+  scriptsOf(spec, 'after');
 }
 
 export type { TSchema };

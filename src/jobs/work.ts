@@ -11,16 +11,28 @@ import {
   parseDuration,
   policyIsEmpty,
   prune,
-  restore,
   Selection,
+  type BackupLevel,
   type BackupProgress,
+  type BackupResult,
   type ReplacePolicy,
   type RetentionPolicy,
   type SnapshotInfo,
 } from '../repo/index.ts';
-import { CairnError, isCairnError } from '../errors.ts';
+import { CairnError, isCairnError, reason } from '../errors.ts';
+import {
+  backupWithPlugins,
+  prepareBackup,
+  PluginRegistry,
+  resolveUse,
+  restoreWithPlugins,
+  type LogLevel,
+  type PluginUse,
+} from '../plugins/index.ts';
+import { openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
 import { openRepository, type RepoRef } from './repos.ts';
-import type { JobSpec, Retention } from './spec.ts';
+import { runScripts, type Script, type ScriptIO } from './scripts.ts';
+import { scriptsOf, type JobSpec, type Retention } from './spec.ts';
 
 export interface RestoreParams {
   readonly snapshot: string;
@@ -29,16 +41,30 @@ export interface RestoreParams {
   readonly replace?: ReplacePolicy;
   readonly delete?: boolean;
   readonly verify?: boolean;
+  /** Restore plugin entries as plain files: no plugin (no bpipe writer) runs. */
+  readonly asFiles?: boolean;
+  /** Directives whose options replace those stored (cairn restore --plugin-options). */
+  readonly pluginOptions?: readonly string[];
+}
+
+/** What a backup run may change of its job (a run started by hand at another level). */
+export interface BackupRunParams {
+  readonly level?: BackupLevel;
 }
 
 /** What a run does, in plain data (it crosses to a worker thread). */
 export interface WorkTask {
   readonly kind: 'backup' | 'restore';
   readonly jobName: string;
+  readonly runId?: string;
   readonly spec?: JobSpec;
   readonly params?: RestoreParams;
+  /** The level of this run, when it is not the job's. */
+  readonly level?: BackupLevel;
   readonly repo: RepoRef;
   readonly host: string;
+  /** The server's plugin directory and names. */
+  readonly plugins?: PluginSettings;
 }
 
 /** How the work reports: the runner's thread or messages from a worker implement it. */
@@ -78,77 +104,212 @@ export async function runWork(t: WorkTask, io: WorkIO, stats: Record<string, unk
   return restoreWork(t, t.params, io, stats);
 }
 
+/** Plugin messages into the run's log; warnings and errors count as the run's warnings. */
+function pluginLogger(
+  io: WorkIO,
+  warn: () => void,
+): (plugin: string, level: LogLevel, message: string) => void {
+  return (plugin, level, message) => {
+    if (level !== 'info') warn();
+    io.log(level, `${plugin}: ${message}`);
+  };
+}
+
+/** Scripts' output lines and warnings into the run's log. */
+function scriptLog(io: WorkIO): ScriptIO {
+  return {
+    line: (script: Script, stream, text) => io.log('info', `${script.label} (${stream}): ${text}`),
+    warn: (message) => io.log('warning', message),
+  };
+}
+
 async function backupWork(
   t: WorkTask,
   spec: JobSpec,
   io: WorkIO,
   stats: Record<string, unknown>,
 ): Promise<number> {
+  const before = scriptsOf(spec, 'before');
+  const after = scriptsOf(spec, 'after');
+  let warnings = 0;
+  let level: BackupLevel = t.level ?? spec.level ?? 'incremental';
+  const env = { CAIRN_JOB: t.jobName, ...(t.runId ? { CAIRN_RUN_ID: t.runId } : {}) };
+  let snapshotId: string | undefined;
+  let failure: Error | undefined;
+  try {
+    warnings += await backupAndRetention(t, spec, io, stats, {
+      before,
+      env,
+      setLevel: (l) => (level = l),
+      setSnapshot: (id) => (snapshotId = id),
+    });
+  } catch (err) {
+    failure = err instanceof Error ? err : new Error(reason(err));
+  }
+  if (after.length > 0) {
+    io.phase('run after');
+    const result = failure !== undefined ? 'failed' : warnings > 0 ? 'warning' : 'success';
+    try {
+      // Not stopped by a cancel: a script that undoes what runBefore did must run (its time
+      // limit bounds it).
+      warnings += await runScripts(
+        'after',
+        after,
+        {
+          ...env,
+          CAIRN_LEVEL: level,
+          CAIRN_RESULT: result,
+          ...(snapshotId ? { CAIRN_SNAPSHOT: snapshotId } : {}),
+          ...(failure !== undefined ? { CAIRN_MESSAGE: reason(failure) } : {}),
+        },
+        scriptLog(io),
+      );
+    } catch (err) {
+      if (failure === undefined) failure = err instanceof Error ? err : new Error(reason(err));
+      else io.log('error', reason(err));
+    }
+  }
+  if (failure !== undefined) throw failure;
+  return warnings;
+}
+
+async function backupAndRetention(
+  t: WorkTask,
+  spec: JobSpec,
+  io: WorkIO,
+  stats: Record<string, unknown>,
+  run: {
+    readonly before: readonly Script[];
+    readonly env: Readonly<Record<string, string>>;
+    setLevel(level: BackupLevel): void;
+    setSnapshot(id: string): void;
+  },
+): Promise<number> {
   const repoRow = t.repo;
   const signal = io.signal;
-  const sources = normalisePaths(spec.sources);
-  io.log('info', `backing up ${sources.join(', ')} to repository ${repoRow.name}`);
-  io.phase('opening');
+  const { paths, directives } = sourcesOf(spec);
+  const sources = normalisePaths(paths);
+  const asked: BackupLevel = t.level ?? spec.level ?? 'incremental';
   const tag = jobTag(t.jobName);
   let warnings = 0;
-  const open = await openRepository(repoRow, {
-    lock: 'shared',
-    command: `backup (job ${t.jobName})`,
-    index: true,
-  });
-  let snapshotId: string;
+  const onLog = pluginLogger(io, () => warnings++);
+  // Directives are checked (and out-of-process plugins started) before the repository is opened.
+  const registry = usesPlugins(spec) ? await openPlugins(t.plugins, onLog) : undefined;
   try {
-    const { snapshots } = await open.repo.listSnapshots();
-    const parent = snapshots
-      .filter(
-        (s) =>
-          s.tags.includes(tag) && s.host === t.host && JSON.stringify(s.paths) === JSON.stringify(sources),
-      )
-      .at(-1);
-    if (parent) io.log('info', `comparing with restore point ${parent.id.slice(0, 12)} of ${parent.time}`);
-    io.phase('backup');
-    const progress = io.counters;
-    const result = await backup(open.repo, sources, {
-      host: t.host,
-      tags: [...(spec.tags ?? []), tag],
-      ...(parent ? { parent } : {}),
-      signal,
-      progress,
-      keepAlive: () => open.lock?.check(),
-      selection: new Selection({
-        excludes: spec.exclude ?? [],
-        excludeCaches: spec.excludeCaches === true,
-        oneFileSystem: spec.oneFileSystem === true,
-      }),
-      onWarning: (w) => {
-        warnings++;
-        if (warnings <= 200) io.log('warning', `${w.path}: ${w.message}`);
-      },
+    const commands: PluginUse[] = [];
+    const optionUses: PluginUse[] = [];
+    if (registry) {
+      for (const d of directives) commands.push(await resolveUse(registry, d, 'command'));
+      for (const d of spec.optionPlugins ?? []) optionUses.push(await resolveUse(registry, d, 'option'));
+    }
+    const what = [...sources, ...commands.map((c) => c.stored)];
+    io.log('info', `backing up ${what.join(', ')} to repository ${repoRow.name}`);
+    io.phase('opening');
+    const open = await openRepository(repoRow, {
+      lock: 'shared',
+      command: `backup (job ${t.jobName})`,
+      index: true,
     });
-    snapshotId = result.id;
-    const sum = result.snapshot.summary;
-    Object.assign(stats, {
-      snapshotId,
-      filesNew: sum?.filesNew ?? 0,
-      filesChanged: sum?.filesChanged ?? 0,
-      filesUnmodified: sum?.filesUnmodified ?? 0,
-      dirsNew: sum?.dirsNew ?? 0,
-      filesProcessed: sum?.totalFilesProcessed ?? 0,
-      bytesProcessed: sum?.totalBytesProcessed ?? 0,
-      bytesAdded: sum?.dataAdded ?? 0,
-      bytesStored: sum?.dataAddedPacked ?? 0,
-      warnings,
-    });
-    // Each stage's busy share of the run, and the one that limited it (Veeam's "bottleneck").
-    stats.load = result.load;
-    stats.bottleneck = result.bottleneck;
-    io.stats(stats, snapshotId);
-    io.log(
-      'info',
-      `restore point ${snapshotId.slice(0, 12)} saved: ${sum?.totalFilesProcessed ?? 0} files, ${sum?.totalBytesProcessed ?? 0} bytes read, ${sum?.dataAdded ?? 0} bytes new`,
-    );
+    try {
+      const { snapshots } = await open.repo.listSnapshots();
+      // Only the job's own restore points: another job of the same paths is not its parent.
+      const mine = snapshots.filter((s) => s.tags.includes(tag));
+      let parent: SnapshotInfo | undefined;
+      let level = asked;
+      const setup = registry
+        ? prepareBackup(mine, {
+            paths: sources,
+            commands,
+            level: asked,
+            host: t.host,
+          })
+        : undefined;
+      if (setup) {
+        level = setup.level;
+        parent = setup.parent;
+        if (setup.upgraded)
+          io.log('info', `no full backup of these sources yet: running a full backup (${asked} asked)`);
+        else io.log('info', `level: ${level}`);
+      } else if (level !== 'full') {
+        parent = mine
+          .filter((s) => s.host === t.host && JSON.stringify(s.paths) === JSON.stringify(sources))
+          .at(-1);
+      }
+      run.setLevel(level);
+      stats.level = level;
+      io.stats(stats);
+      if (parent) io.log('info', `comparing with restore point ${parent.id.slice(0, 12)} of ${parent.time}`);
+      if (run.before.length > 0) {
+        io.phase('run before');
+        warnings += await runScripts(
+          'before',
+          run.before,
+          { ...run.env, CAIRN_LEVEL: level },
+          scriptLog(io),
+          signal,
+        );
+      }
+      io.phase('backup');
+      const options = {
+        host: t.host,
+        tags: [...(spec.tags ?? []), tag],
+        signal,
+        progress: io.counters,
+        keepAlive: () => open.lock?.check(),
+        selection: new Selection({
+          excludes: spec.exclude ?? [],
+          excludeCaches: spec.excludeCaches === true,
+          oneFileSystem: spec.oneFileSystem === true,
+        }),
+        onWarning: (w: { path: string; message: string }) => {
+          warnings++;
+          if (warnings <= 200) io.log('warning', `${w.path}: ${w.message}`);
+        },
+      };
+      const result: BackupResult = setup
+        ? await backupWithPlugins(
+            open.repo,
+            {
+              paths: sources,
+              commands,
+              optionUses,
+              host: t.host,
+              onLog,
+              ...(t.runId ? { run: t.runId } : {}),
+            },
+            setup,
+            options,
+          )
+        : await backup(open.repo, sources, { ...options, ...(parent ? { parent } : {}) });
+      const snapshotId = result.id;
+      run.setSnapshot(snapshotId);
+      const sum = result.snapshot.summary;
+      Object.assign(stats, {
+        snapshotId,
+        level,
+        filesNew: sum?.filesNew ?? 0,
+        filesChanged: sum?.filesChanged ?? 0,
+        filesUnmodified: sum?.filesUnmodified ?? 0,
+        dirsNew: sum?.dirsNew ?? 0,
+        filesProcessed: sum?.totalFilesProcessed ?? 0,
+        bytesProcessed: sum?.totalBytesProcessed ?? 0,
+        bytesAdded: sum?.dataAdded ?? 0,
+        bytesStored: sum?.dataAddedPacked ?? 0,
+        warnings,
+      });
+      // Each stage's busy share of the run, and the one that limited it (Veeam's "bottleneck").
+      stats.load = result.load;
+      stats.bottleneck = result.bottleneck;
+      io.stats(stats, snapshotId);
+      io.log(
+        'info',
+        `restore point ${snapshotId.slice(0, 12)} saved (${level}): ${sum?.totalFilesProcessed ?? 0} files, ${sum?.totalBytesProcessed ?? 0} bytes read, ${sum?.dataAdded ?? 0} bytes new`,
+      );
+    } finally {
+      await open.close();
+    }
   } finally {
-    await open.close();
+    await registry?.close();
   }
   await retentionWork(t, spec, io, stats);
   return warnings;
@@ -221,22 +382,57 @@ async function restoreWork(
   try {
     const snap = await open.repo.findSnapshot(p.snapshot);
     io.log('info', `restoring restore point ${snap.id.slice(0, 12)} of ${snap.time} to ${p.target}`);
+    // Plugins are looked for only when the snapshot has plugin entries to hand back.
+    const needed =
+      p.asFiles !== true &&
+      ((snap.plugins ?? []).some((r) => r.kind === 'command') || (p.pluginOptions ?? []).length > 0);
+    const registry = needed
+      ? await openPlugins(
+          t.plugins,
+          pluginLogger(io, () => warnings++),
+        )
+      : await PluginRegistry.open();
     io.phase('restore');
-    const summary = await restore(open.repo, snap, p.target, {
-      signal,
-      progress: io.counters,
-      ...(p.paths?.length ? { includePaths: p.paths } : {}),
-      replace: p.replace ?? 'always',
-      ...(p.delete ? { delete: true } : {}),
-      ...(p.verify ? { verify: true } : {}),
-      onWarning: (w) => {
-        warnings++;
-        if (warnings <= 200) io.log('warning', `${w.path}: ${w.message}`);
-      },
-    });
-    Object.assign(stats, { snapshotId: snap.id, ...summary, warnings });
+    let summary;
+    try {
+      summary = await restoreWithPlugins(open.repo, snap, p.target, {
+        registry,
+        overrides: p.pluginOptions ?? [],
+        asFiles: p.asFiles === true,
+        onLog: pluginLogger(io, () => warnings++),
+        signal,
+        progress: io.counters,
+        ...(p.paths?.length ? { includePaths: p.paths } : {}),
+        replace: p.replace ?? 'always',
+        ...(p.delete ? { delete: true } : {}),
+        ...(p.verify ? { verify: true } : {}),
+        onWarning: (w) => {
+          warnings++;
+          if (warnings <= 200) io.log('warning', `${w.path}: ${w.message}`);
+        },
+      });
+    } catch (err) {
+      if (isCairnError(err, 'PLUGIN_NOT_FOUND'))
+        throw new CairnError(
+          'PLUGIN_NOT_FOUND',
+          `${err.message} (through the API: "asFiles": true; or give the server --plugin-dir)`,
+          { cause: err },
+        );
+      throw err;
+    } finally {
+      await registry.close();
+    }
+    const { diverted: _d, warnings: _w, plugins, ...counts } = summary;
+    Object.assign(stats, { snapshotId: snap.id, ...counts, plugins, warnings });
     io.stats(stats, snap.id);
     io.log('info', `restored ${summary.files} files, ${summary.dirs} folders`);
+    for (const u of plugins) {
+      if (u.entries === 0) continue;
+      io.log(
+        'info',
+        `${u.entries} ${u.entries === 1 ? 'entry' : 'entries'} went to ${u.name} (${u.restored} restored, ${u.core} written as files, ${u.skipped} skipped)`,
+      );
+    }
   } finally {
     await open.close();
   }

@@ -1,7 +1,7 @@
 /**
  * `cairn server --demo` as a user starts it: the built CLI in its own process, the administrator's
  * password in the data directory, the demo job run at once, the API answering, SIGTERM stopping it
- * cleanly (exit 0).
+ * cleanly (exit 0). `--check-config` checks jobs' plugin directives with the plugin directory.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
 import { freePort } from '../../src/catalog/postgres.testing.ts';
-import { assertBuilt, cliEnv, startCairn } from '../integration/run-cli.testing.ts';
+import { spawnSync } from 'node:child_process';
+import { assertBuilt, cairn, cliEnv, ROOT, startCairn } from '../integration/run-cli.testing.ts';
 import { http, logon } from './server-api.testing.ts';
 
 it('cairn server --demo runs the demo job and stops on SIGTERM', async () => {
@@ -67,5 +68,46 @@ it('cairn server --demo runs the demo job and stops on SIGTERM', async () => {
     const exit = await done;
     rmSync(dir, { recursive: true, force: true });
     assert.equal(exit.code, 0, exit.stderr);
+  }
+});
+
+it('cairn server --check-config checks the directives of jobs against their plugins', async () => {
+  await assertBuilt();
+  const dir = mkdtempSync(path.join(tmpdir(), 'cairn-config-'));
+  try {
+    const file = path.join(dir, 'cairn.yaml');
+    const config = (sources: string) => `repositories:
+  - { name: main, location: ${dir}/repo }
+jobs:
+  - name: db
+    repository: main
+    sources:
+      - /etc
+      - ${sources}
+    runBefore: [{ command: "true" }]
+`;
+    writeFileSync(file, config('"bpipe:file=/db.sql:raeder=cat"'));
+    const env = cliEnv(path.join(dir, 'unused'));
+    const bad = await cairn(['server', '--config', file, '--check-config'], env);
+    assert.equal(bad.code, 70, bad.stderr);
+    assert.match(
+      bad.stderr,
+      /cairn\.yaml:8:9: jobs\[0\]\.sources\[1\] unknown option "raeder" at column 20; bpipe takes file, reader, writer/,
+    );
+    // A plugin of the plugin directory (the Python example, started for its options).
+    if (spawnSync('python3', ['-c', 'import sqlite3'], { stdio: 'ignore' }).status !== 0) return;
+    writeFileSync(file, config('"sqlite:db=/srv/app.db"'));
+    const plugins = path.join(ROOT, 'examples', 'plugins', 'python');
+    const without = await cairn(['server', '--config', file, '--check-config'], env);
+    assert.equal(without.code, 70, without.stderr);
+    assert.match(without.stderr, /jobs\[0\]\.sources\[1\] Cannot find a plugin named sqlite/);
+    const good = await cairn(
+      ['server', '--config', file, '--check-config', '--plugin-dir', plugins, '--plugin-names', 'sqlite'],
+      env,
+    );
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /valid \(1 repositories, 1 jobs\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -298,12 +298,27 @@ describe('server API input checking', () => {
             'hooks',
             'limits',
             'exclude',
+            'level',
+            'optionPlugins',
+            'runBefore',
+            'runAfter',
           ),
           value: fc.jsonValue(),
         })
         .map(({ key, value }) => ({ ...valid, [key]: value })),
       fc.record({ cron: fc.string(), timezone: fc.string() }).map((schedule) => ({ ...valid, schedule })),
       fc.record({ cron: fc.string() }).map((schedule) => ({ schedule })),
+      // Directives and scripts of any text: parsed and checked behind the schema.
+      fc
+        .array(
+          fc.oneof(
+            fc.string(),
+            fc.string().map((x) => `bpipe:${x}`),
+          ),
+          { minLength: 1, maxLength: 3 },
+        )
+        .map((sources) => ({ ...valid, sources })),
+      fc.string({ minLength: 1 }).map((command) => ({ ...valid, runBefore: [{ command }] })),
     );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes), body, async ([method, url], b) => {

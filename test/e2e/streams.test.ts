@@ -68,6 +68,22 @@ describe('stream backups', () => {
     assert.equal(text.split('\n').length, 100001);
   });
 
+  it('gives the command no CAIRN_* variable: the password never reaches it', async () => {
+    assert.ok(env.CAIRN_PASSWORD, 'the test repository is opened with CAIRN_PASSWORD');
+    const r = await cairn(
+      ['backup', '--stdin-from-command', '--stdin-filename', 'env.txt', '--json', '--', 'env'],
+      { env },
+    );
+    assert.equal(r.code, 0, show(r));
+    const id = String(message(r.stdout, 'summary').snapshot_id);
+    const target = path.join(dir, 'env-restore');
+    assert.equal((await cairn(['restore', id, '--target', target], { env })).code, 0);
+    const seen = await fs.readFile(path.join(target, 'env.txt'), 'utf8');
+    assert.match(seen, /^PATH=/m);
+    assert.doesNotMatch(seen, /^CAIRN_/m);
+    assert.ok(!seen.includes(env.CAIRN_PASSWORD));
+  });
+
   it('fails with exit 44 and writes no snapshot when the command exits non-zero or cannot start', async () => {
     const before = await snapshotCount();
     const failing = await cairn(

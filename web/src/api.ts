@@ -86,8 +86,22 @@ export interface Hook {
   timeoutSeconds?: number;
 }
 
+export type Level = 'full' | 'incremental' | 'differential';
+
+/** A program run before or after a job's backup (runBefore, runAfter). */
+export interface Script {
+  command: string | string[];
+  onError?: 'fail' | 'warn';
+  timeoutSeconds?: number;
+}
+
 export interface JobSpec {
+  /** Absolute paths and command plugin directives (bpipe:file=/db.sql:reader=...). */
   sources: string[];
+  optionPlugins?: string[];
+  level?: Level;
+  runBefore?: Script[];
+  runAfter?: Script[];
   exclude?: string[];
   excludeCaches?: boolean;
   oneFileSystem?: boolean;
@@ -134,6 +148,7 @@ export interface RunStats {
   readonly filesUnmodified?: number;
   readonly dirsNew?: number;
   readonly warnings?: number;
+  readonly level?: Level;
   readonly durationSeconds?: number;
   readonly load?: Partial<Record<Stage, number>>;
   readonly bottleneck?: Stage;

@@ -119,11 +119,15 @@ export function fieldError(error: unknown, path: string): string | undefined {
     (e) =>
       e.path.replace(/^body\./, '') === path ||
       e.path.replace(/^body\./, '').startsWith(`${path}.`) ||
+      e.path.replace(/^body\./, '').startsWith(`${path}[`) ||
       e.path.replace(/^body\./, '').startsWith(`${path}/`),
   );
   if (f) return f.message;
   const detail = error.problem.detail ?? '';
-  return detail.startsWith(`${path}:`) || detail.startsWith(`${path} `) ? detail : undefined;
+  // "sources[1]: unknown option ..." belongs to the field sources.
+  return detail.startsWith(`${path}:`) || detail.startsWith(`${path} `) || detail.startsWith(`${path}[`)
+    ? detail
+    : undefined;
 }
 
 export function Loading({ what }: { what?: string }) {

@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import {
   api,
-  type Hook,
   type Job,
   type JobInput,
+  type Level,
   type Page,
   type Repository,
   type Retention,
@@ -28,6 +28,8 @@ interface FormState {
   name: string;
   repository: string;
   sources: string;
+  optionPlugins: string;
+  level: Level;
   exclude: string;
   excludeCaches: boolean;
   oneFileSystem: boolean;
@@ -58,6 +60,8 @@ function emptyForm(): FormState {
     name: '',
     repository: '',
     sources: '',
+    optionPlugins: '',
+    level: 'incremental',
     exclude: '',
     excludeCaches: true,
     oneFileSystem: false,
@@ -90,6 +94,8 @@ function formOf(j: Job): FormState {
     name: j.name,
     repository: j.repository.id,
     sources: j.sources.join('\n'),
+    optionPlugins: (j.optionPlugins ?? []).join('\n'),
+    level: j.level ?? 'incremental',
     exclude: (j.exclude ?? []).join('\n'),
     excludeCaches: j.excludeCaches === true,
     oneFileSystem: j.oneFileSystem === true,
@@ -121,7 +127,8 @@ const lines = (s: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
-function inputOf(f: FormState, hooks: Hook[] | undefined): JobInput {
+/** What the form does not edit (hooks, scripts) is kept as the job has it. */
+function inputOf(f: FormState, kept: Pick<Job, 'hooks' | 'runBefore' | 'runAfter'> | undefined): JobInput {
   const int = (s: string) => (s.trim() === '' ? undefined : Number(s));
   const retention: Retention = {};
   for (const [k] of KEEP) {
@@ -143,6 +150,8 @@ function inputOf(f: FormState, hooks: Hook[] | undefined): JobInput {
     name: f.name.trim(),
     repository: f.repository,
     sources: lines(f.sources),
+    ...(lines(f.optionPlugins).length ? { optionPlugins: lines(f.optionPlugins) } : {}),
+    level: f.level,
     exclude: lines(f.exclude),
     excludeCaches: f.excludeCaches,
     oneFileSystem: f.oneFileSystem,
@@ -156,7 +165,9 @@ function inputOf(f: FormState, hooks: Hook[] | undefined): JobInput {
       : null,
     retention,
     ...(Object.keys(limits).length ? { limits } : {}),
-    ...(hooks?.length ? { hooks } : {}),
+    ...(kept?.hooks?.length ? { hooks: kept.hooks } : {}),
+    ...(kept?.runBefore?.length ? { runBefore: kept.runBefore } : {}),
+    ...(kept?.runAfter?.length ? { runAfter: kept.runAfter } : {}),
     enabled: f.enabled,
   };
 }
@@ -211,7 +222,7 @@ export function JobForm({ id }: { id?: string | undefined }) {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
-    const body = inputOf(form, existing.data?.hooks);
+    const body = inputOf(form, existing.data);
     const call = id ? api<Job>('PUT', `jobs/${id}`, body) : api<Job>('POST', 'jobs', body);
     call.then(
       (job) => navigate(`/jobs/${job.id}`),
@@ -260,16 +271,55 @@ export function JobForm({ id }: { id?: string | undefined }) {
                 </select>
               )}
             </Field>
-            <Field label="Sources" error={fe('sources')} hint="Absolute paths on the server, one a line.">
+            <Field
+              label="Sources"
+              error={fe('sources')}
+              hint="Absolute paths on the server, or plugin directives such as bpipe:file=/db.sql:reader=pg_dump db, one a line."
+            >
               {(fid, d) => (
                 <textarea
                   id={fid}
                   aria-describedby={d}
                   rows={4}
                   required
+                  className="mono"
                   value={form.sources}
-                  placeholder={'/etc\n/home'}
+                  placeholder={'/etc\n/home\nbpipe:file=/PG/db.sql:reader=pg_dump db:writer=psql db'}
                   onChange={(e) => set('sources', e.target.value)}
+                />
+              )}
+            </Field>
+            <Field
+              label="Level"
+              error={fe('level')}
+              hint="Full reads every file again and has plugins back up in full; the first backup of new sources is always full."
+            >
+              {(fid, d) => (
+                <select
+                  id={fid}
+                  aria-describedby={d}
+                  value={form.level}
+                  onChange={(e) => set('level', e.target.value as Level)}
+                >
+                  <option value="incremental">incremental</option>
+                  <option value="differential">differential</option>
+                  <option value="full">full</option>
+                </select>
+              )}
+            </Field>
+            <Field
+              label="Option plugins"
+              error={fe('optionPlugins')}
+              hint="Directives called for each file, such as maxsize:size=1G, one a line."
+            >
+              {(fid, d) => (
+                <textarea
+                  id={fid}
+                  aria-describedby={d}
+                  rows={2}
+                  className="mono"
+                  value={form.optionPlugins}
+                  onChange={(e) => set('optionPlugins', e.target.value)}
                 />
               )}
             </Field>
@@ -510,6 +560,12 @@ export function JobForm({ id }: { id?: string | undefined }) {
             {existing.data?.hooks && existing.data.hooks.length > 0 && (
               <p className="muted">
                 The job’s {existing.data.hooks.length} hooks are kept as they are (change them in the
+                configuration file or the API).
+              </p>
+            )}
+            {(existing.data?.runBefore?.length ?? 0) + (existing.data?.runAfter?.length ?? 0) > 0 && (
+              <p className="muted">
+                The job’s programs run before and after the backup are kept as they are (change them in the
                 configuration file or the API).
               </p>
             )}

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { Fragment, useEffect, useState } from 'react';
 import { api, hasLink, query, type Job, type Page, type Run, type Schedule } from '../api.ts';
 import { bytes, dateTime, duration, files, friendlyTime, relative, secondsBetween } from '../format.ts';
 import { Link, navigate } from '../router.tsx';
@@ -79,6 +79,11 @@ export function JobPage({ id }: { id: string }) {
                   Start now
                 </button>
               )}
+              {hasLink(j, 'start') && (j.level ?? 'incremental') !== 'full' && (
+                <button type="button" disabled={busy} onClick={() => act(() => startJob(j, 'full'))}>
+                  Start a full backup
+                </button>
+              )}
               {hasLink(j, 'cancel') && active && (
                 <button
                   type="button"
@@ -139,6 +144,20 @@ export function JobPage({ id }: { id: string }) {
                   ))}
                 </ul>
               </dd>
+              <dt>Level</dt>
+              <dd>{j.level ?? 'incremental'}</dd>
+              {j.optionPlugins && j.optionPlugins.length > 0 && (
+                <>
+                  <dt>Option plugins</dt>
+                  <dd>
+                    {j.optionPlugins.map((o) => (
+                      <code key={o} className="chip">
+                        {o}
+                      </code>
+                    ))}
+                  </dd>
+                </>
+              )}
               {j.exclude && j.exclude.length > 0 && (
                 <>
                   <dt>Excluded</dt>
@@ -176,6 +195,25 @@ export function JobPage({ id }: { id: string }) {
                   : 'none'}
                 {j.limits?.timeoutSeconds ? `; stopped after ${duration(j.limits.timeoutSeconds)}` : ''}
               </dd>
+              {(['runBefore', 'runAfter'] as const).map(
+                (k) =>
+                  j[k] &&
+                  j[k].length > 0 && (
+                    <Fragment key={k}>
+                      <dt>{k === 'runBefore' ? 'Run before' : 'Run after'}</dt>
+                      <dd>
+                        {j[k].map((sc, i) => (
+                          <div key={i}>
+                            <code>{typeof sc.command === 'string' ? sc.command : sc.command.join(' ')}</code>{' '}
+                            <span className="muted">
+                              (on error: {sc.onError ?? (k === 'runBefore' ? 'fail' : 'warn')})
+                            </span>
+                          </div>
+                        ))}
+                      </dd>
+                    </Fragment>
+                  ),
+              )}
               {j.hooks && j.hooks.length > 0 && (
                 <>
                   <dt>Hooks</dt>

@@ -1,12 +1,12 @@
 import { useState } from 'react';
-import { api, hasLink, runIdOf, type Job, type Page, type Task } from '../api.ts';
+import { api, hasLink, runIdOf, type Job, type Level, type Page, type Task } from '../api.ts';
 import { describeCron, friendlyTime, relative } from '../format.ts';
 import { Link, navigate } from '../router.tsx';
 import { Card, Empty, ErrorBox, Loading, PageTitle, StateBadge, useApi, useSession } from '../ui.tsx';
 
-/** Starts a job now and opens the run's page. */
-export async function startJob(job: Pick<Job, 'id'>): Promise<void> {
-  const task = await api<Task>('POST', `jobs/${job.id}/start`);
+/** Starts a job now (at another level than its own, if given) and opens the run's page. */
+export async function startJob(job: Pick<Job, 'id'>, level?: Level): Promise<void> {
+  const task = await api<Task>('POST', `jobs/${job.id}/start`, level ? { level } : undefined);
   const run = runIdOf(task);
   if (run) navigate(`/runs/${run}`);
 }

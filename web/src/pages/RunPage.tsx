@@ -252,6 +252,12 @@ export function RunPage({ id }: { id: string }) {
                 {run.trigger}
                 {run.attempt > 1 ? `, attempt ${run.attempt}` : ''}
               </dd>
+              {stats?.level && (
+                <>
+                  <dt>Level</dt>
+                  <dd>{stats.level}</dd>
+                </>
+              )}
               <dt>Queued</dt>
               <dd>{dateTimeSeconds(run.queuedAt)}</dd>
               <dt>Started</dt>
