@@ -22,19 +22,18 @@ import {
   isDirective,
   LEVELS,
   prepareBackup,
-  resolveUse,
-  type BackupSetup,
-  type PluginRegistry,
-  type PluginUse,
-} from '../plugins/index.ts';
-import {
   commandWords,
   DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+  resolveUse,
   runScripts,
+  type BackupSetup,
   type Script,
   type ScriptIO,
   type ScriptPhase,
-} from '../jobs/index.ts';
+  type PluginRegistry,
+  type PluginUse,
+} from '../plugins/index.ts';
+
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, makeOutput, outcome, type Output } from './output.ts';
 import { addPluginFlags, openRegistry, pluginLog, type PluginFlags } from './plugin-flags.ts';

@@ -5,7 +5,7 @@
  * runBefore and runAfter scripts, which may fail the run by their policy: scripts.ts, which also
  * starts hook programs).
  */
-import { runProgram, showCommand } from './scripts.ts';
+import { runProgram, showCommand } from '../plugins/index.ts';
 import type { Hook } from './spec.ts';
 
 export type HookEvent = 'start' | 'end' | 'success' | 'failure';

@@ -49,7 +49,7 @@ export {
   type ScriptIO,
   type ScriptPhase,
   type ScriptPolicy,
-} from './scripts.ts';
+} from '../plugins/index.ts';
 export {
   Runner,
   jobTag,

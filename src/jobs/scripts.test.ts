@@ -7,7 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import { isCairnError } from '../errors.ts';
 import { checkConfigPlugins, parseConfig } from './config.ts';
 import { checkJobPlugins, sourcesOf, usesPlugins } from './plugins.ts';
-import { commandWords, runProgram, runScripts, scriptEnv, type Script, type ScriptIO } from './scripts.ts';
+import {
+  commandWords,
+  runProgram,
+  runScripts,
+  scriptEnv,
+  type Script,
+  type ScriptIO,
+} from '../plugins/index.ts';
 import { checkSpec, scriptsOf, type JobSpec } from './spec.ts';
 
 const env = scriptEnv();

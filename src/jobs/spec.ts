@@ -7,7 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { CairnError } from '../errors.ts';
 import { ArgsError, isDirective } from '../plugins/index.ts';
-import { commandWords, DEFAULT_SCRIPT_TIMEOUT_SECONDS, type Script } from './scripts.ts';
+import { commandWords, DEFAULT_SCRIPT_TIMEOUT_SECONDS, type Script } from '../plugins/index.ts';
 
 const Name = Type.String({
   minLength: 1,

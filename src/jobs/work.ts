@@ -31,7 +31,7 @@ import {
 } from '../plugins/index.ts';
 import { openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
 import { openRepository, type RepoRef } from './repos.ts';
-import { runScripts, type Script, type ScriptIO } from './scripts.ts';
+import { runScripts, type Script, type ScriptIO } from '../plugins/index.ts';
 import { scriptsOf, type JobSpec, type Retention } from './spec.ts';
 
 export interface RestoreParams {

@@ -348,7 +348,7 @@ describe('the plugin directory', () => {
     const only = await PluginRegistry.open({ pluginDir: dir, pluginNames: ['hello'] });
     assert.deepEqual(
       only.list().map((p) => p.name),
-      ['bpipe', 'maxsize', 'hello'],
+      ['bpipe', 'maxsize', 'postgresql', 'hello'],
     );
   });
 });

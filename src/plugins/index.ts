@@ -40,6 +40,20 @@ export {
   type DirectiveOption,
 } from './directive.ts';
 export { splitArgs, ArgsError } from './args.ts';
+export {
+  DEFAULT_SCRIPT_TIMEOUT_SECONDS,
+  commandWords,
+  runProgram,
+  runScripts,
+  scriptEnv,
+  showCommand,
+  type ProgramEnd,
+  type ProgramOptions,
+  type Script,
+  type ScriptIO,
+  type ScriptPhase,
+  type ScriptPolicy,
+} from './scripts.ts';
 export { BUILTIN_PLUGINS, PluginRegistry, type PluginListing, type RegistryOptions } from './registry.ts';
 export {
   LEVELS,

@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { CairnError, errnoCode, isCairnError, reason } from '../errors.ts';
-import { ArgsError, splitArgs } from '../plugins/index.ts';
+import { ArgsError, splitArgs } from './args.ts';
 
 export type ScriptPolicy = 'fail' | 'warn';
 export type ScriptPhase = 'before' | 'after';
