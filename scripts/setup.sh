@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Programs the tests and benchmarks run for real (file system tools, peers to compare with).
-DEBIAN_PACKAGES="xfsprogs btrfs-progs util-linux acl time postgresql ceph-mon ceph-osd radosgw ceph-common"
+DEBIAN_PACKAGES="xfsprogs btrfs-progs util-linux acl time postgresql pgbackrest ceph-mon ceph-osd radosgw ceph-common"
 # The browser the web UI's end-to-end tests drive (playwright-core, no browser download).
 DEBIAN_PACKAGES="$DEBIAN_PACKAGES chromium"
 

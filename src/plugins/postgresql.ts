@@ -91,7 +91,6 @@ const DATA_EXCLUDES = [
 const SEGMENT = /^([0-9A-F]{8})([0-9A-F]{16})(\.partial)?$/;
 const BACKUP_FILE = /^([0-9A-F]{8})([0-9A-F]{16})\.[0-9A-F]{8}\.backup$/;
 const HISTORY = /^[0-9A-F]{8}\.history$/;
-const SEGMENT_OR_BACKUP = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$/;
 
 /** The position of a WAL archive file (log and segment number, timeline ignored), or undefined. */
 function walPosition(name: string): string | undefined {
@@ -317,9 +316,11 @@ async function preflight(db: Query, o: Options, walArchive: string, full: boolea
 }
 
 /**
- * Waits until PostgreSQL reports segment `name` archived (pg_stat_archiver: archive_command
- * returned success, so the copy is whole) and the file is in the archive folder, backing off,
- * for at most `seconds`. Returns the last archived segment's name.
+ * Waits until WAL segment `name` is wholly in the archive, backing off, for at most `seconds`:
+ * PostgreSQL reports it or a later segment archived (pg_stat_archiver: archive_command returned
+ * success), or the archive holds the file at the full segment size (the last file archived may
+ * be a backup history file named after an earlier segment, or nothing was written since the
+ * segment was archived long ago). Returns the segment up to which the archive is whole.
  */
 async function awaitArchived(
   db: Query,
@@ -329,24 +330,29 @@ async function awaitArchived(
   signal: AbortSignal,
 ): Promise<string> {
   const until = Date.now() + seconds * 1000;
+  const { size } = await one<{ size: string }>(
+    db,
+    "SELECT pg_size_bytes(current_setting('wal_segment_size'))::text AS size",
+  );
   let delay = 10;
   for (;;) {
     const { last, failed: failing } = await one<{ last: string | null; failed: string | null }>(
       db,
       'SELECT last_archived_wal AS last, last_failed_wal AS failed FROM pg_stat_archiver',
     );
-    if (last !== null && SEGMENT_OR_BACKUP.test(last) && last.slice(0, 24) >= name.slice(0, 24)) {
-      try {
-        await fs.access(path.join(walArchive, name));
-        return last.slice(0, 24);
-      } catch (err) {
-        if (errnoCode(err) !== 'ENOENT') {
-          throw failed(`Cannot read the WAL archive ${walArchive}: ${reason(err)}`, err);
-        }
-        throw failed(
-          `PostgreSQL archived WAL segment ${name}, but it is not in ${walArchive}: walArchive must be the folder archive_command copies into`,
-        );
-      }
+    const reported = last !== null && SEGMENT.test(last) ? last.slice(0, 24) : undefined;
+    const st = await fs.stat(path.join(walArchive, name)).catch((err: unknown) => {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw failed(`Cannot read the WAL archive ${walArchive}: ${reason(err)}`, err);
+    });
+    const reportedDone = reported !== undefined && reported >= name.slice(0, 24);
+    if (st !== undefined && (reportedDone || st.size === Number(size))) {
+      return reported !== undefined && reported > name ? reported : name.slice(0, 24);
+    }
+    if (st === undefined && reportedDone) {
+      throw failed(
+        `PostgreSQL archived WAL segment ${name}, but it is not in ${walArchive}: walArchive must be the folder archive_command copies into`,
+      );
     }
     if (Date.now() >= until) {
       throw failed(
@@ -583,7 +589,7 @@ async function* backupWal(
       db,
       'SELECT last_archived_wal AS last FROM pg_stat_archiver',
     );
-    if (last !== null && SEGMENT_OR_BACKUP.test(last) && last.slice(0, 24) > upTo) upTo = last.slice(0, 24);
+    if (last !== null && SEGMENT.test(last) && last.slice(0, 24) > upTo) upTo = last.slice(0, 24);
   }
   const files = await archiveFiles(walArchive, prior.full.startWal, upTo, new Set(prior.wal));
   for (const name of files) {
