@@ -62,10 +62,13 @@ function zstdSync(data: Buffer, level: number): Buffer {
   return c.compress(data);
 }
 
-function unzstdSync(data: Buffer, rawLength: number): Buffer {
+function unzstdSync(data: Buffer, rawLength: number, into: Buffer | undefined): Buffer {
   if (native === undefined) return zlib.zstdDecompressSync(data, { maxOutputLength: Math.max(rawLength, 1) });
   dctx ??= new native.binding.DCtx();
-  const out = Buffer.allocUnsafe(rawLength);
+  const out =
+    into !== undefined && into.length >= rawLength
+      ? into.subarray(0, rawLength)
+      : Buffer.allocUnsafe(rawLength);
   const n = dctx.decompress(out, data);
   if (n !== rawLength) throw new Error(`decompressed to ${n} bytes, expected ${rawLength}`);
   return out;
@@ -125,16 +128,18 @@ export function compressSync(data: Buffer, options: CompressOptions): Compressed
 
 /**
  * Decompresses a blob whose plaintext length is known (from the index): exactly `rawLength`
- * bytes come out, or it throws.
+ * bytes come out, or it throws. With `into` (at least `rawLength` bytes), zstd may decompress into
+ * it instead of new memory, so a reader that only verifies the result allocates nothing per blob;
+ * the result may then be a view of `into` (or `data` itself, for codec none).
  */
-export function decompressBlob(codec: number, data: Buffer, rawLength: number): Buffer {
+export function decompressBlob(codec: number, data: Buffer, rawLength: number, into?: Buffer): Buffer {
   let out: Buffer;
   switch (codec) {
     case CODEC.none:
       out = data;
       break;
     case CODEC.zstd:
-      out = unzstdSync(data, rawLength);
+      out = unzstdSync(data, rawLength, into);
       break;
     case CODEC.gzip:
       out = zlib.gunzipSync(data, { maxOutputLength: Math.max(rawLength, 1) });

@@ -6,11 +6,14 @@
  * tree names is indexed. With readData, every selected pack is read whole: its SHA-256 must equal
  * its name and every blob must authenticate, decompress and match its id. A finding about a pack
  * names the files and snapshots that depend on it.
+ *
+ * Reading the data is the long part: the main thread reads the packs (one more than there are
+ * worker threads at a time) and hands each whole to the seal pool's worker threads, which verify
+ * them; meanwhile the main thread walks the trees.
  */
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { CairnError, reason, type ErrorCode } from '../errors.ts';
-import { sha256 } from '../crypto/index.ts';
 import { isHexId, type BlobEntry } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { parseTrailer, trailerRange, TAIL_GUESS } from './pack.ts';
@@ -113,10 +116,8 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
   const { errors: indexErrors } = await repo.loadIndex({ tolerant: true });
   for (const e of indexErrors) add({ severity: 'error', code: e.code, message: e.message });
 
-  // 2. Packs present, and their trailers agreeing with the index.
-  const present = new Map<string, number>();
-  for await (const f of repo.backend.list('data')) present.set(f.name, f.size);
   const indexed = repo.index.byPack();
+  const packList = [...indexed.keys()];
   /** Blobs known to be unreadable, with the pack they are in. */
   const badBlobs = new Map<string, string>();
   const badPacks = new Map<string, Finding>();
@@ -124,148 +125,185 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
     badPacks.set(pack, f);
     for (const b of blobs) badBlobs.set(b.id.toString('hex'), pack);
   };
-  for (const [name, size] of present) {
-    if (!isHexId(name))
-      add({
-        severity: 'warning',
-        code: 'PACK_UNREFERENCED',
-        message: `data/${name} is not a pack name; it is ignored`,
-        pack: name,
-      });
-    else if (!indexed.has(name)) {
-      add({
-        severity: 'warning',
-        code: 'PACK_UNREFERENCED',
-        message: `pack ${name} (${size} bytes) is in no index: left by an interrupted backup; its blobs are not used`,
-        pack: name,
-      });
-    }
-  }
-  const limiter = new Limiter(4);
-  let done = 0;
-  const packList = [...indexed.keys()];
-  await Promise.all(
-    packList.map((pack) =>
-      limiter.run(async () => {
-        options.signal?.throwIfAborted();
-        const blobs = indexed.get(pack) ?? [];
-        const size = present.get(pack);
-        if (size === undefined) {
-          markPack(
-            pack,
-            {
-              severity: 'error',
-              code: 'BACKEND_NOT_FOUND',
-              message: `pack ${pack} is named by the index but missing from storage`,
-              pack,
-            },
-            blobs,
-          );
-          return;
-        }
-        try {
-          const tailLen = Math.min(size, TAIL_GUESS);
-          let tail = await repo.backend.read(
-            { type: 'data', name: pack },
-            { offset: size - tailLen, length: tailLen },
-          );
-          const range = trailerRange(pack, size, tail);
-          let sealed: Buffer;
-          if (range.offset >= size - tailLen) {
-            sealed = tail.subarray(
-              range.offset - (size - tailLen),
-              range.offset - (size - tailLen) + range.length,
-            );
-          } else {
-            tail = await repo.backend.read({ type: 'data', name: pack }, range);
-            sealed = tail;
-          }
-          const trailer = parseTrailer(repo.key, pack, size, sealed);
-          const key = (e: BlobEntry) =>
-            `${e.id.toString('hex')}:${e.type}:${e.codec}:${e.offset}:${e.length}:${e.rawLength}`;
-          const inTrailer = new Set(trailer.map(key));
-          const missing = blobs.filter((b) => !inTrailer.has(key(b)));
-          if (missing.length > 0) {
-            markPack(
-              pack,
-              {
-                severity: 'error',
-                code: 'INDEX_CORRUPT',
-                message: `pack ${pack}: ${missing.length} blobs of the index are not in its trailer as indexed`,
-                pack,
-              },
-              missing,
-            );
-          }
-        } catch (err) {
-          if (!(err instanceof CairnError)) throw err;
-          markPack(pack, { severity: 'error', code: err.code, message: err.message, pack }, blobs);
-        }
-        options.onProgress?.(++done, packList.length, 'packs');
-      }),
-    ),
-  );
-
-  // 3. Reading the data.
   let packsRead = 0;
   let bytesRead = 0;
-  if (options.readData) {
-    const toRead = selectPacks(
-      packList.filter((p) => present.has(p) && !badPacks.has(p)),
-      options.subset,
-      random,
-    );
-    let n = 0;
-    const readLimiter = new Limiter(2);
+
+  // 4, begun now. The walk names what needs damaged blobs, so it must know them all and comes
+  // last; but checking the packs mostly waits (for storage, and for the worker threads that
+  // verify the data), so the trees are walked meanwhile as if no pack were damaged. Should one be
+  // damaged after all, they are walked again once all the damage is known: a damaged repository
+  // takes longer to check, a whole one does not wait for its walk.
+  const stopWalk = new AbortController();
+  const early = walkSnapshots(
+    repo,
+    new Map(),
+    options.signal ? AbortSignal.any([options.signal, stopWalk.signal]) : stopWalk.signal,
+  ).then(
+    (w) => w,
+    () => undefined,
+  );
+
+  // The threads that verify the data start while the trailers are read.
+  if (options.readData) repo.workers().warm();
+
+  const checkPacks = async () => {
+    // 2. Packs present, and their trailers agreeing with the index.
+    const present = new Map<string, number>();
+    for await (const f of repo.backend.list('data')) present.set(f.name, f.size);
+    for (const [name, size] of present) {
+      if (!isHexId(name))
+        add({
+          severity: 'warning',
+          code: 'PACK_UNREFERENCED',
+          message: `data/${name} is not a pack name; it is ignored`,
+          pack: name,
+        });
+      else if (!indexed.has(name)) {
+        add({
+          severity: 'warning',
+          code: 'PACK_UNREFERENCED',
+          message: `pack ${name} (${size} bytes) is in no index: left by an interrupted backup; its blobs are not used`,
+          pack: name,
+        });
+      }
+    }
+    const limiter = new Limiter(4);
+    let done = 0;
     await Promise.all(
-      toRead.map((pack) =>
-        readLimiter.run(async () => {
+      packList.map((pack) =>
+        limiter.run(async () => {
           options.signal?.throwIfAborted();
-          const bytes = await repo.backend.read({ type: 'data', name: pack });
-          packsRead++;
-          bytesRead += bytes.length;
-          const bad: BlobEntry[] = [];
           const blobs = indexed.get(pack) ?? [];
-          for (const b of blobs) {
-            try {
-              repo.openBlob(b.id, { ...b, pack }, bytes.subarray(b.offset, b.offset + b.length));
-            } catch (err) {
-              if (!(err instanceof CairnError)) throw err;
-              bad.push(b);
-            }
-          }
-          const hashOk = sha256(bytes).equals(Buffer.from(pack, 'hex'));
-          if (!hashOk || bad.length > 0) {
-            const what =
-              bad.length > 0
-                ? `${bad.length} of its ${blobs.length} blobs fail verification`
-                : 'its padding or trailer was changed (every blob still verifies)';
+          const size = present.get(pack);
+          if (size === undefined) {
             markPack(
               pack,
               {
                 severity: 'error',
-                code: 'PACK_CORRUPT',
-                message: `pack ${pack} is damaged: its content does not match its name (SHA-256); ${what}`,
+                code: 'BACKEND_NOT_FOUND',
+                message: `pack ${pack} is named by the index but missing from storage`,
                 pack,
               },
-              bad,
+              blobs,
             );
+            return;
           }
-          options.onProgress?.(++n, toRead.length, 'read');
+          try {
+            const tailLen = Math.min(size, TAIL_GUESS);
+            let tail = await repo.backend.read(
+              { type: 'data', name: pack },
+              { offset: size - tailLen, length: tailLen },
+            );
+            const range = trailerRange(pack, size, tail);
+            let sealed: Buffer;
+            if (range.offset >= size - tailLen) {
+              sealed = tail.subarray(
+                range.offset - (size - tailLen),
+                range.offset - (size - tailLen) + range.length,
+              );
+            } else {
+              tail = await repo.backend.read({ type: 'data', name: pack }, range);
+              sealed = tail;
+            }
+            const trailer = parseTrailer(repo.key, pack, size, sealed);
+            // Each blob of the index must be in the trailer with every field equal.
+            const atOffset = new Map<number, BlobEntry[]>();
+            for (const e of trailer) {
+              const list = atOffset.get(e.offset);
+              if (list === undefined) atOffset.set(e.offset, [e]);
+              else list.push(e);
+            }
+            const missing = blobs.filter((b) => !atOffset.get(b.offset)?.some((e) => sameEntry(e, b)));
+            if (missing.length > 0) {
+              markPack(
+                pack,
+                {
+                  severity: 'error',
+                  code: 'INDEX_CORRUPT',
+                  message: `pack ${pack}: ${missing.length} blobs of the index are not in its trailer as indexed`,
+                  pack,
+                },
+                missing,
+              );
+            }
+          } catch (err) {
+            if (!(err instanceof CairnError)) throw err;
+            markPack(pack, { severity: 'error', code: err.code, message: err.message, pack }, blobs);
+          }
+          options.onProgress?.(++done, packList.length, 'packs');
         }),
       ),
     );
-  }
 
-  // 4. Snapshots and trees.
-  const { snapshots, errors: snapErrors } = await repo.listSnapshots();
-  for (const e of snapErrors) add({ severity: 'error', code: e.code, message: e.message });
-  const walk = new TreeWalk(repo, badBlobs);
+    // 3. Reading the data.
+    if (options.readData) {
+      const toRead = selectPacks(
+        packList.filter((p) => present.has(p) && !badPacks.has(p)),
+        options.subset,
+        random,
+      );
+      let n = 0;
+      // Packs are verified on the worker threads, a whole pack per message; the main thread only
+      // reads them. Each thread verifies one pack at a time, and one more pack is read ahead, so a
+      // thread that is done gets its next pack at once and memory holds threads + 1 packs.
+      const pool = repo.workers();
+      const inMemory = new Limiter(pool.threads + 1);
+      const verifying = new Limiter(pool.threads);
+      await Promise.all(
+        toRead.map((pack) =>
+          inMemory.run(async () => {
+            options.signal?.throwIfAborted();
+            const bytes = await repo.backend.read({ type: 'data', name: pack });
+            packsRead++;
+            bytesRead += bytes.length;
+            const blobs = indexed.get(pack) ?? [];
+            const verdict = await verifying.run(() => pool.verifyPack(pack, bytes, blobs));
+            const bad = verdict.bad.map((b) => blobs[b.index] as BlobEntry);
+            const hashOk = verdict.sha256 === pack;
+            if (!hashOk || bad.length > 0) {
+              const what =
+                bad.length > 0
+                  ? `${bad.length} of its ${blobs.length} blobs fail verification`
+                  : 'its padding or trailer was changed (every blob still verifies)';
+              markPack(
+                pack,
+                {
+                  severity: 'error',
+                  code: 'PACK_CORRUPT',
+                  message: `pack ${pack} is damaged: its content does not match its name (SHA-256); ${what}`,
+                  pack,
+                },
+                bad,
+              );
+            }
+            options.onProgress?.(++n, toRead.length, 'read');
+          }),
+        ),
+      );
+    }
+  };
+  try {
+    await checkPacks();
+  } catch (err) {
+    stopWalk.abort();
+    await early;
+    throw err;
+  }
+  let walked: Walked | undefined;
+  if (badPacks.size > 0) {
+    stopWalk.abort();
+    await early;
+  } else {
+    // A walk that failed is done again too, so that it fails as it would have on its own.
+    walked = await early;
+  }
+  walked ??= await walkSnapshots(repo, badBlobs, options.signal);
+
+  const { snapshots } = walked;
+  for (const e of walked.errors) add({ severity: 'error', code: e.code, message: e.message });
   const affectedByPack = new Map<string, Affected[]>();
-  for (const snap of snapshots) {
-    options.signal?.throwIfAborted();
-    const hits = await walk.affected(snap.tree, '/');
-    for (const h of hits) {
+  for (const [i, snap] of snapshots.entries()) {
+    for (const h of walked.hits[i] ?? []) {
       if (h.kind === 'tree') {
         // The pack's own finding names the folder too, rather than saying that nothing needs it.
         if (h.pack !== undefined && badPacks.has(h.pack)) {
@@ -317,9 +355,45 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
     packsRead,
     bytesRead,
     snapshots: snapshots.length,
-    trees: walk.trees,
+    trees: walked.trees,
     blobs: repo.index.size,
   };
+}
+
+function sameEntry(a: BlobEntry, b: BlobEntry): boolean {
+  return (
+    a.offset === b.offset &&
+    a.length === b.length &&
+    a.rawLength === b.rawLength &&
+    a.type === b.type &&
+    a.codec === b.codec &&
+    a.id.equals(b.id)
+  );
+}
+
+/** The snapshots, the damaged ones, and what of each needs damaged or missing blobs. */
+interface Walked {
+  readonly snapshots: readonly SnapshotInfo[];
+  readonly errors: readonly CairnError[];
+  readonly trees: number;
+  /** Each snapshot's hits, in the order of `snapshots`. */
+  readonly hits: readonly (readonly Hit[])[];
+}
+
+/** Lists the snapshots and walks their trees; `bad` maps the blobs known to be damaged to their pack. */
+async function walkSnapshots(
+  repo: Repository,
+  bad: ReadonlyMap<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<Walked> {
+  const { snapshots, errors } = await repo.listSnapshots();
+  const walk = new TreeWalk(repo, bad, signal);
+  const hits: Hit[][] = [];
+  for (const snap of snapshots) {
+    signal?.throwIfAborted();
+    hits.push(await walk.affected(snap.tree, '/'));
+  }
+  return { snapshots, errors, trees: walk.trees, hits };
 }
 
 interface Hit {
@@ -336,11 +410,13 @@ class TreeWalk {
   trees = 0;
   private readonly memo = new Map<string, Hit[]>();
   private readonly repo: Repository;
-  private readonly bad: Map<string, string>;
+  private readonly bad: ReadonlyMap<string, string>;
+  private readonly signal: AbortSignal | undefined;
 
-  constructor(repo: Repository, bad: Map<string, string>) {
+  constructor(repo: Repository, bad: ReadonlyMap<string, string>, signal: AbortSignal | undefined) {
     this.repo = repo;
     this.bad = bad;
+    this.signal = signal;
   }
 
   /** Hits with paths relative to the tree, prefixed by `prefix`. */
@@ -354,6 +430,7 @@ class TreeWalk {
   }
 
   private async compute(treeId: string): Promise<Hit[]> {
+    this.signal?.throwIfAborted();
     this.trees++;
     const hits: Hit[] = [];
     const id = Buffer.from(treeId, 'hex');

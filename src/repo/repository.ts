@@ -15,21 +15,20 @@ import {
   type Chunker,
   type ChunkerParams,
 } from '../chunker/index.ts';
-import { decompressBlob, DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
+import { DEFAULT_COMPRESSION, type CompressOptions } from '../compress/index.ts';
 import {
   blobId,
   DecryptError,
   generateMasterKey,
-  open as openSealed,
   sha256,
   type MasterKey,
   type ScryptParams,
 } from '../crypto/index.ts';
+import { openStoredBlob } from './blob.ts';
 import { openConfig, readEnvelope, writeConfig, type RepoConfig } from './config.ts';
 import {
   BLOB_TYPE,
   FORMAT_VERSION,
-  blobAad,
   corrupt,
   isHexId,
   openFile,
@@ -547,32 +546,7 @@ export class Repository {
 
   /** Decrypts, decompresses and verifies one stored blob. Throws BLOB_CORRUPT naming the pack. */
   openBlob(id: Buffer, loc: Location, sealed: Buffer): Buffer {
-    const where = `blob ${id.toString('hex')} in pack ${loc.pack}`;
-    let plain: Buffer;
-    try {
-      plain = openSealed(this.key.encKey, sealed, blobAad(loc.type, id));
-    } catch (err) {
-      if (err instanceof DecryptError) {
-        throw new CairnError(
-          'BLOB_CORRUPT',
-          `Cannot read ${where}: it fails authentication (damaged bytes)`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-    let raw: Buffer;
-    try {
-      raw = decompressBlob(loc.codec, plain, loc.rawLength);
-    } catch (err) {
-      throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: it does not decompress (${reason(err)})`, {
-        cause: err,
-      });
-    }
-    if (raw.length !== loc.rawLength || !blobId(this.key, raw).equals(id)) {
-      throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: its content does not match its id`);
-    }
-    return raw;
+    return openStoredBlob(this.key, id, loc, sealed);
   }
 
   async loadTree(id: string): Promise<Tree> {

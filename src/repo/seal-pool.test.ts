@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -5,8 +6,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decompressSync } from '../compress/index.ts';
-import { blobId, generateMasterKey, open } from '../crypto/index.ts';
+import { blobId, generateMasterKey, open, sha256 } from '../crypto/index.ts';
 import { BLOB_TYPE, blobAad } from './format.ts';
+import { PackWriter } from './pack.ts';
 import { FileReadError, SealPool, sealInline } from './seal-pool.ts';
 
 describe('seal pool', () => {
@@ -57,6 +59,29 @@ describe('seal pool', () => {
     assert.deepEqual(decompressSync(s.codec, open(key.encKey, s.sealed, blobAad(BLOB_TYPE.data, id))), data);
   });
 
+  it('does not keep the process alive with idle threads, started early or after work', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-seal-'));
+    try {
+      const script = path.join(dir, 'idle.mjs');
+      const url = (p: string) => JSON.stringify(new URL(p, import.meta.url).href);
+      await writeFile(
+        script,
+        `const { SealPool } = await import(${url('./seal-pool.ts')});
+        const { generateMasterKey } = await import(${url('../crypto/index.ts')});
+        new SealPool(generateMasterKey(), { codec: 'zstd' }, 2).warm();
+        const used = new SealPool(generateMasterKey(), { codec: 'zstd' }, 1);
+        await used.seal(0, Buffer.alloc(32), Buffer.alloc(100000));
+        console.log('done');`,
+      );
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.signal, null, 'the process had to be killed: an idle thread kept it alive');
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), 'done');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses work after close', async () => {
     const pool = new SealPool(key, { codec: 'none' }, 1);
     await pool.close();
@@ -100,6 +125,93 @@ describe('seal pool on small files', () => {
     } finally {
       await pool.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('seal pool verifying packs', () => {
+  const key = generateMasterKey();
+
+  /** A data pack of large (aligned) and small blobs, text and random; `forge` seals one under a wrong id. */
+  function makePack(seed: number, forge = false) {
+    const writer = new PackWriter(BLOB_TYPE.data, 4096);
+    const contents = [
+      Buffer.from(`text of pack ${seed} `.repeat(20000)),
+      randomBytes(100000),
+      Buffer.from(`small ${seed}`),
+      randomBytes(3000),
+      Buffer.from(`more text ${seed} `.repeat(9000)),
+    ];
+    for (const [i, c] of contents.entries()) {
+      const id = forge && i === 3 ? blobId(key, Buffer.from('something else')) : blobId(key, c);
+      const s = sealInline(key, { codec: 'zstd' }, BLOB_TYPE.data, id, c);
+      writer.add(s.codec, id, [s.sealed], s.rawLength);
+    }
+    const pack = writer.finish(key);
+    return { name: pack.id, bytes: Buffer.concat(pack.parts), entries: pack.entries };
+  }
+
+  it('hashes whole packs and verifies their blobs on several threads, naming each blob that fails', async () => {
+    const pool = new SealPool(key, { codec: 'zstd' }, 2);
+    try {
+      const intact = makePack(1);
+      const flipped = makePack(2);
+      const victim = flipped.entries.findIndex((e) => e.length >= 100000);
+      const at = flipped.entries[victim]!.offset + 5000;
+      flipped.bytes[at]! ^= 0x20;
+      const tail = makePack(3);
+      tail.bytes[tail.bytes.length - 1]! ^= 1;
+      const forged = makePack(4, true);
+      const [a, b, c, d] = await Promise.all(
+        [intact, flipped, tail, forged].map((p) => pool.verifyPack(p.name, p.bytes, p.entries)),
+      );
+      assert.equal(intact.bytes.length, 0, 'a pack that owns its memory is moved, not copied');
+
+      assert.equal(a!.sha256, intact.name);
+      assert.deepEqual(a!.bad, []);
+
+      assert.notEqual(b!.sha256, flipped.name);
+      assert.equal(b!.bad.length, 1);
+      assert.equal(b!.bad[0]!.index, victim);
+      const id = flipped.entries[victim]!.id.toString('hex');
+      assert.match(
+        b!.bad[0]!.message,
+        new RegExp(`blob ${id} in pack ${flipped.name}: it fails authentication`),
+      );
+
+      assert.notEqual(c!.sha256, tail.name, 'a changed trailer shows in the hash');
+      assert.deepEqual(c!.bad, [], 'while every blob still verifies');
+
+      assert.equal(d!.sha256, forged.name);
+      assert.deepEqual(
+        d!.bad.map((x) => x.index),
+        [forged.entries.findIndex((e) => e.rawLength === 3000)],
+      );
+      assert.match(d!.bad[0]!.message, /its content does not match its id/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('copies a pack that shares its memory, and names a blob that does not decompress', async () => {
+    const pool = new SealPool(key, { codec: 'zstd' }, 1);
+    try {
+      const p = makePack(5);
+      const backing = Buffer.concat([Buffer.alloc(100), p.bytes]);
+      const view = backing.subarray(100);
+      const text = p.entries.findIndex((e) => e.codec === 1);
+      const entries = p.entries.map((e, i) => (i === text ? { ...e, rawLength: e.rawLength + 1 } : e));
+      const v = await pool.verifyPack(p.name, view, entries);
+      assert.equal(view.length, p.bytes.length, 'the view is left as it was');
+      assert.equal(v.sha256, sha256(view).toString('hex'));
+      assert.equal(v.sha256, p.name);
+      assert.deepEqual(
+        v.bad.map((x) => x.index),
+        [text],
+      );
+      assert.match(v.bad[0]!.message, /does not decompress/);
+    } finally {
+      await pool.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The seal pool: worker threads that compress and seal blobs, so both cores work while the main
- * thread walks, chunks and names (HMAC) the data.
+ * thread walks, chunks and names (HMAC) the data; and that verify whole packs for check.
  *
  * - seal(): a chunk moves to a worker without copying (its memory is transferred) and the sealed
  *   blob comes back the same way.
@@ -9,13 +9,17 @@
  *   each asynchronous call costs the main thread. Its blob is sealed before the main thread knows
  *   whether the repository has it: for a small file that costs less than a second round trip.
  * - sealInline(): for a blob in hand that is small, a round trip costs more than the work.
+ * - verifyPack(): a whole pack moves to a worker (one message per pack, not per blob), which
+ *   hashes it and opens every blob the index names in it, decompressing into a reused buffer.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
-import { blobAad, type BlobTypeId } from './format.ts';
-import type { WorkerReply, WorkerTask, WorkerTimes } from './seal-worker.ts';
+import { ENTRY_SIZE, blobAad, writeEntry, type BlobEntry, type BlobTypeId } from './format.ts';
+import type { BadBlob, WorkerReply, WorkerTask, WorkerTimes } from './seal-worker.ts';
+
+export type { BadBlob };
 
 /**
  * When a worker did a task's parts, in this thread's performance.now() milliseconds, kept within
@@ -49,6 +53,12 @@ export class FileReadError extends Error {
     this.name = 'FileReadError';
     this.errno = errno;
   }
+}
+
+/** What a worker found in a pack: its SHA-256 (hex) and the blobs that fail verification. */
+export interface PackVerdict {
+  readonly sha256: string;
+  readonly bad: readonly BadBlob[];
 }
 
 /** Blobs smaller than this are sealed on the main thread. */
@@ -102,6 +112,16 @@ export class SealPool {
     this.size = Math.max(1, size);
   }
 
+  /** How many worker threads the pool runs at most. */
+  get threads(): number {
+    return this.size;
+  }
+
+  /** Starts every worker thread now rather than on first use, so that they are ready for work. */
+  warm(): void {
+    while (!this.closed && this.slots.length < this.size) this.start();
+  }
+
   /** Compresses and seals `data` on a worker. `data` is moved there when it owns its memory. */
   async seal(type: BlobTypeId, id: Buffer, data: Buffer): Promise<Sealed> {
     const owns =
@@ -113,7 +133,7 @@ export class SealPool {
       owns ? [data.buffer] : [],
     );
     if ('error' in reply) throw new Error(`Cannot compress and seal a blob: ${reply.error}`);
-    if ('grew' in reply) throw new Error('unexpected reply');
+    if (!('codec' in reply)) throw new Error('unexpected reply');
     return {
       codec: reply.codec,
       sealed: owned(reply.sealed),
@@ -131,7 +151,7 @@ export class SealPool {
     const { reply, timing } = await this.send({ kind: 'file', seq: 0, path, size, limit }, []);
     if ('error' in reply) throw new FileReadError(reply.error, reply.errno);
     if ('grew' in reply) return undefined;
-    if (reply.id === undefined) throw new Error('unexpected reply');
+    if (!('codec' in reply) || reply.id === undefined) throw new Error('unexpected reply');
     return {
       id: Buffer.from(reply.id),
       codec: reply.codec,
@@ -139,6 +159,35 @@ export class SealPool {
       rawLength: reply.rawLength,
       ...(timing ? { timing } : {}),
     };
+  }
+
+  /**
+   * Verifies a whole pack on a worker: its SHA-256, and every blob of `blobs` (the index's entries
+   * for it) authenticated, decompressed and matched to its id; `bad` gives each failing blob's
+   * number in `blobs` and the reason. `bytes` is moved to the worker when it owns its memory (it
+   * is then empty here), else copied. Rejects when the worker fails, or meets an error other than
+   * a damaged blob.
+   */
+  async verifyPack(pack: string, bytes: Buffer, blobs: readonly BlobEntry[]): Promise<PackVerdict> {
+    const entries = Buffer.allocUnsafeSlow(blobs.length * ENTRY_SIZE);
+    blobs.forEach((b, i) => writeEntry(entries, i * ENTRY_SIZE, b));
+    const owns =
+      bytes.byteOffset === 0 &&
+      bytes.buffer.byteLength === bytes.byteLength &&
+      bytes.buffer instanceof ArrayBuffer;
+    // A view of shared memory would be cloned with all of that memory: copy just the view.
+    let moved = bytes;
+    if (!owns) {
+      moved = Buffer.allocUnsafeSlow(bytes.length);
+      bytes.copy(moved);
+    }
+    const { reply } = await this.send({ kind: 'verify', seq: 0, pack, bytes: moved, entries }, [
+      moved.buffer as ArrayBuffer,
+      entries.buffer,
+    ]);
+    if ('error' in reply) throw new Error(`Cannot verify pack ${pack}: ${reply.error}`);
+    if (!('sha256' in reply)) throw new Error('unexpected reply');
+    return { sha256: reply.sha256, bad: reply.bad };
   }
 
   private send(task: WorkerTask, transfer: ArrayBuffer[]): Promise<Received> {
@@ -168,7 +217,6 @@ export class SealPool {
       },
     });
     const slot: Slot = { worker, pending: new Map() };
-    worker.unref();
     worker.on('message', (reply: WorkerReply) => {
       const p = slot.pending.get(reply.seq);
       if (p === undefined) return;
@@ -185,6 +233,9 @@ export class SealPool {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`a seal worker exited (code ${code})`)));
+    // Idle, it does not keep the process alive. After the listeners: adding a 'message' listener
+    // refs the worker again.
+    worker.unref();
     this.slots.push(slot);
     return slot;
   }

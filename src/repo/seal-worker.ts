@@ -1,11 +1,13 @@
-// A thread of the seal pool: compresses and seals blobs sent by the main thread, and reads,
-// names, compresses and seals whole small files. See seal-pool.ts.
+// A thread of the seal pool: compresses and seals blobs sent by the main thread, reads, names,
+// compresses and seals whole small files, and verifies whole packs for check. See seal-pool.ts.
 import fs, { constants } from 'node:fs';
 import { createHmac, createSecretKey } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
+import { CairnError } from '../errors.ts';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
-import { sealOwned } from '../crypto/index.ts';
-import { BLOB_TYPE, blobAad, type BlobTypeId } from './format.ts';
+import { sealOwned, sha256, type MasterKey } from '../crypto/index.ts';
+import { verifyStoredBlob } from './blob.ts';
+import { BLOB_TYPE, ENTRY_SIZE, blobAad, readEntry, type BlobTypeId } from './format.ts';
 
 interface Init {
   readonly encKey: Uint8Array;
@@ -27,7 +29,21 @@ export type WorkerTask =
       readonly path: string;
       readonly size: number;
       readonly limit: number;
+    }
+  | {
+      /** A whole pack, moved here, and the index's entries of its blobs (ENTRY_SIZE bytes each). */
+      readonly kind: 'verify';
+      readonly seq: number;
+      readonly pack: string;
+      readonly bytes: Uint8Array;
+      readonly entries: Uint8Array;
     };
+
+/** A blob of a verified pack that failed: its number in the entries sent, and why. */
+export interface BadBlob {
+  readonly index: number;
+  readonly message: string;
+}
 
 /**
  * When the worker did the task's parts, in milliseconds since the Unix epoch at high resolution
@@ -46,11 +62,13 @@ export type WorkerReply =
       readonly times: WorkerTimes;
     }
   | { readonly seq: number; readonly grew: true }
+  | { readonly seq: number; readonly sha256: string; readonly bad: readonly BadBlob[] }
   | { readonly seq: number; readonly error: string; readonly errno?: string };
 
 const init = workerData as Init;
 const encKey = createSecretKey(init.encKey);
 const idKey = createSecretKey(init.idKey);
+const key: MasterKey = { encKey, idKey };
 const port = parentPort;
 if (port === null) throw new Error('seal-worker must run as a worker thread');
 
@@ -92,12 +110,56 @@ function seal(type: BlobTypeId, id: Uint8Array, data: Buffer): { codec: number; 
   return { codec: c.codec, sealed: sealOwned(encKey, c.data, blobAad(type, Buffer.from(id))) };
 }
 
+/** Where compressed blobs of packs being verified are decompressed: their content is only hashed. */
+let plainScratch = Buffer.alloc(0);
+/** Larger blobs are decompressed into memory of their own rather than keeping a scratch that big. */
+const PLAIN_SCRATCH_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Verifies a pack as check --read-data does: its SHA-256 (returned in hex, for the caller to
+ * compare with its name), and every blob the entries name authenticated, decompressed and matched
+ * to its id. Blobs that fail are returned with the reason; any other error fails the task.
+ */
+function verifyPack(pack: string, bytes: Buffer, entries: Buffer): { sha256: string; bad: BadBlob[] } {
+  const bad: BadBlob[] = [];
+  const count = entries.length / ENTRY_SIZE;
+  for (let i = 0; i < count; i++) {
+    const e = readEntry(entries, i * ENTRY_SIZE);
+    let scratch: Buffer | undefined;
+    if (e.rawLength <= PLAIN_SCRATCH_LIMIT) {
+      if (plainScratch.length < e.rawLength) plainScratch = Buffer.allocUnsafeSlow(e.rawLength);
+      scratch = plainScratch;
+    }
+    try {
+      verifyStoredBlob(key, e.id, { ...e, pack }, bytes.subarray(e.offset, e.offset + e.length), scratch);
+    } catch (err) {
+      if (!(err instanceof CairnError)) throw err;
+      bad.push({ index: i, message: err.message });
+    }
+  }
+  return { sha256: sha256(bytes).toString('hex'), bad };
+}
+
+const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
 /** Now, comparable with other threads' clocks (see WorkerTimes). */
 const at = () => performance.timeOrigin + performance.now();
 
 port.on('message', (task: WorkerTask) => {
   try {
     const start = at();
+    if (task.kind === 'verify') {
+      let verdict;
+      try {
+        verdict = verifyPack(task.pack, view(task.bytes), view(task.entries));
+      } finally {
+        // The pack was moved (or copied) here, so its memory is this thread's alone: free it now
+        // rather than whenever this thread's garbage collector gets to it.
+        if (task.bytes.buffer instanceof ArrayBuffer) task.bytes.buffer.transfer(0);
+      }
+      port.postMessage({ seq: task.seq, ...verdict } satisfies WorkerReply);
+      return;
+    }
     if (task.kind === 'seal') {
       const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
       const { codec, sealed } = seal(task.type, task.id, data);
