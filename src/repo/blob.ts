@@ -37,12 +37,28 @@ export function verifyStoredBlob(
   openBlob(key, id, place, sealed, { scratch });
 }
 
+/**
+ * Opens one stored blob as openStoredBlob does and hands its bytes to `use` (a restore writes
+ * them to a file), decompressing into `scratch` when it has room; the bytes are valid only during
+ * the call, and freed after it. Throws BLOB_CORRUPT like openStoredBlob, without calling `use`.
+ */
+export function useStoredBlob(
+  key: MasterKey,
+  id: Buffer,
+  place: BlobPlace,
+  sealed: Buffer,
+  scratch: Buffer | undefined,
+  use: (raw: Buffer) => void,
+): void {
+  openBlob(key, id, place, sealed, { scratch, use });
+}
+
 function openBlob(
   key: MasterKey,
   id: Buffer,
   place: BlobPlace,
   sealed: Buffer,
-  verifyOnly: { readonly scratch: Buffer | undefined } | undefined,
+  verifyOnly: { readonly scratch: Buffer | undefined; readonly use?: (raw: Buffer) => void } | undefined,
 ): Buffer {
   const where = `blob ${id.toString('hex')} in pack ${place.pack}`;
   let plain: Buffer;
@@ -68,6 +84,7 @@ function openBlob(
     if (raw.length !== place.rawLength || !blobId(key, raw).equals(id)) {
       throw new CairnError('BLOB_CORRUPT', `Cannot read ${where}: its content does not match its id`);
     }
+    verifyOnly?.use?.(raw);
     return raw;
   } finally {
     // Decryption gives memory of its own (never a slice of Node's shared pool), which nothing

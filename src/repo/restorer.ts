@@ -22,7 +22,9 @@ import { blobId } from '../crypto/index.ts';
 import { Limiter } from './limiter.ts';
 import { includeMatcher, Selection } from './select.ts';
 import { groupId, userId } from './owners.ts';
+import type { BlobEntry } from './format.ts';
 import type { Location } from './master-index.ts';
+import { BlobWriteError } from './seal-pool.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
 import type { TreeNode } from './tree.ts';
@@ -42,7 +44,7 @@ export interface RestoreOptions {
   readonly signal?: AbortSignal;
   readonly progress?: RestoreProgress;
   readonly onWarning?: (w: RestoreWarning) => void;
-  /** Packs read at once (default 2). */
+  /** Packs read at once (default: one more than the worker threads, which open and write the blobs). */
   readonly packConcurrency?: number;
   /** Apply owners (uid/gid); by default only when running as root, who alone can. */
   readonly owners?: boolean;
@@ -115,8 +117,6 @@ const MAX_READ = 32 * 1024 * 1024;
 /** Files collected before their blobs are fetched: bounds memory for any snapshot size. */
 const BATCH_FILES = 8192;
 const BATCH_BLOBS = 65536;
-const HOLE_BLOCK = 4096;
-const ZEROS = Buffer.alloc(HOLE_BLOCK);
 const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW;
 /** Files of a pack opened ahead of the writes. */
@@ -610,7 +610,7 @@ class Restorer {
       }
       job.length = offset;
     }
-    const limiter = new Limiter(this.options.packConcurrency ?? 2);
+    const limiter = new Limiter(this.options.packConcurrency ?? this.repo.workers().threads + 1);
     const tasks = [...byPack].map(([pack, pieces]) => limiter.run(() => this.restorePack(pack, pieces)));
     for (const t of tasks) t.catch(() => undefined);
     await Promise.all(tasks);
@@ -674,33 +674,53 @@ class Restorer {
           }
           continue;
         }
+        // Every file of the range open (ahead), then a worker opens the blobs and writes them:
+        // decryption, decompression, the id check and the writes leave the main thread.
+        const sent: { piece: Piece; fd: number }[] = [];
+        const entries: BlobEntry[] = [];
         for (const p of live) {
           if (p.job.failed) continue;
-          const start = p.loc.offset - first.loc.offset;
-          let raw: Buffer;
-          try {
-            raw = this.repo.openBlob(p.id, p.loc, buf.subarray(start, start + p.loc.length));
-          } catch (err) {
-            if (!(err instanceof CairnError)) throw err;
-            this.fail(
-              p.job,
-              new CairnError(err.code, `Cannot restore ${p.job.dest}: ${err.message}`, { cause: err }),
-            );
-            await close(p.job);
-            continue;
-          }
           openAhead(p.job);
           const opened = opening.get(p.job);
           if (opened === undefined) throw new Error(`no file opened for ${p.job.dest}`);
           const fd = await opened;
-          this.progress.currentFile = p.job.dest;
-          try {
-            writeSparse(fd, raw, p.fileOffset);
-          } catch (err) {
-            throw targetError(p.job.dest, err);
+          sent.push({ piece: p, fd });
+          entries.push({
+            type: p.loc.type,
+            codec: p.loc.codec,
+            id: p.id,
+            offset: p.loc.offset - first.loc.offset,
+            length: p.loc.length,
+            rawLength: p.loc.rawLength,
+          });
+        }
+        const last = sent.at(-1);
+        if (last === undefined) continue;
+        this.progress.currentFile = last.piece.job.dest;
+        let done: { written: number; bad: readonly { index: number; message: string }[] };
+        try {
+          done = await this.repo.workers().writeBlobs(
+            pack,
+            buf,
+            entries,
+            sent.map((x) => ({ fd: x.fd, offset: x.piece.fileOffset })),
+          );
+        } catch (err) {
+          if (!(err instanceof BlobWriteError)) throw err;
+          const dest = sent[err.index]?.piece.job.dest ?? pack;
+          throw targetError(dest, Object.assign(new Error(err.message), { code: err.code }));
+        }
+        const bad = new Map(done.bad.map((b) => [b.index, b.message]));
+        for (const [i, { piece: p, fd }] of sent.entries()) {
+          const message = bad.get(i);
+          if (message !== undefined) {
+            this.fail(p.job, new CairnError('BLOB_CORRUPT', `Cannot restore ${p.job.dest}: ${message}`));
+            await close(p.job);
+            continue;
           }
-          this.bytes += raw.length;
-          this.progress.bytesDone += raw.length;
+          if (p.job.failed) continue;
+          this.bytes += p.loc.rawLength;
+          this.progress.bytesDone += p.loc.rawLength;
           if (--p.job.remaining === 0) {
             opening.delete(p.job);
             this.finishFile(p.job, fd);
@@ -784,25 +804,4 @@ class Restorer {
       { cause: first.error },
     );
   }
-}
-
-/** Writes `data` at `at`, skipping whole zero blocks (aligned to the file) so they stay holes. */
-function writeSparse(fd: number, data: Buffer, at: number): void {
-  let runStart = -1;
-  const flush = (end: number) => {
-    if (runStart < 0) return;
-    let written = runStart;
-    while (written < end) written += fs.writeSync(fd, data, written, end - written, at + written);
-    runStart = -1;
-  };
-  let pos = 0;
-  let blockEnd = HOLE_BLOCK - (at % HOLE_BLOCK);
-  while (pos < data.length) {
-    const end = Math.min(data.length, blockEnd);
-    if (data.subarray(pos, end).equals(ZEROS.subarray(0, end - pos))) flush(pos);
-    else if (runStart < 0) runStart = pos;
-    pos = end;
-    blockEnd = end + HOLE_BLOCK;
-  }
-  flush(data.length);
 }

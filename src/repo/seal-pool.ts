@@ -11,13 +11,15 @@
  * - sealInline(): for a blob in hand that is small, a round trip costs more than the work.
  * - verifyPack(): a whole pack moves to a worker (one message per pack, not per blob), which
  *   hashes it and opens every blob the index names in it, decompressing into a reused buffer.
+ * - writeBlobs(): bytes read from a pack for a restore move to a worker, which opens each blob
+ *   and writes it into its file (descriptors are the process's, so any thread may write).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
 import { ENTRY_SIZE, blobAad, writeEntry, type BlobEntry, type BlobTypeId } from './format.ts';
-import type { BadBlob, WorkerReply, WorkerTask, WorkerTimes } from './seal-worker.ts';
+import type { BadBlob, WorkerReply, WorkerTask, WorkerTimes, WriteFailure } from './seal-worker.ts';
 
 export type { BadBlob };
 
@@ -171,16 +173,7 @@ export class SealPool {
   async verifyPack(pack: string, bytes: Buffer, blobs: readonly BlobEntry[]): Promise<PackVerdict> {
     const entries = Buffer.allocUnsafeSlow(blobs.length * ENTRY_SIZE);
     blobs.forEach((b, i) => writeEntry(entries, i * ENTRY_SIZE, b));
-    const owns =
-      bytes.byteOffset === 0 &&
-      bytes.buffer.byteLength === bytes.byteLength &&
-      bytes.buffer instanceof ArrayBuffer;
-    // A view of shared memory would be cloned with all of that memory: copy just the view.
-    let moved = bytes;
-    if (!owns) {
-      moved = Buffer.allocUnsafeSlow(bytes.length);
-      bytes.copy(moved);
-    }
+    const moved = ownedCopy(bytes);
     const { reply } = await this.send({ kind: 'verify', seq: 0, pack, bytes: moved, entries }, [
       moved.buffer as ArrayBuffer,
       entries.buffer,
@@ -188,6 +181,37 @@ export class SealPool {
     if ('error' in reply) throw new Error(`Cannot verify pack ${pack}: ${reply.error}`);
     if (!('sha256' in reply)) throw new Error('unexpected reply');
     return { sha256: reply.sha256, bad: reply.bad };
+  }
+
+  /**
+   * Opens the blobs of `bytes` (read from a pack; `blobs` are their entries, offsets within
+   * `bytes`) on a worker and writes each into its file: `targets[i]` is the descriptor and the
+   * offset in the file for blobs[i]. `bytes` is moved to the worker when it owns its memory.
+   * Resolves to the bytes written and the blobs that were damaged (not written); rejects with
+   * BlobWriteError when a write fails.
+   */
+  async writeBlobs(
+    pack: string,
+    bytes: Buffer,
+    blobs: readonly BlobEntry[],
+    targets: readonly { readonly fd: number; readonly offset: number }[],
+  ): Promise<{ written: number; bad: readonly BadBlob[] }> {
+    const entries = Buffer.allocUnsafeSlow(blobs.length * ENTRY_SIZE);
+    blobs.forEach((b, i) => writeEntry(entries, i * ENTRY_SIZE, b));
+    const places = new Float64Array(blobs.length * 2);
+    targets.forEach((t, i) => {
+      places[2 * i] = t.fd;
+      places[2 * i + 1] = t.offset;
+    });
+    const moved = ownedCopy(bytes);
+    const { reply } = await this.send(
+      { kind: 'write', seq: 0, pack, bytes: moved, entries, targets: places },
+      [moved.buffer as ArrayBuffer, entries.buffer, places.buffer],
+    );
+    if ('error' in reply) throw new Error(`Cannot restore blobs of pack ${pack}: ${reply.error}`);
+    if (!('written' in reply)) throw new Error('unexpected reply');
+    if (reply.failure) throw new BlobWriteError(reply.failure);
+    return { written: reply.written, bad: reply.bad };
   }
 
   private send(task: WorkerTask, transfer: ArrayBuffer[]): Promise<Received> {
@@ -244,6 +268,35 @@ export class SealPool {
     this.closed = true;
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/**
+ * `bytes` when it owns its memory (it can be moved to a worker), else a copy of just its bytes: a
+ * view of shared memory would be cloned with all of that memory.
+ */
+function ownedCopy(bytes: Buffer): Buffer {
+  if (
+    bytes.byteOffset === 0 &&
+    bytes.buffer.byteLength === bytes.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+  )
+    return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(copy);
+  return copy;
+}
+
+/** A restored blob could not be written to its file (the disk is full...). */
+export class BlobWriteError extends Error {
+  /** The blob's number in the entries given. */
+  readonly index: number;
+  readonly code: string | undefined;
+  constructor(failure: WriteFailure) {
+    super(failure.message);
+    this.name = 'BlobWriteError';
+    this.index = failure.index;
+    this.code = failure.errno;
   }
 }
 

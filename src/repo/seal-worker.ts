@@ -6,7 +6,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CairnError } from '../errors.ts';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, sha256, type MasterKey } from '../crypto/index.ts';
-import { verifyStoredBlob } from './blob.ts';
+import { useStoredBlob, verifyStoredBlob } from './blob.ts';
+import { writeSparse } from './sparse.ts';
 import { BLOB_TYPE, ENTRY_SIZE, blobAad, readEntry, type BlobTypeId } from './format.ts';
 
 interface Init {
@@ -31,6 +32,19 @@ export type WorkerTask =
       readonly limit: number;
     }
   | {
+      /**
+       * Bytes read from a pack for a restore, moved here: the index's entries of the blobs in them
+       * (ENTRY_SIZE bytes each, offsets within `bytes`), and for each the file descriptor and the
+       * offset in the file to write it at (`targets`: two numbers per blob).
+       */
+      readonly kind: 'write';
+      readonly seq: number;
+      readonly pack: string;
+      readonly bytes: Uint8Array;
+      readonly entries: Uint8Array;
+      readonly targets: Float64Array;
+    }
+  | {
       /** A whole pack, moved here, and the index's entries of its blobs (ENTRY_SIZE bytes each). */
       readonly kind: 'verify';
       readonly seq: number;
@@ -43,6 +57,13 @@ export type WorkerTask =
 export interface BadBlob {
   readonly index: number;
   readonly message: string;
+}
+
+/** A write of restored blobs that failed (the disk is full...): the blob's number, and errno. */
+export interface WriteFailure {
+  readonly index: number;
+  readonly message: string;
+  readonly errno?: string;
 }
 
 /**
@@ -63,6 +84,12 @@ export type WorkerReply =
     }
   | { readonly seq: number; readonly grew: true }
   | { readonly seq: number; readonly sha256: string; readonly bad: readonly BadBlob[] }
+  | {
+      readonly seq: number;
+      readonly written: number;
+      readonly bad: readonly BadBlob[];
+      readonly failure?: WriteFailure;
+    }
   | { readonly seq: number; readonly error: string; readonly errno?: string };
 
 const init = workerData as Init;
@@ -142,12 +169,71 @@ function verifyPack(pack: string, bytes: Buffer, entries: Buffer): { sha256: str
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+/**
+ * Opens the blobs of bytes read from a pack and writes each into its file (holes kept), as the
+ * restorer would on the main thread. Damaged blobs are returned with the reason and not written;
+ * a write that fails stops the task (returned as `failure`: the restore cannot go on).
+ */
+function writeBlobs(
+  pack: string,
+  bytes: Buffer,
+  entries: Buffer,
+  targets: Float64Array,
+): { written: number; bad: BadBlob[]; failure?: WriteFailure } {
+  const bad: BadBlob[] = [];
+  let written = 0;
+  const count = entries.length / ENTRY_SIZE;
+  for (let i = 0; i < count; i++) {
+    const e = readEntry(entries, i * ENTRY_SIZE);
+    let scratch: Buffer | undefined;
+    if (e.rawLength <= PLAIN_SCRATCH_LIMIT) {
+      if (plainScratch.length < e.rawLength) plainScratch = Buffer.allocUnsafeSlow(e.rawLength);
+      scratch = plainScratch;
+    }
+    const fd = targets[2 * i] ?? -1;
+    const at = targets[2 * i + 1] ?? 0;
+    try {
+      useStoredBlob(
+        key,
+        e.id,
+        { ...e, pack },
+        bytes.subarray(e.offset, e.offset + e.length),
+        scratch,
+        (raw) => writeSparse(fd, raw, at),
+      );
+      written += e.rawLength;
+    } catch (err) {
+      if (err instanceof CairnError) {
+        bad.push({ index: i, message: err.message });
+        continue;
+      }
+      const x = err as NodeJS.ErrnoException;
+      return {
+        written,
+        bad,
+        failure: { index: i, message: x.message, ...(x.code ? { errno: x.code } : {}) },
+      };
+    }
+  }
+  return { written, bad };
+}
+
 /** Now, comparable with other threads' clocks (see WorkerTimes). */
 const at = () => performance.timeOrigin + performance.now();
 
 port.on('message', (task: WorkerTask) => {
   try {
     const start = at();
+    if (task.kind === 'write') {
+      let result;
+      try {
+        result = writeBlobs(task.pack, view(task.bytes), view(task.entries), task.targets);
+      } finally {
+        if (task.bytes.buffer instanceof ArrayBuffer) task.bytes.buffer.transfer(0);
+      }
+      port.postMessage({ seq: task.seq, ...result } satisfies WorkerReply);
+      return;
+    }
     if (task.kind === 'verify') {
       let verdict;
       try {

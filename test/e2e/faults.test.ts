@@ -3,6 +3,8 @@
  * src/errors.ts) and a message that names the object and the reason.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -135,6 +137,26 @@ describe('errors and faults', () => {
       const r = await cairn(['restore', prefix, '--target', path.join(dir, 'unused')], { env });
       fails(r, 'SNAPSHOT_AMBIGUOUS', `snapshot ${prefix}:`, /matches \d+ snapshots; give more characters/);
     });
+
+    it(
+      'restore onto a full file system exits 43 and names the file that did not fit',
+      { skip: process.getuid?.() === 0 ? false : 'mounting a small tmpfs needs root' },
+      async (t) => {
+        // Incompressible bytes, so the file is as large in the restore as it is in the snapshot.
+        const big = path.join(dir, 'big-source');
+        await fs.mkdir(big);
+        await fs.writeFile(path.join(big, 'large.bin'), randomBytes(3 * 1024 * 1024));
+        const b = await cairn(['backup', big, '--json'], { env });
+        assert.equal(b.code, 0, show(b));
+        const id = String(message(b.stdout, 'summary').snapshot_id);
+        const small = path.join(dir, 'small-fs');
+        await fs.mkdir(small);
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+        t.after(() => execFileSync('umount', [small]));
+        const r = await cairn(['restore', id, '--target', small], { env });
+        fails(r, 'NO_SPACE', path.join(small, big, 'large.bin'), 'no space left on the target device');
+      },
+    );
 
     it('restore into a target that is a regular file exits 42, names it and leaves it alone', async () => {
       const target = path.join(dir, 'a-file');
