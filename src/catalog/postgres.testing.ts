@@ -17,7 +17,8 @@ export interface TestPostgres {
   stop(): void;
 }
 
-function binDir(): string | undefined {
+/** The newest installed PostgreSQL's bin folder (Debian's layout), or undefined. */
+export function binDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
   const versions = readdirSync(root)

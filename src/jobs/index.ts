@@ -37,20 +37,6 @@ export {
 } from './config.ts';
 export { checkJobPlugins, openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
 export {
-  DEFAULT_SCRIPT_TIMEOUT_SECONDS,
-  commandWords,
-  runProgram,
-  runScripts,
-  scriptEnv,
-  showCommand,
-  type ProgramEnd,
-  type ProgramOptions,
-  type Script,
-  type ScriptIO,
-  type ScriptPhase,
-  type ScriptPolicy,
-} from '../plugins/index.ts';
-export {
   Runner,
   jobTag,
   type BackupRunParams,

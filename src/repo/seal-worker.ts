@@ -142,6 +142,13 @@ let plainScratch = Buffer.alloc(0);
 /** Larger blobs are decompressed into memory of their own rather than keeping a scratch that big. */
 const PLAIN_SCRATCH_LIMIT = 64 * 1024 * 1024;
 
+/** The scratch, grown to hold `rawLength` bytes; undefined for a blob above the limit. */
+function scratchFor(rawLength: number): Buffer | undefined {
+  if (rawLength > PLAIN_SCRATCH_LIMIT) return undefined;
+  if (plainScratch.length < rawLength) plainScratch = Buffer.allocUnsafeSlow(rawLength);
+  return plainScratch;
+}
+
 /**
  * Verifies a pack as check --read-data does: its SHA-256 (returned in hex, for the caller to
  * compare with its name), and every blob the entries name authenticated, decompressed and matched
@@ -152,11 +159,7 @@ function verifyPack(pack: string, bytes: Buffer, entries: Buffer): { sha256: str
   const count = entries.length / ENTRY_SIZE;
   for (let i = 0; i < count; i++) {
     const e = readEntry(entries, i * ENTRY_SIZE);
-    let scratch: Buffer | undefined;
-    if (e.rawLength <= PLAIN_SCRATCH_LIMIT) {
-      if (plainScratch.length < e.rawLength) plainScratch = Buffer.allocUnsafeSlow(e.rawLength);
-      scratch = plainScratch;
-    }
+    const scratch = scratchFor(e.rawLength);
     try {
       verifyStoredBlob(key, e.id, { ...e, pack }, bytes.subarray(e.offset, e.offset + e.length), scratch);
     } catch (err) {
@@ -185,11 +188,7 @@ function writeBlobs(
   const count = entries.length / ENTRY_SIZE;
   for (let i = 0; i < count; i++) {
     const e = readEntry(entries, i * ENTRY_SIZE);
-    let scratch: Buffer | undefined;
-    if (e.rawLength <= PLAIN_SCRATCH_LIMIT) {
-      if (plainScratch.length < e.rawLength) plainScratch = Buffer.allocUnsafeSlow(e.rawLength);
-      scratch = plainScratch;
-    }
+    const scratch = scratchFor(e.rawLength);
     const fd = targets[2 * i] ?? -1;
     const at = targets[2 * i + 1] ?? 0;
     try {

@@ -5,19 +5,12 @@
  * `postgres` user (initdb refuses root). Undefined when PostgreSQL is not installed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
-import { freePort } from '../../src/catalog/postgres.testing.ts';
+import { binDir, freePort } from '../../src/catalog/postgres.testing.ts';
 
-export function postgresBin(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((v) => existsSync(path.join(root, v, 'bin', 'pg_ctl')))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] ? path.join(root, versions[0], 'bin') : undefined;
-}
+/** The newest installed PostgreSQL's bin folder, or undefined. */
+export const postgresBin = binDir;
 
 const asRoot = process.getuid?.() === 0;
 
