@@ -230,6 +230,9 @@ class Bench {
     c: Command,
     after: { repo?: string; parse?: boolean; extra?: Record<string, number> } = {},
   ): Promise<Sample> {
+    // Untimed: the dirty pages of what ran before (another tool's restore, a deleted target) are
+    // written out first, so no command pays for its predecessor's writeback.
+    await runQuiet('sync', []);
     const loadAverage = os.loadavg()[0]!;
     const r = await measure(c, this.scratch, `${tool.name}-${scenario}-${round}`);
     const size = after.repo !== undefined ? await duBytes(after.repo) : undefined;
