@@ -2,7 +2,7 @@
 import type { Counts } from './pg.ts';
 import type { PgBackupReport, PgToolName } from './pg-tools.ts';
 import { PG_TOOL_LABELS } from './pg-tools.ts';
-import { median } from './report.ts';
+import { byScenarioAndTool, median } from './report.ts';
 
 export const PG_SCENARIOS = ['full', 'incremental', 'restore', 'start'] as const;
 export type PgScenario = (typeof PG_SCENARIOS)[number];
@@ -60,14 +60,7 @@ function med(values: readonly (number | undefined)[]): number | undefined {
 }
 
 export function pgMedians(samples: readonly PgSample[]): PgMedian[] {
-  const groups = new Map<string, PgSample[]>();
-  for (const s of samples) {
-    const key = `${s.scenario}\u0000${s.tool}`;
-    const g = groups.get(key);
-    if (g) g.push(s);
-    else groups.set(key, [s]);
-  }
-  return [...groups.values()].map((g) => {
+  return byScenarioAndTool(samples).map((g) => {
     const m: {
       tool: PgToolName;
       scenario: PgScenario;

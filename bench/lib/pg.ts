@@ -144,18 +144,18 @@ export class Server {
       '-t',
       '-v',
       'ON_ERROR_STOP=1',
-      '-h',
-      this.socketDir,
-      '-p',
-      String(this.port),
-      '-U',
-      PG_USER,
+      ...this.connection(),
       '-d',
       database,
       '-c',
       query,
     ]);
     return out.trim();
+  }
+
+  /** How psql and pgbench reach this cluster: its socket folder, port and user. */
+  private connection(): string[] {
+    return ['-h', this.socketDir, '-p', String(this.port), '-U', PG_USER];
   }
 
   /** The pgbench tables' row counts and the balance sum, compared between a source and a restore. */
@@ -186,17 +186,7 @@ export class Server {
 
   /** Runs pgbench with `args` (after the connection options); resolves to its output. */
   async pgbench(args: readonly string[]): Promise<string> {
-    return runAsPostgres([
-      path.join(this.bin, 'pgbench'),
-      '-h',
-      this.socketDir,
-      '-p',
-      String(this.port),
-      '-U',
-      PG_USER,
-      ...args,
-      'postgres',
-    ]);
+    return runAsPostgres([path.join(this.bin, 'pgbench'), ...this.connection(), ...args, 'postgres']);
   }
 
   async version(): Promise<string> {

@@ -38,15 +38,22 @@ export function median(values: readonly number[]): number {
   return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
-export function medians(samples: readonly Sample[]): Median[] {
-  const groups = new Map<string, Sample[]>();
+/** Samples grouped by scenario and tool, in the order each pair first appears. */
+export function byScenarioAndTool<S extends { readonly scenario: string; readonly tool: string }>(
+  samples: readonly S[],
+): S[][] {
+  const groups = new Map<string, S[]>();
   for (const s of samples) {
     const key = `${s.scenario}\u0000${s.tool}`;
     const g = groups.get(key);
     if (g) g.push(s);
     else groups.set(key, [s]);
   }
-  return [...groups.values()].map((g) => {
+  return [...groups.values()];
+}
+
+export function medians(samples: readonly Sample[]): Median[] {
+  return byScenarioAndTool(samples).map((g) => {
     const repo = g.flatMap((s) => (s.repoBytes === undefined ? [] : [s.repoBytes]));
     return {
       tool: g[0]!.tool,
