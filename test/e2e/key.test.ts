@@ -89,7 +89,7 @@ describe('key slots', () => {
     assert.equal(s.id, slot[PW1]);
     assert.equal(s.current, true);
     assert.equal(s.kind, 'password');
-    assert.deepEqual(s.kdf, { name: 'scrypt', N: 2 ** 17, r: 8, p: 1 });
+    assert.deepEqual(s.kdf, { name: 'scrypt', N: 2 ** 15, r: 8, p: 4 });
     assert.ok(!Number.isNaN(Date.parse(s.created)));
     assert.deepEqual(
       Object.keys(s).filter((f) => /salt|wrap/i.test(f)),

@@ -10,7 +10,7 @@ import { LocalBackend } from '../../src/backend/index.ts';
 import { makeTemp } from './cli.testing.ts';
 import { backup, Lock, Repository, type LockEnv } from '../../src/repo/index.ts';
 
-/** Far below the default (N = 2^17): for fixtures only. */
+/** Far below the default (N = 2^15, p = 4): for fixtures only. */
 export const CHEAP_SCRYPT = { N: 1024, r: 8, p: 1 };
 
 /** Creates a repository at `location` with one cheap password slot and, given `sources`, one snapshot. */
