@@ -10,13 +10,14 @@
  */
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
+import { release } from '../memory.ts';
 
 interface NativeZstd {
-  readonly Compressor: new () => {
-    setParameters(p: { compressionLevel: number }): void;
-    compress(data: Uint8Array): Buffer;
+  readonly binding: {
+    readonly CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number };
+    readonly DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+    compressBound(size: number): number;
   };
-  readonly binding: { readonly DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number } };
 }
 
 /**
@@ -29,23 +30,24 @@ interface NativeZstd {
 function loadNative(): NativeZstd | undefined {
   try {
     const require = createRequire(import.meta.url);
-    const main = require('zstd-napi') as Pick<NativeZstd, 'Compressor'>;
-    const binding = require('zstd-napi/binding') as NativeZstd['binding'];
-    return { Compressor: main.Compressor, binding };
+    return { binding: require('zstd-napi/binding') as NativeZstd['binding'] };
   } catch {
     return undefined;
   }
 }
 
 const native = process.env.CAIRN_ZSTD === 'zlib' ? undefined : loadNative();
-const compressors = new Map<number, ReturnType<typeof makeCompressor>>();
+let cctx: InstanceType<NativeZstd['binding']['CCtx']> | undefined;
 let dctx: InstanceType<NativeZstd['binding']['DCtx']> | undefined;
 
-function makeCompressor(n: NativeZstd, level: number) {
-  const c = new n.Compressor();
-  c.setParameters({ compressionLevel: level });
-  return c;
-}
+/**
+ * Where blobs are compressed before the result is copied out at its exact size: one buffer per
+ * thread, reused, rather than a worst-case buffer per blob (zstd-napi's own compress() allocates
+ * one and, when the result is smaller, a second to trim it, both left to the garbage collector).
+ * Inputs above the limit get a buffer of their own, freed at once.
+ */
+let compressScratch = Buffer.alloc(0);
+const COMPRESS_SCRATCH_LIMIT = 2 * 1024 * 1024;
 
 /** Which zstd implementation this process uses: for `--version` output and the benchmark. */
 export const zstdImplementation: 'zstd-napi' | 'node:zlib' = native ? 'zstd-napi' : 'node:zlib';
@@ -57,9 +59,18 @@ function zstdSync(data: Buffer, level: number): Buffer {
       pledgedSrcSize: data.length,
     });
   }
-  let c = compressors.get(level);
-  if (c === undefined) compressors.set(level, (c = makeCompressor(native, level)));
-  return c.compress(data);
+  const bound = native.binding.compressBound(data.length);
+  let dest = compressScratch;
+  if (dest.length < bound) {
+    dest = Buffer.allocUnsafeSlow(bound);
+    if (bound <= COMPRESS_SCRATCH_LIMIT) compressScratch = dest;
+  }
+  cctx ??= new native.binding.CCtx();
+  const n = cctx.compress(dest, data, level);
+  const out = Buffer.allocUnsafeSlow(n);
+  dest.copy(out, 0, 0, n);
+  if (dest !== compressScratch) release(dest);
+  return out;
 }
 
 function unzstdSync(data: Buffer, rawLength: number, into: Buffer | undefined): Buffer {
@@ -123,7 +134,9 @@ export function compressSync(data: Buffer, options: CompressOptions): Compressed
       out = zlib.gzipSync(data, { level: options.level ?? 6 });
       break;
   }
-  return out.length < data.length ? { codec: CODEC[options.codec], data: out } : { codec: CODEC.none, data };
+  if (out.length < data.length) return { codec: CODEC[options.codec], data: out };
+  release(out);
+  return { codec: CODEC.none, data };
 }
 
 /**

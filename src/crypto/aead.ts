@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
+import { release } from '../memory.ts';
 
 const NONCE = 12;
 const TAG = 16;
@@ -53,7 +54,10 @@ export function sealOwned(encKey: KeyObject | Uint8Array, plaintext: Uint8Array,
   randomFillSync(out, 0, NONCE);
   const cipher = createCipheriv('aes-256-gcm', encKey, out.subarray(0, NONCE));
   cipher.setAAD(aad);
-  let at = NONCE + cipher.update(plaintext).copy(out, NONCE);
+  // Node's cipher has no update into a given buffer: its output is copied and freed at once.
+  const ciphertext = cipher.update(plaintext);
+  let at = NONCE + ciphertext.copy(out, NONCE);
+  release(ciphertext);
   at += cipher.final().copy(out, at);
   cipher.getAuthTag().copy(out, at);
   return out;

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CairnError, reason } from '../errors.ts';
+import { release } from '../memory.ts';
 import type { Backend, Handle } from '../backend/index.ts';
 import {
   DEFAULT_CHUNKER_PARAMS,
@@ -405,6 +406,8 @@ export class Repository {
         } finally {
           this.uploadLimiter.release();
         }
+        // Durable: its sealed blobs are not read again, so their memory goes back now.
+        for (const part of pack.parts) release(part);
         await this.packWritten(pack.id, pack.entries);
       })(),
     );

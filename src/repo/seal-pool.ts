@@ -18,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
+import { release } from '../memory.ts';
 import { ENTRY_SIZE, blobAad, writeEntry, type BlobEntry, type BlobTypeId } from './format.ts';
 import type { BadBlob, WorkerReply, WorkerTask, WorkerTimes, WriteFailure } from './seal-worker.ts';
 
@@ -74,7 +75,9 @@ export function sealInline(
   data: Buffer,
 ): Sealed {
   const c = compressSync(data, compression);
-  return { codec: c.codec, sealed: sealOwned(key.encKey, c.data, blobAad(type, id)), rawLength: data.length };
+  const sealed = sealOwned(key.encKey, c.data, blobAad(type, id));
+  if (c.data !== data) release(c.data);
+  return { codec: c.codec, sealed, rawLength: data.length };
 }
 
 interface Slot {

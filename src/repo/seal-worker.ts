@@ -4,6 +4,7 @@ import fs, { constants } from 'node:fs';
 import { createHmac, createSecretKey } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CairnError } from '../errors.ts';
+import { release } from '../memory.ts';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, sha256, type MasterKey } from '../crypto/index.ts';
 import { useStoredBlob, verifyStoredBlob } from './blob.ts';
@@ -132,9 +133,12 @@ function readWhole(path: string, limit: number): Buffer | undefined {
   }
 }
 
+/** Compresses and seals; the compressed bytes are freed at once (the input is the caller's). */
 function seal(type: BlobTypeId, id: Uint8Array, data: Buffer): { codec: number; sealed: Buffer } {
   const c = compressSync(data, init.compression);
-  return { codec: c.codec, sealed: sealOwned(encKey, c.data, blobAad(type, Buffer.from(id))) };
+  const sealed = sealOwned(encKey, c.data, blobAad(type, Buffer.from(id)));
+  if (c.data !== data) release(c.data);
+  return { codec: c.codec, sealed };
 }
 
 /** Where compressed blobs of packs being verified are decompressed: their content is only hashed. */
@@ -248,8 +252,11 @@ port.on('message', (task: WorkerTask) => {
     if (task.kind === 'seal') {
       const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
       const { codec, sealed } = seal(task.type, task.id, data);
+      const rawLength = data.length;
+      // The chunk was moved here: free it now, not when this thread's collector runs.
+      release(data);
       const times = [start, start, start, at()] as const;
-      const reply: WorkerReply = { seq: task.seq, codec, sealed, rawLength: data.length, times };
+      const reply: WorkerReply = { seq: task.seq, codec, sealed, rawLength, times };
       port.postMessage(reply, [sealed.buffer as ArrayBuffer]);
       return;
     }
