@@ -54,6 +54,68 @@ describe('LocalBackend', () => {
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
+  describe('packs kept open between ranged reads', () => {
+    /** The descriptors of this process that point into `dir`. */
+    const openIn = async (dir: string): Promise<number> => {
+      let n = 0;
+      for (const fd of await fs.readdir('/proc/self/fd')) {
+        const target = await fs.readlink(path.join('/proc/self/fd', fd)).catch(() => '');
+        if (target.startsWith(dir + path.sep)) n++;
+      }
+      return n;
+    };
+    const packs = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => {
+        const h: Handle = { type: 'data', name: testName(`${tag}-${i}`) };
+        return { h, bytes: Buffer.from(`pack ${i} of ${tag}: `.repeat(50 + i)) };
+      });
+
+    it('reads the right bytes under concurrency with more packs than it keeps, and close frees them', async () => {
+      const dir = freshPath();
+      const lb = new LocalBackend(dir);
+      await lb.create();
+      const all = packs(150, 'many');
+      for (const p of all) await lb.write(p.h, [p.bytes]);
+      const reads = [];
+      for (let round = 0; round < 3; round++) {
+        for (const [i, p] of all.entries()) {
+          const offset = (i * 7 + round) % 40;
+          const length = 30 + round;
+          reads.push(
+            lb.read(p.h, { offset, length }).then((got) => {
+              assert.deepEqual(got, p.bytes.subarray(offset, offset + length), `pack ${i}`);
+            }),
+          );
+        }
+      }
+      await Promise.all(reads);
+      const open = await openIn(dir);
+      assert.ok(open > 0 && open <= 64, `${open} packs open`);
+      await lb.close();
+      assert.equal(await openIn(dir), 0);
+      // Still usable after close: the pack is opened again.
+      assert.deepEqual(await lb.read(all[0]!.h, { offset: 0, length: 4 }), Buffer.from('pack'));
+      await lb.close();
+    });
+
+    it('a removed pack is not found, though it was open; nothing stays open a second after the last read', async () => {
+      const dir = freshPath();
+      const lb = new LocalBackend(dir);
+      await lb.create();
+      const [p] = packs(1, 'removed');
+      await lb.write(p!.h, [p!.bytes]);
+      assert.deepEqual(await lb.read(p!.h, { offset: 5, length: 1 }), Buffer.from('0'));
+      await lb.remove(p!.h);
+      await rejectsWithCode(lb.read(p!.h, { offset: 5, length: 1 }), 'BACKEND_NOT_FOUND');
+      const [q] = packs(1, 'idle');
+      await lb.write(q!.h, [q!.bytes]);
+      await lb.read(q!.h, { offset: 0, length: 4 });
+      assert.equal(await openIn(dir), 1);
+      await new Promise((r) => setTimeout(r, 2100));
+      assert.equal(await openIn(dir), 0);
+    });
+  });
+
   it('create makes the layout and files land where the layout says', async () => {
     const dir = freshPath();
     const local = new LocalBackend(dir);
