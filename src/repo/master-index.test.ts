@@ -93,6 +93,21 @@ describe('MasterIndex', () => {
     for (let i = 50_000; i < 100_000; i++) assert.equal(index.has(ids[i]!), false);
   });
 
+  it('answers hasHex as has, and no for anything that is not 64 hex digits', () => {
+    const ids = randomIds(2, 2_000);
+    const index = new MasterIndex();
+    index.addPack(
+      'p',
+      ids.slice(0, 1_000).map((id, i) => entryFor(id, i)),
+    );
+    for (const [i, id] of ids.entries()) assert.equal(index.hasHex(id.toString('hex')), i < 1_000);
+    const known = ids[0]!.toString('hex');
+    assert.equal(index.hasHex(known.slice(0, 62)), false);
+    assert.equal(index.hasHex(known + '00'), false);
+    assert.equal(index.hasHex(known.slice(0, 63) + 'g'), false);
+    assert.equal(index.hasHex(''), false);
+  });
+
   it('tells apart ids that share their first four bytes (the hash)', () => {
     const index = new MasterIndex();
     const ids = Array.from({ length: 1500 }, (_, i) => {

@@ -29,6 +29,7 @@ export class MasterIndex {
   private typeCodec = new Uint8Array(0);
   /** Entry number + 1, 0 for an empty slot. */
   private slots = new Uint32Array(16);
+  private readonly hexScratch = Buffer.alloc(32);
   private mask = 15;
   private n = 0;
   private readonly packs: string[] = [];
@@ -59,6 +60,12 @@ export class MasterIndex {
 
   has(id: Uint8Array): boolean {
     return this.find(id) >= 0;
+  }
+
+  /** has() for an id in hex (64 characters), decoded into a reused buffer: no allocation. */
+  hasHex(hex: string): boolean {
+    const n = this.hexScratch.write(hex, 'hex');
+    return n === 32 && hex.length === 64 && this.has(this.hexScratch);
   }
 
   get(id: Uint8Array): Location | undefined {
