@@ -33,6 +33,12 @@ export interface Native {
    * Rejects with an errno error (code) when the folder cannot be listed.
    */
   scanDir(path: string): Promise<FolderScan>;
+  /**
+   * mallopt(M_MMAP_THRESHOLD): blocks of at least `bytes` are mapped on their own and unmapped
+   * when freed, instead of glibc's threshold that rises with each large block freed. False where
+   * the C library is not glibc.
+   */
+  mallocMmapThreshold(bytes: number): boolean;
 }
 
 /** What scanDir returns: entry i is names[i]. */
