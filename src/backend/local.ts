@@ -213,21 +213,10 @@ export class LocalBackend implements Backend {
     let fh: FileHandle | undefined;
     try {
       if (range === undefined) return await fs.readFile(this.#path(h));
-      fh = await fs.open(this.#path(h), 'r');
-      const buf = Buffer.allocUnsafe(range.length);
-      let done = 0;
-      while (done < range.length) {
-        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
-        if (bytesRead === 0) {
-          throw new CairnError(
-            'BACKEND_IO',
-            `Cannot read ${describeHandle(h)} in ${this.location}: short read, got ${done} of ` +
-              `${range.length} bytes at offset ${range.offset}`,
-          );
-        }
-        done += bytesRead;
-      }
-      return buf;
+      const opened = (fh = await fs.open(this.#path(h), 'r'));
+      return await this.#readRange(h, range, async (buf, at, length, position) => {
+        return (await opened.read(buf, at, length, position)).bytesRead;
+      });
     } catch (err) {
       throw await this.#error(err, 'read', h);
     } finally {
@@ -260,6 +249,28 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /** `range` of a file, read by `read` until it is whole; a short file is BACKEND_IO. */
+  async #readRange(
+    h: Handle,
+    range: { offset: number; length: number },
+    read: (buf: Buffer, at: number, length: number, position: number) => Promise<number>,
+  ): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(range.length);
+    let done = 0;
+    while (done < range.length) {
+      const n = await read(buf, done, range.length - done, range.offset + done);
+      if (n === 0) {
+        throw new CairnError(
+          'BACKEND_IO',
+          `Cannot read ${describeHandle(h)} in ${this.location}: short read, got ${done} of ` +
+            `${range.length} bytes at offset ${range.offset}`,
+        );
+      }
+      done += n;
+    }
+    return buf;
+  }
+
   /** A range of a pack, through a descriptor kept open. */
   async #readPack(h: Handle, range: { offset: number; length: number }): Promise<Buffer> {
     let p = this.#packs.get(h.name);
@@ -279,20 +290,9 @@ export class LocalBackend implements Backend {
     }, OPEN_PACKS_IDLE_MS).unref();
     try {
       const fd = await p.fd;
-      const buf = Buffer.allocUnsafe(range.length);
-      let done = 0;
-      while (done < range.length) {
-        const n = await readFd(fd, buf, done, range.length - done, range.offset + done);
-        if (n === 0) {
-          throw new CairnError(
-            'BACKEND_IO',
-            `Cannot read ${describeHandle(h)} in ${this.location}: short read, got ${done} of ` +
-              `${range.length} bytes at offset ${range.offset}`,
-          );
-        }
-        done += n;
-      }
-      return buf;
+      return await this.#readRange(h, range, (buf, at, length, position) =>
+        readFd(fd, buf, at, length, position),
+      );
     } catch (err) {
       // A pack that could not be opened or read is opened anew next time.
       this.#evictPack(h.name, p);
