@@ -111,7 +111,8 @@ describe('LocalBackend', () => {
       await lb.write(q!.h, [q!.bytes]);
       await lb.read(q!.h, { offset: 0, length: 4 });
       assert.equal(await openIn(dir), 1);
-      await new Promise((r) => setTimeout(r, 2100));
+      // Closed at the second tick of the once-a-second check at the latest; a second to spare.
+      await new Promise((r) => setTimeout(r, 3000));
       assert.equal(await openIn(dir), 0);
     });
   });
