@@ -11,13 +11,14 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { close as closeCb, open as openCb, read as readCb, type Dirent } from 'node:fs';
+import { open as openCb, type Dirent } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { CairnError, errnoCode, reason } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
+import { closeFd, readAt } from '../fd.ts';
 import { native } from '../native/index.ts';
 import type {
   Backend,
@@ -107,15 +108,9 @@ const openFd = (file: string) =>
   new Promise<number>((resolve, reject) => {
     openCb(file, 'r', (err, fd) => (err ? reject(err) : resolve(fd)));
   });
-const readFd = (fd: number, buf: Buffer, offset: number, length: number, position: number) =>
-  new Promise<number>((resolve, reject) => {
-    readCb(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
-  });
-const closeFd = (fd: Promise<number>) => {
-  fd.then(
-    (n) => closeCb(n, () => {}),
-    () => {},
-  );
+/** Closes a pack's descriptor once it is open; a failed open or close leaves nothing to do. */
+const closePack = (fd: Promise<number>) => {
+  fd.then(closeFd).catch(() => {});
 };
 
 export class LocalBackend implements Backend {
@@ -291,16 +286,15 @@ export class LocalBackend implements Backend {
     try {
       const fd = await p.fd;
       return await this.#readRange(h, range, (buf, at, length, position) =>
-        readFd(fd, buf, at, length, position),
+        readAt(fd, buf, at, length, position),
       );
     } catch (err) {
       // A pack that could not be opened or read is opened anew next time.
       this.#evictPack(h.name, p);
-      if (err instanceof CairnError) throw err;
       throw await this.#error(err, 'read', h);
     } finally {
       p.users--;
-      if (p.evicted && p.users === 0) closeFd(p.fd);
+      if (p.evicted && p.users === 0) closePack(p.fd);
     }
   }
 
@@ -309,7 +303,7 @@ export class LocalBackend implements Backend {
     if (p.evicted) return;
     p.evicted = true;
     if (this.#packs.get(name) === p) this.#packs.delete(name);
-    if (p.users === 0) closeFd(p.fd);
+    if (p.users === 0) closePack(p.fd);
   }
 
   #trimPacks(): void {

@@ -16,7 +16,7 @@ import { blobId } from '../crypto/index.ts';
 import { StageClock } from '../metrics/index.ts';
 import { native, type FolderScan } from '../native/index.ts';
 import { VERSION } from '../version.ts';
-import { closeFd, openForReading, readAt } from './fd.ts';
+import { closeFd, openForReading, readAt } from '../fd.ts';
 import { Limiter } from './limiter.ts';
 import { Selection } from './select.ts';
 import { FileReadError, type SealedFile } from './seal-pool.ts';
