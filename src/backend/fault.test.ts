@@ -140,6 +140,23 @@ describe('FaultBackend', () => {
     assert.deepEqual(await local.read(a), Buffer.from('aaaa')); // stored bytes untouched
   });
 
+  it('hides the local path of files while reads are failed or corrupted, so nothing reads around them', () => {
+    assert.equal(fault.localPath(a), local.localPath(a));
+    fault.failNext('write');
+    assert.equal(fault.localPath(a), local.localPath(a), 'a write rule leaves reads alone');
+    fault.clear();
+    fault.failNext('read');
+    assert.equal(fault.localPath(a), undefined);
+    fault.clear();
+    fault.corruptReads(
+      () => true,
+      () => undefined,
+    );
+    assert.equal(fault.localPath(a), undefined);
+    fault.clear();
+    assert.equal(fault.localPath(a), local.localPath(a));
+  });
+
   it('list faults: before the first item, after some items, or after all', async () => {
     fault.failNext('list', 1, 'BACKEND_IO', (h) => h.type === 'data');
     assert.deepEqual(await listNames(fault, 'keys'), []);

@@ -185,8 +185,15 @@ export class FaultBackend implements Backend {
     return this.inner.canClone(source, use);
   }
 
+  /**
+   * The inner backend's path, unless a rule fails or corrupts reads: whoever reads the file
+   * itself (a worker verifying a pack) would then not see them.
+   */
   localPath(h: Handle): string | undefined {
-    return this.inner.localPath(h);
+    const readsRuled = this.#rules.some(
+      ({ rule }) => rule.kind === 'corruptReads' || (rule.kind === 'fail' && rule.op === 'read'),
+    );
+    return readsRuled ? undefined : this.inner.localPath(h);
   }
 
   retainedUntil(h: Handle): Promise<Date | undefined> {

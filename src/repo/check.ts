@@ -7,9 +7,10 @@
  * its name and every blob must authenticate, decompress and match its id. A finding about a pack
  * names the files and snapshots that depend on it.
  *
- * Reading the data is the long part: the main thread reads the packs (one more than there are
- * worker threads at a time) and hands each whole to the seal pool's worker threads, which verify
- * them; meanwhile the main thread walks the trees.
+ * Reading the data is the long part, done by the seal pool's worker threads: each verifies one
+ * pack at a time, reading it itself into a buffer it reuses when the backend has the pack in a
+ * local file; otherwise the main thread reads the packs (one more than there are threads at a
+ * time) and hands each whole to a thread. Meanwhile the main thread walks the trees.
  */
 import { randomInt } from 'node:crypto';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { CairnError, reason, type ErrorCode } from '../errors.ts';
 import { isHexId, type BlobEntry } from './format.ts';
 import { Limiter } from './limiter.ts';
 import { parseTrailer, trailerRange, TAIL_GUESS } from './pack.ts';
+import { FileReadError } from './seal-pool.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
 
@@ -116,8 +118,11 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
   const { errors: indexErrors } = await repo.loadIndex({ tolerant: true });
   for (const e of indexErrors) add({ severity: 'error', code: e.code, message: e.message });
 
-  const indexed = repo.index.byPack();
-  const packList = [...indexed.keys()];
+  // Each pack's blobs are made objects only while that pack is looked at: for the whole index at
+  // once, they were most of a check's heap.
+  const members = repo.index.packMembers();
+  const packList = [...members.keys()];
+  const blobsOf = (pack: string): BlobEntry[] => (members.get(pack) ?? []).map((i) => repo.index.entryAt(i));
   /** Blobs known to be unreadable, with the pack they are in. */
   const badBlobs = new Map<string, string>();
   const badPacks = new Map<string, Finding>();
@@ -158,7 +163,7 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
           message: `data/${name} is not a pack name; it is ignored`,
           pack: name,
         });
-      else if (!indexed.has(name)) {
+      else if (!members.has(name)) {
         add({
           severity: 'warning',
           code: 'PACK_UNREFERENCED',
@@ -173,7 +178,7 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
       packList.map((pack) =>
         limiter.run(async () => {
           options.signal?.throwIfAborted();
-          const blobs = indexed.get(pack) ?? [];
+          const blobs = blobsOf(pack);
           const size = present.get(pack);
           if (size === undefined) {
             markPack(
@@ -243,21 +248,36 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
         random,
       );
       let n = 0;
-      // Packs are verified on the worker threads, a whole pack per message; the main thread only
-      // reads them. Each thread verifies one pack at a time, and one more pack is read ahead, so a
-      // thread that is done gets its next pack at once and memory holds threads + 1 packs.
+      // Packs are verified on the worker threads, a whole pack per message. A pack in a local file
+      // is read by the thread itself, into a buffer it reuses. Any other the main thread reads:
+      // each thread verifies one pack at a time, and one more pack is read ahead, so a thread
+      // that is done gets its next pack at once and memory holds threads + 1 packs.
       const pool = repo.workers();
       const inMemory = new Limiter(pool.threads + 1);
       const verifying = new Limiter(pool.threads);
+      const verifyRead = async (pack: string, blobs: readonly BlobEntry[]) => {
+        const bytes = await repo.backend.read({ type: 'data', name: pack });
+        return verifying.run(() => pool.verifyPack(pack, bytes, blobs));
+      };
+      const verify = async (pack: string, blobs: readonly BlobEntry[]) => {
+        const file = repo.backend.localPath({ type: 'data', name: pack });
+        if (file === undefined) return verifyRead(pack, blobs);
+        try {
+          return await verifying.run(() => pool.verifyPackFile(pack, file, blobs));
+        } catch (err) {
+          // Read through the backend instead, which says what is wrong in its own terms.
+          if (err instanceof FileReadError) return verifyRead(pack, blobs);
+          throw err;
+        }
+      };
       await Promise.all(
         toRead.map((pack) =>
           inMemory.run(async () => {
             options.signal?.throwIfAborted();
-            const bytes = await repo.backend.read({ type: 'data', name: pack });
+            const blobs = blobsOf(pack);
+            const verdict = await verify(pack, blobs);
             packsRead++;
-            bytesRead += bytes.length;
-            const blobs = indexed.get(pack) ?? [];
-            const verdict = await verifying.run(() => pool.verifyPack(pack, bytes, blobs));
+            bytesRead += verdict.size;
             const bad = verdict.bad.map((b) => blobs[b.index] as BlobEntry);
             const hashOk = verdict.sha256 === pack;
             if (!hashOk || bad.length > 0) {

@@ -138,6 +138,21 @@ describe('MasterIndex', () => {
     assert.equal(index.hasPack('third'), false);
   });
 
+  it('lists the entries of each pack by number, as byPack does by object', () => {
+    const index = new MasterIndex();
+    const ids = randomIds(4, 6);
+    index.addPack('first', [entryFor(ids[0]!, 1), entryFor(ids[1]!, 2)]);
+    index.addPack('second', [entryFor(ids[2]!, 3), entryFor(ids[0]!, 9)]);
+    index.addPack('first', [entryFor(ids[3]!, 4), entryFor(ids[4]!, 5)]);
+    const members = index.packMembers();
+    assert.deepEqual([...members.keys()], ['first', 'second']);
+    assert.deepEqual(members.get('first'), [0, 1, 3, 4]);
+    const rebuilt = new Map([...members].map(([pack, list]) => [pack, list.map((i) => index.entryAt(i))]));
+    assert.deepEqual(rebuilt, index.byPack());
+    assert.throws(() => index.entryAt(index.size), RangeError);
+    assert.throws(() => index.entryAt(-1), RangeError);
+  });
+
   it('keeps type, codec and full 32-bit lengths of each entry', () => {
     const index = new MasterIndex();
     const [id] = randomIds(3, 1) as [Buffer];

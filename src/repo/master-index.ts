@@ -126,6 +126,35 @@ export class MasterIndex {
     }
   }
 
+  /**
+   * The entry numbers of each pack's blobs, for entryAt(): a number a blob rather than the objects
+   * of byPack(), for whoever goes through the packs one at a time (check).
+   */
+  packMembers(): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    for (let i = 0; i < this.n; i++) {
+      const pack = this.packs[this.packOf[i] ?? 0] ?? '';
+      let list = out.get(pack);
+      if (list === undefined) out.set(pack, (list = []));
+      list.push(i);
+    }
+    return out;
+  }
+
+  /** Entry `i` (0 ≤ i < size, in insertion order) as a BlobEntry. */
+  entryAt(i: number): BlobEntry {
+    if (!Number.isInteger(i) || i < 0 || i >= this.n) throw new RangeError(`no index entry ${i}`);
+    const tc = this.typeCodec[i] ?? 0;
+    return {
+      type: (tc >> 4) as BlobTypeId,
+      codec: tc & 15,
+      id: Buffer.from(this.ids.subarray(i * 32, i * 32 + 32)),
+      offset: this.offsets[i] ?? 0,
+      length: this.lengths[i] ?? 0,
+      rawLength: this.rawLengths[i] ?? 0,
+    };
+  }
+
   /** Every blob grouped by the pack it is indexed in; `keep` filters blobs by id. */
   byPack(keep?: (id: Buffer) => boolean): Map<string, BlobEntry[]> {
     const out = new Map<string, BlobEntry[]>();

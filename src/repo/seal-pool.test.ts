@@ -193,6 +193,44 @@ describe('seal pool verifying packs', () => {
     }
   });
 
+  it('reads packs from their files on the threads, with the verdict of packs sent whole', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-verify-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const pool = new SealPool(key, { codec: 'zstd' }, 1);
+    try {
+      // Packs of growing then shrinking size through one thread: its buffer grows and is reused.
+      const packs = [makePack(6), makePack(7, true), makePack(8), makePack(9)];
+      const small = packs[3]!;
+      small.bytes = small.bytes.subarray(0, small.bytes.length - 1);
+      const broken = small.bytes.length;
+      for (const p of packs) await writeFile(path.join(dir, p.name), p.bytes);
+      const fromFiles = [];
+      for (const p of packs)
+        fromFiles.push(await pool.verifyPackFile(p.name, path.join(dir, p.name), p.entries));
+      for (const [i, p] of packs.entries()) {
+        const sent = await pool.verifyPack(p.name, Buffer.from(p.bytes), p.entries);
+        assert.deepEqual(fromFiles[i], sent, `pack ${i}`);
+        assert.equal(fromFiles[i].size, p.bytes.length);
+      }
+      assert.equal(fromFiles[0]!.sha256, packs[0]!.name);
+      assert.equal(fromFiles[1]!.bad.length, 1, 'the forged blob is named');
+      assert.notEqual(fromFiles[3]!.sha256, small.name, 'a truncated pack does not hash to its name');
+      assert.equal(fromFiles[3]!.size, broken);
+
+      await assert.rejects(
+        pool.verifyPackFile('ab'.repeat(32), path.join(dir, 'gone'), []),
+        (err: unknown) => {
+          assert.ok(err instanceof FileReadError);
+          assert.equal(err.errno, 'ENOENT');
+          assert.match(err.message, /cannot read pack (ab)+: ENOENT/);
+          return true;
+        },
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('copies a pack that shares its memory, and names a blob that does not decompress', async () => {
     const pool = new SealPool(key, { codec: 'zstd' }, 1);
     try {

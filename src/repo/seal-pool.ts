@@ -11,6 +11,8 @@
  * - sealInline(): for a blob in hand that is small, a round trip costs more than the work.
  * - verifyPack(): a whole pack moves to a worker (one message per pack, not per blob), which
  *   hashes it and opens every blob the index names in it, decompressing into a reused buffer.
+ *   verifyPackFile(): the same for a pack in a local file, which the worker reads itself into a
+ *   buffer it reuses from pack to pack.
  * - writeBlobs(): bytes read from a pack for a restore move to a worker, which opens each blob
  *   and writes it into its file (descriptors are the process's, so any thread may write).
  */
@@ -58,10 +60,12 @@ export class FileReadError extends Error {
   }
 }
 
-/** What a worker found in a pack: its SHA-256 (hex) and the blobs that fail verification. */
+/** What a worker found in a pack: its SHA-256 (hex), the blobs that fail verification, its size. */
 export interface PackVerdict {
   readonly sha256: string;
   readonly bad: readonly BadBlob[];
+  /** How many bytes the pack has. */
+  readonly size: number;
 }
 
 /** Blobs smaller than this are sealed on the main thread. */
@@ -174,16 +178,38 @@ export class SealPool {
    * a damaged blob.
    */
   async verifyPack(pack: string, bytes: Buffer, blobs: readonly BlobEntry[]): Promise<PackVerdict> {
+    const moved = ownedCopy(bytes);
+    return this.verify(pack, moved, blobs, [moved.buffer as ArrayBuffer]);
+  }
+
+  /**
+   * As verifyPack, for a pack in a local file that the worker reads itself, into a buffer it keeps:
+   * no pack passes through the main thread and none is allocated per pack. A file that cannot be
+   * read rejects with FileReadError (its errno), for the caller to read it the usual way.
+   */
+  async verifyPackFile(pack: string, path: string, blobs: readonly BlobEntry[]): Promise<PackVerdict> {
+    return this.verify(pack, { path }, blobs, [], FileReadError);
+  }
+
+  private async verify(
+    pack: string,
+    bytes: Uint8Array | { readonly path: string },
+    blobs: readonly BlobEntry[],
+    transfer: ArrayBuffer[],
+    failure?: typeof FileReadError,
+  ): Promise<PackVerdict> {
     const entries = Buffer.allocUnsafeSlow(blobs.length * ENTRY_SIZE);
     blobs.forEach((b, i) => writeEntry(entries, i * ENTRY_SIZE, b));
-    const moved = ownedCopy(bytes);
-    const { reply } = await this.send({ kind: 'verify', seq: 0, pack, bytes: moved, entries }, [
-      moved.buffer as ArrayBuffer,
+    const { reply } = await this.send({ kind: 'verify', seq: 0, pack, bytes, entries }, [
+      ...transfer,
       entries.buffer,
     ]);
-    if ('error' in reply) throw new Error(`Cannot verify pack ${pack}: ${reply.error}`);
+    if ('error' in reply) {
+      if (failure) throw new failure(`cannot read pack ${pack}: ${reply.error}`, reply.errno);
+      throw new Error(`Cannot verify pack ${pack}: ${reply.error}`);
+    }
     if (!('sha256' in reply)) throw new Error('unexpected reply');
-    return { sha256: reply.sha256, bad: reply.bad };
+    return { sha256: reply.sha256, bad: reply.bad, size: reply.size };
   }
 
   /**

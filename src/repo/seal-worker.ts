@@ -46,11 +46,14 @@ export type WorkerTask =
       readonly targets: Float64Array;
     }
   | {
-      /** A whole pack, moved here, and the index's entries of its blobs (ENTRY_SIZE bytes each). */
+      /**
+       * A whole pack and the index's entries of its blobs (ENTRY_SIZE bytes each): its bytes
+       * moved here, or the path of its file, which this thread then reads itself.
+       */
       readonly kind: 'verify';
       readonly seq: number;
       readonly pack: string;
-      readonly bytes: Uint8Array;
+      readonly bytes: Uint8Array | { readonly path: string };
       readonly entries: Uint8Array;
     };
 
@@ -84,7 +87,13 @@ export type WorkerReply =
       readonly times: WorkerTimes;
     }
   | { readonly seq: number; readonly grew: true }
-  | { readonly seq: number; readonly sha256: string; readonly bad: readonly BadBlob[] }
+  | {
+      readonly seq: number;
+      readonly sha256: string;
+      readonly bad: readonly BadBlob[];
+      /** How many bytes the pack has. */
+      readonly size: number;
+    }
   | {
       readonly seq: number;
       readonly written: number;
@@ -141,6 +150,43 @@ function seal(type: BlobTypeId, id: Uint8Array, data: Buffer): { codec: number; 
   return { codec: c.codec, sealed };
 }
 
+/**
+ * A scratch buffer's replacement, with room for `size` bytes and an eighth more, so that it grows
+ * a few times rather than with every larger pack or blob. The old one is freed now: left to the
+ * collector, which runs seldom on this thread, the outgrown buffers added up to tens of MiB.
+ */
+function grown(old: Buffer, size: number): Buffer<ArrayBuffer> {
+  release(old);
+  return Buffer.allocUnsafeSlow(size + (size >>> 3));
+}
+
+/**
+ * Where this thread reads the packs it verifies from their files: one buffer, grown to the largest
+ * pack up to the limit and reused, so that a check allocates (and faults in) no memory per pack.
+ */
+let packScratch = Buffer.alloc(0);
+const PACK_SCRATCH_LIMIT = 64 * 1024 * 1024;
+
+/** A pack file, whole: in the scratch (valid until the next call) or, above the limit, its own. */
+function readPack(path: string): Buffer {
+  const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const size = fs.fstatSync(fd).size;
+    let into = packScratch;
+    if (size > PACK_SCRATCH_LIMIT) into = Buffer.allocUnsafeSlow(size);
+    else if (packScratch.length < size) into = packScratch = grown(packScratch, size);
+    let n = 0;
+    while (n < size) {
+      const got = fs.readSync(fd, into, n, size - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return into.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Where compressed blobs of packs being verified are decompressed: their content is only hashed. */
 let plainScratch = Buffer.alloc(0);
 /** Larger blobs are decompressed into memory of their own rather than keeping a scratch that big. */
@@ -149,7 +195,7 @@ const PLAIN_SCRATCH_LIMIT = 64 * 1024 * 1024;
 /** The scratch, grown to hold `rawLength` bytes; undefined for a blob above the limit. */
 function scratchFor(rawLength: number): Buffer | undefined {
   if (rawLength > PLAIN_SCRATCH_LIMIT) return undefined;
-  if (plainScratch.length < rawLength) plainScratch = Buffer.allocUnsafeSlow(rawLength);
+  if (plainScratch.length < rawLength) plainScratch = grown(plainScratch, rawLength);
   return plainScratch;
 }
 
@@ -158,7 +204,11 @@ function scratchFor(rawLength: number): Buffer | undefined {
  * compare with its name), and every blob the entries name authenticated, decompressed and matched
  * to its id. Blobs that fail are returned with the reason; any other error fails the task.
  */
-function verifyPack(pack: string, bytes: Buffer, entries: Buffer): { sha256: string; bad: BadBlob[] } {
+function verifyPack(
+  pack: string,
+  bytes: Buffer,
+  entries: Buffer,
+): { sha256: string; bad: BadBlob[]; size: number } {
   const bad: BadBlob[] = [];
   const count = entries.length / ENTRY_SIZE;
   for (let i = 0; i < count; i++) {
@@ -171,7 +221,7 @@ function verifyPack(pack: string, bytes: Buffer, entries: Buffer): { sha256: str
       bad.push({ index: i, message: err.message });
     }
   }
-  return { sha256: sha256(bytes).toString('hex'), bad };
+  return { sha256: sha256(bytes).toString('hex'), bad, size: bytes.length };
 }
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -238,13 +288,22 @@ port.on('message', (task: WorkerTask) => {
       return;
     }
     if (task.kind === 'verify') {
+      const sent = task.bytes;
+      if (!(sent instanceof Uint8Array)) {
+        const bytes = readPack(sent.path);
+        const verdict = verifyPack(task.pack, bytes, view(task.entries));
+        const own = bytes.buffer;
+        if (own !== packScratch.buffer && own instanceof ArrayBuffer) own.transfer(0);
+        port.postMessage({ seq: task.seq, ...verdict } satisfies WorkerReply);
+        return;
+      }
       let verdict;
       try {
-        verdict = verifyPack(task.pack, view(task.bytes), view(task.entries));
+        verdict = verifyPack(task.pack, view(sent), view(task.entries));
       } finally {
         // The pack was moved (or copied) here, so its memory is this thread's alone: free it now
         // rather than whenever this thread's garbage collector gets to it.
-        if (task.bytes.buffer instanceof ArrayBuffer) task.bytes.buffer.transfer(0);
+        if (sent.buffer instanceof ArrayBuffer) sent.buffer.transfer(0);
       }
       port.postMessage({ seq: task.seq, ...verdict } satisfies WorkerReply);
       return;
