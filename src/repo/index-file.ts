@@ -24,26 +24,32 @@ export interface IndexContent {
 }
 
 export function encodeIndex(content: IndexContent): Buffer {
-  let size = 1 + 4 + content.supersedes.length * 32 + 4;
-  for (const p of content.packs) size += 32 + 4 + p.entries.length * ENTRY_SIZE;
-  const buf = Buffer.alloc(size);
-  let at = 0;
-  buf[at++] = INDEX_VERSION;
-  buf.writeUInt32LE(content.supersedes.length, at);
-  at += 4;
-  for (const s of content.supersedes) at += buf.write(s, at, 'hex');
-  buf.writeUInt32LE(content.packs.length, at);
-  at += 4;
-  for (const p of content.packs) {
-    at += buf.write(p.id, at, 'hex');
-    buf.writeUInt32LE(p.entries.length, at);
-    at += 4;
-    for (const e of p.entries) {
-      writeEntry(buf, at, e);
-      at += ENTRY_SIZE;
-    }
+  return encodeIndexOf(content.supersedes, content.packs.map(encodeIndexPack));
+}
+
+/** One pack's part of an index file: packId[32] ‖ blobCount(u32le) ‖ entry*. */
+export function encodeIndexPack(p: IndexPack): Buffer {
+  const buf = Buffer.allocUnsafe(32 + 4 + p.entries.length * ENTRY_SIZE);
+  if (buf.write(p.id, 0, 'hex') !== 32 || p.id.length !== 64) throw new Error(`not a pack id: ${p.id}`);
+  buf.writeUInt32LE(p.entries.length, 32);
+  let at = 36;
+  for (const e of p.entries) {
+    writeEntry(buf, at, e);
+    at += ENTRY_SIZE;
   }
   return buf;
+}
+
+/** An index file's plaintext from the superseded ids and the packs' parts (encodeIndexPack). */
+export function encodeIndexOf(supersedes: readonly string[], packs: readonly Buffer[]): Buffer {
+  const head = Buffer.alloc(1 + 4 + supersedes.length * 32 + 4);
+  let at = 0;
+  head[at++] = INDEX_VERSION;
+  head.writeUInt32LE(supersedes.length, at);
+  at += 4;
+  for (const s of supersedes) at += head.write(s, at, 'hex');
+  head.writeUInt32LE(packs.length, at);
+  return Buffer.concat([head, ...packs]);
 }
 
 /** Throws a plain Error with the reason; the caller names the file. */

@@ -172,6 +172,54 @@ describe('PackWriter', () => {
   });
 });
 
+describe('PackWriter memory', () => {
+  it('copies small blobs into slabs, frees their own memory, and writes each run of them as one part', () => {
+    const w = new PackWriter(BLOB_TYPE.data, 4096);
+    const given: Buffer[] = [];
+    const expected: Buffer[] = [];
+    // 3,000 small blobs of 700 bytes span three 1 MiB slabs; one large blob keeps its memory.
+    for (let n = 0; n < 3000; n++) {
+      const sealed = Buffer.concat(sealedOfLength(700, n));
+      const own = Buffer.allocUnsafeSlow(sealed.length);
+      sealed.copy(own);
+      expected.push(sealed);
+      given.push(own);
+      w.add(0, id(n), [own], 672);
+    }
+    const large = Buffer.concat(sealedOfLength(ALIGN_THRESHOLD + 100, 99999));
+    w.add(0, id(99999), [large], ALIGN_THRESHOLD + 72);
+    assert.ok(
+      given.every((b) => b.length === 0),
+      'each small blob was copied, and its memory freed',
+    );
+    assert.equal(large.length, ALIGN_THRESHOLD + 100, 'a large blob is not copied');
+    const pack = w.finish(key);
+    assert.equal(pack.slabs.length, 3);
+    // The large blob, the small ones in one part per slab, the trailer's three parts and the tail.
+    assert.equal(pack.parts.length, 1 + 3 + 3 + 1, `parts: ${pack.parts.map((p) => p.length).join(', ')}`);
+    const bytes = bytesOf(pack);
+    assert.equal(sha256([bytes]).toString('hex'), pack.id);
+    const byId = new Map(expected.map((b, n) => [id(n).toString('hex'), b]));
+    byId.set(id(99999).toString('hex'), large);
+    const entries = readTrailer(bytes);
+    assert.equal(entries.length, 3001);
+    for (const e of entries) {
+      assert.deepEqual(bytes.subarray(e.offset, e.offset + e.length), byId.get(e.id.toString('hex')));
+    }
+  });
+
+  it('leaves memory it shares with others alone', () => {
+    const w = new PackWriter(BLOB_TYPE.tree, 1);
+    const backing = Buffer.concat(sealedOfLength(2000, 1));
+    const view = backing.subarray(0, 1000);
+    w.add(0, id(1), [view], 972);
+    assert.equal(view.length, 1000);
+    assert.equal(backing.length, 2000);
+    const pack = w.finish(key);
+    assert.deepEqual(bytesOf(pack).subarray(0, 1000), backing.subarray(0, 1000));
+  });
+});
+
 describe('PackWriter.compose', () => {
   it('lays out blobs taken from another pack exactly as the pack written from their bytes', async (t) => {
     const sizes = [70_000, 300, ALIGN_THRESHOLD, 5000, 200_000, 4096 * 3, 1_000_000, 29];

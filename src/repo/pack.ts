@@ -14,6 +14,7 @@
  * backend the layout as segments to clone or copy, with the same alignment and trailer.
  */
 import { CairnError } from '../errors.ts';
+import { release } from '../memory.ts';
 import type { Segment } from '../backend/index.ts';
 import type { MasterKey } from '../crypto/index.ts';
 import { open, seal, sha256, DecryptError } from '../crypto/index.ts';
@@ -32,9 +33,21 @@ import {
 const TAIL = 4 + PACK_MAGIC.length;
 const TRAILER_VERSION = 1;
 
+/**
+ * Small sealed blobs are copied into slabs of this size as they are added, and their own memory
+ * freed: a pack of small files holds tens of thousands of blobs, and one ArrayBuffer each (with
+ * its object, backing store and collector bookkeeping) cost more than their bytes.
+ */
+const SLAB_SIZE = 1024 * 1024;
+/** Blobs up to this many bytes are copied into slabs; larger ones keep their memory. */
+const SLAB_COPY_LIMIT = 64 * 1024;
+
 export interface FinishedPack {
   readonly id: string;
+  /** The pack's bytes in order; a run of small blobs is one part (a view of a slab). */
   readonly parts: Buffer[];
+  /** The memory parts may be views of (slabs), to free with the parts once they are written. */
+  readonly slabs: Buffer[];
   readonly size: number;
   readonly entries: BlobEntry[];
 }
@@ -73,6 +86,8 @@ export class PackWriter {
   private readonly small: Pending[] = [];
   private offset = 0;
   private smallBytes = 0;
+  private readonly slabs: Buffer[] = [];
+  private slabUsed = SLAB_SIZE;
 
   constructor(type: BlobTypeId, alignment: number) {
     this.type = type;
@@ -88,10 +103,31 @@ export class PackWriter {
     return this.entries.length + this.small.length;
   }
 
+  /**
+   * Adds a sealed blob. The writer owns `sealedParts` from now on: a small blob's are copied into
+   * a slab and freed at once (release(): memory they share with others is left alone).
+   */
   add(codec: number, id: Buffer, sealedParts: Buffer[], rawLength: number): void {
     let length = 0;
     for (const p of sealedParts) length += p.length;
     this.queue({ type: this.type, codec, id, parts: sealedParts, length, rawLength });
+  }
+
+  /** A small blob's parts as one view of a slab, their own memory freed; others as they are. */
+  private stash(parts: Buffer[], length: number): Buffer[] {
+    if (length === 0 || length > SLAB_COPY_LIMIT) return parts;
+    let slab = this.slabs.at(-1);
+    if (slab === undefined || this.slabUsed + length > SLAB_SIZE) {
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.slabs.push(slab);
+      this.slabUsed = 0;
+    }
+    const start = this.slabUsed;
+    for (const p of parts) {
+      this.slabUsed += p.copy(slab, this.slabUsed);
+      release(p);
+    }
+    return [slab.subarray(start, this.slabUsed)];
   }
 
   /**
@@ -111,6 +147,7 @@ export class PackWriter {
       }
       this.place(blob);
     } else {
+      if (Array.isArray(blob.parts)) blob.parts = this.stash(blob.parts, blob.length);
       this.small.push(blob);
       this.smallBytes += blob.length;
     }
@@ -134,14 +171,14 @@ export class PackWriter {
     const trailer = this.close(key);
     const parts: Buffer[] = [];
     for (const p of this.parts) {
-      if (Buffer.isBuffer(p)) parts.push(p);
+      if (Buffer.isBuffer(p)) append(parts, p);
       else if ('zeros' in p) parts.push(Buffer.alloc(p.zeros));
       else
         throw new CairnError('INTERNAL', 'Cannot finish a pack in memory: it takes blobs from other packs');
     }
     parts.push(...trailer);
     const size = this.offset + trailer.reduce((n, t) => n + t.length, 0);
-    return { id: sha256(parts).toString('hex'), parts, size, entries: this.entries };
+    return { id: sha256(parts).toString('hex'), parts, slabs: this.slabs, size, entries: this.entries };
   }
 
   /** The pack as segments for `Backend.compose`: ranges of other packs, padding, bytes, trailer. */
@@ -155,7 +192,7 @@ export class PackWriter {
     };
     for (const p of this.parts) {
       if (Buffer.isBuffer(p)) {
-        bytes.push(p);
+        append(bytes, p);
         continue;
       }
       flushBytes();
@@ -190,6 +227,16 @@ export class PackWriter {
     tail.writeUInt32LE(trailerLength, 0);
     PACK_MAGIC.copy(tail, 4);
     return [...trailer, tail];
+  }
+}
+
+/** Adds `p` to `parts`, as a longer view of the last part when it continues it in one slab. */
+function append(parts: Buffer[], p: Buffer): void {
+  const last = parts.at(-1);
+  if (last !== undefined && last.buffer === p.buffer && last.byteOffset + last.length === p.byteOffset) {
+    parts[parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + p.length);
+  } else {
+    parts.push(p);
   }
 }
 

@@ -199,6 +199,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     // storage can share blocks, else by reading the pack and writing the sealed bytes again.
     const cloning = repack.length > 0 && (await repo.backend.canClone(undefined, 'repack'));
     const before = { ...repo.stats };
+    repo.recordWrittenPacks();
     let done = 0;
     for (const pack of repack) {
       options.signal?.throwIfAborted();

@@ -200,6 +200,15 @@ describe('Repository', () => {
     assert.deepEqual(await reopened.loadTree(treeId.toString('hex')), { nodes: [] });
     // Tree and data blobs never share a pack.
     assert.notEqual(reopened.lookup(treeId)?.pack, reopened.lookup(blobs[0]!.id)?.pack);
+    // The packs written are kept only for whoever asked before writing them (prune).
+    assert.throws(() => repo.writtenPacks(), code('INTERNAL', /not being recorded/));
+    repo.recordWrittenPacks();
+    const more = await repo.saveBlob('data', seededBytes('one more', 300 * KiB));
+    await repo.flush();
+    assert.deepEqual(
+      repo.writtenPacks().flatMap((p) => p.entries.map((e) => e.id.toString('hex'))),
+      [more.id.toString('hex')],
+    );
   });
 
   it('refuses to load a blob that is not indexed or of the other type', async (t) => {

@@ -37,7 +37,14 @@ import {
   type BlobEntry,
   type BlobType,
 } from './format.ts';
-import { decodeIndex, encodeIndex, type IndexContent, type IndexPack } from './index-file.ts';
+import {
+  decodeIndex,
+  encodeIndex,
+  encodeIndexOf,
+  encodeIndexPack,
+  type IndexContent,
+  type IndexPack,
+} from './index-file.ts';
 import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './keys.ts';
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
@@ -125,8 +132,10 @@ export class Repository {
   private readonly tasks = new Set<Promise<void>>();
   private readonly compressLimiter = new Limiter(COMPRESS_BUDGET);
   private readonly uploadLimiter = new Limiter(UPLOADS);
-  private pendingIndex: IndexPack[] = [];
-  private readonly written: IndexPack[] = [];
+  /** Durable packs in no index file yet, each encoded as an index file holds it (compact). */
+  private pendingIndex: Buffer[] = [];
+  /** Packs written in this session, kept only when asked (recordWrittenPacks: prune). */
+  private written: IndexPack[] | undefined;
   private failure: unknown;
   private pool: SealPool | undefined;
   private readonly indexFiles = new Set<string>();
@@ -362,8 +371,19 @@ export class Repository {
     return { added: true };
   }
 
-  /** Packs written in this session, durable and indexed (after flush). */
+  /**
+   * Keeps the packs written from now on, with their entries, for writtenPacks(). Off by default:
+   * a backup has no use for them, and their entries were most of its heap.
+   */
+  recordWrittenPacks(): void {
+    this.written ??= [];
+  }
+
+  /** Packs written since recordWrittenPacks(), durable and indexed (after flush). */
   writtenPacks(): readonly IndexPack[] {
+    if (this.written === undefined) {
+      throw new CairnError('INTERNAL', 'Cannot list the packs written: they were not being recorded');
+    }
     return this.written;
   }
 
@@ -377,11 +397,12 @@ export class Repository {
 
   private async addSealed(type: BlobType, id: Buffer, { codec, sealed, rawLength }: Sealed): Promise<void> {
     const writer = this.writers[type];
-    writer.add(codec, id, [sealed], rawLength);
     if (type === 'data') this.stats.dataBlobs++;
     else this.stats.treeBlobs++;
     this.stats.bytesAdded += rawLength;
     this.stats.bytesStored += sealed.length;
+    // The writer owns the sealed bytes from here (a small blob's are copied and freed now).
+    writer.add(codec, id, [sealed], rawLength);
     if (writer.size >= this.config.packSize) await this.finishPack(type);
   }
 
@@ -412,6 +433,7 @@ export class Repository {
         }
         // Durable: its sealed blobs are not read again, so their memory goes back now.
         for (const part of pack.parts) release(part);
+        for (const slab of pack.slabs) release(slab);
         await this.packWritten(pack.id, pack.entries);
       })(),
     );
@@ -459,8 +481,8 @@ export class Repository {
     this.stats.packs++;
     this.index.addPack(id, entries);
     for (const e of entries) this.inflight.delete(e.id.toString('hex'));
-    this.pendingIndex.push({ id, entries });
-    this.written.push({ id, entries });
+    this.pendingIndex.push(encodeIndexPack({ id, entries }));
+    this.written?.push({ id, entries });
     if (this.pendingIndex.length >= PACKS_PER_INDEX) await this.writeIndex();
   }
 
@@ -469,7 +491,7 @@ export class Repository {
     if (this.pendingIndex.length === 0) return;
     const packs = this.pendingIndex;
     this.pendingIndex = [];
-    const bytes = sealFile(this.key, 'index', encodeIndex({ supersedes: [], packs }), false);
+    const bytes = sealFile(this.key, 'index', encodeIndexOf([], packs), false);
     const name = sha256(bytes).toString('hex');
     await this.timedWrite({ type: 'index', name }, [bytes]);
     this.indexFiles.add(name);
