@@ -14,8 +14,12 @@ export interface Chunker {
    * returns 0 meaning "give me more data". When final is true, returns at most buf.length
    * (the rest is one chunk if no cut), and 0 only for an empty buf. Never returns more than
    * maxSize. The result depends only on the bytes of buf, never on how the stream was read.
+   *
+   * `scanned` (default 0) says that a call with final false on the first `scanned` bytes of this
+   * same buf returned 0: an implementation may resume its search there instead of scanning those
+   * bytes again. The result is the same with or without it.
    */
-  cut(buf: Uint8Array, final: boolean): number;
+  cut(buf: Uint8Array, final: boolean, scanned?: number): number;
 }
 
 /** Chunks of exactly `size` bytes, the last one possibly shorter. For disk images and similar. */

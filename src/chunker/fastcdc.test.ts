@@ -145,6 +145,27 @@ describe('FastCdcChunker', () => {
     }
   });
 
+  it('finds the same cut when told how much of its input an earlier call searched in vain', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 32 - 1 }),
+        fc.nat(6000),
+        smallParams,
+        fc.nat(6000),
+        fc.boolean(),
+        (seed, n, params, k, final) => {
+          const chunker = new FastCdcChunker(params, GEAR);
+          const data = xorshiftBytes(n, seed);
+          const prefix = Math.min(k, n);
+          // Only a prefix that gave no cut may be skipped.
+          if (chunker.cut(data.subarray(0, prefix), false) !== 0) return;
+          assert.equal(chunker.cut(data, final, prefix), chunker.cut(data, final));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('cuts at maxSize when the content offers no cut point', () => {
     const chunker = new FastCdcChunker(SMALL, GEAR);
     // A constant stream gives a constant fingerprint; find a byte whose fingerprint never matches.

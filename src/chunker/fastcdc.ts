@@ -87,17 +87,21 @@ export class FastCdcChunker implements Chunker {
     this.#loose = this.masks.loose | 0;
   }
 
-  cut(buf: Uint8Array, final: boolean): number {
+  cut(buf: Uint8Array, final: boolean, scanned = 0): number {
     const n = buf.length;
     const maxSize = this.maxSize;
     const limit = n < maxSize ? n : maxSize;
     const minSize = this.minSize;
     if (limit <= minSize) return final ? limit : 0;
 
+    // A candidate's fingerprint depends only on the 32 bytes before it, so a scan that resumes
+    // where an earlier call on a prefix stopped (`scanned`) warms up over the 32 bytes before that
+    // point and finds the same cut as a scan from minSize.
+    const from = scanned > minSize ? (scanned < limit ? scanned : limit) : minSize;
     const gear = this.#gear;
     let fp = 0;
-    let i = minSize - WARMUP;
-    for (; i < minSize; i++) {
+    let i = from - WARMUP;
+    for (; i < from; i++) {
       fp = ((fp << 1) + gear[buf[i]!]!) | 0;
     }
 

@@ -26,5 +26,6 @@ export {
   chunkBuffer,
   chunkStream,
   DEFAULT_READ_SIZE,
+  defaultWindowSize,
   type ReadFn,
 } from './stream.ts';

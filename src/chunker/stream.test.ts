@@ -97,6 +97,52 @@ describe('chunkStream', () => {
     );
   });
 
+  it('finds the same boundaries with a window smaller than a chunk, growing it as a chunk needs', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 2 ** 32 - 1 }),
+        fc.nat(30000),
+        smallParams,
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer({ min: 0, max: 5000 }),
+        async (seed, n, params, readSize, extra) => {
+          const data = xorshiftBytes(n, seed);
+          const chunker = new FastCdcChunker(params, GEAR);
+          const window = Buffer.alloc(readSize + Math.min(extra, params.maxSize));
+          const streamed: number[] = [];
+          for await (const c of chunkStream(reader(data), chunker, { readSize, window }))
+            streamed.push(c.length);
+          assert.deepEqual(
+            streamed,
+            chunkBuffer(data, chunker).map((c) => c.length),
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('hands the chunker each byte once, resuming its search after each read', async () => {
+    const data = xorshiftBytes(300000, 17);
+    const inner = new FastCdcChunker(SMALL, GEAR);
+    let presented = 0;
+    let calls = 0;
+    const counting: Chunker = {
+      maxSize: inner.maxSize,
+      cut: (buf, final, scanned = 0) => {
+        calls++;
+        presented += buf.length - scanned;
+        return inner.cut(buf, final, scanned);
+      },
+    };
+    const chunks = await collect(reader(data), counting, 100);
+    // Bytes after a cut are handed again for the next chunk, at most one read's worth.
+    assert.ok(
+      presented <= data.length + chunks.length * 100,
+      `${presented} bytes presented for ${data.length} (${chunks.length} chunks, ${calls} calls)`,
+    );
+  });
+
   it('yields chunks that own their memory and survive the window moving on', async () => {
     const data = xorshiftBytes(50000, 99);
     const chunks = await collect(reader(data), new FastCdcChunker(SMALL, GEAR), 100);

@@ -1,10 +1,30 @@
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from 'node:crypto';
 import { release } from '../memory.ts';
 
 const NONCE = 12;
 const TAG = 16;
 /** Bytes a sealed message has beyond its plaintext. */
 export const SEAL_OVERHEAD = NONCE + TAG;
+
+/**
+ * Nonces are drawn from the system's generator a few KiB at a time: each call costs about 5 µs,
+ * which for a backup of 100,000 small files was most of a second of a worker's time. Each thread
+ * has its pool; a nonce is taken from it once and never again.
+ */
+const NONCE_POOL_SIZE = 341 * NONCE;
+let noncePool: Buffer | undefined;
+let nonceAt = NONCE_POOL_SIZE;
+
+/** Writes a fresh random nonce into `into` at `at`. */
+function nextNonce(into: Uint8Array, at: number): void {
+  if (nonceAt + NONCE > NONCE_POOL_SIZE || noncePool === undefined) {
+    noncePool ??= Buffer.allocUnsafeSlow(NONCE_POOL_SIZE);
+    randomFillSync(noncePool);
+    nonceAt = 0;
+  }
+  noncePool.copy(into, at, nonceAt, nonceAt + NONCE);
+  nonceAt += NONCE;
+}
 
 /** The sealed bytes failed authentication: wrong key, or a changed byte. */
 export class DecryptError extends Error {
@@ -20,7 +40,8 @@ export class DecryptError extends Error {
  * Returns the parts so that a pack writer can write them without concatenating.
  */
 export function seal(encKey: KeyObject | Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer[] {
-  const nonce = randomBytes(NONCE);
+  const nonce = Buffer.allocUnsafe(NONCE);
+  nextNonce(nonce, 0);
   const cipher = createCipheriv('aes-256-gcm', encKey, nonce);
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
@@ -51,7 +72,7 @@ export function open(encKey: KeyObject | Uint8Array, sealed: Uint8Array, aad: Ui
  */
 export function sealOwned(encKey: KeyObject | Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   const out = Buffer.allocUnsafeSlow(plaintext.length + SEAL_OVERHEAD);
-  randomFillSync(out, 0, NONCE);
+  nextNonce(out, 0);
   const cipher = createCipheriv('aes-256-gcm', encKey, out.subarray(0, NONCE));
   cipher.setAAD(aad);
   // Node's cipher has no update into a given buffer: its output is copied and freed at once.

@@ -12,6 +12,7 @@ import {
   masterKeyFromBytes,
   open,
   seal,
+  sealOwned,
   DecryptError,
 } from './index.ts';
 
@@ -105,6 +106,21 @@ describe('AES-256-GCM sealing', () => {
     const a = Buffer.concat(seal(key, Buffer.from('same'), Buffer.alloc(0)));
     const b = Buffer.concat(seal(key, Buffer.from('same'), Buffer.alloc(0)));
     assert.notDeepEqual(a.subarray(0, 12), b.subarray(0, 12));
+  });
+
+  it('never repeats a nonce across many refills of its pool, in either form of seal', () => {
+    const key = generateMasterKey().encKey;
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const parts =
+        i % 2 === 0
+          ? seal(key, Buffer.from('x'), Buffer.alloc(0))
+          : [sealOwned(key, Buffer.from('x'), Buffer.alloc(0))];
+      const nonce = Buffer.concat(parts).subarray(0, 12).toString('hex');
+      assert.ok(!seen.has(nonce), `nonce ${nonce} repeated at seal ${i}`);
+      assert.notEqual(nonce, '00'.repeat(12));
+      seen.add(nonce);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import { CairnError, errnoCode, reason } from '../errors.ts';
-import { chunkStream, type Chunker } from '../chunker/index.ts';
+import { chunkStream, defaultWindowSize, type Chunker } from '../chunker/index.ts';
 import { blobId } from '../crypto/index.ts';
 import { StageClock } from '../metrics/index.ts';
 import { native, type FolderScan } from '../native/index.ts';
@@ -623,7 +623,7 @@ class Walker {
     const inner = repo.chunker;
     this.chunker = {
       maxSize: inner.maxSize,
-      cut: (buf, final) => this.clock.timeSync('chunk', () => inner.cut(buf, final)),
+      cut: (buf, final, scanned) => this.clock.timeSync('chunk', () => inner.cut(buf, final, scanned)),
     };
   }
 
@@ -1165,7 +1165,8 @@ class Walker {
   ): Promise<{ content: string[]; size: number }> {
     const content: string[] = [];
     let size = 0;
-    const window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
+    const window =
+      this.windows.pop() ?? Buffer.allocUnsafeSlow(defaultWindowSize(this.repo.chunker.maxSize, READ_SIZE));
     this.progress.currentFile = label;
     const read = async (buf: Buffer, offset: number, length: number) => {
       const n = await this.source(() => source(buf, offset, length));
@@ -1260,7 +1261,8 @@ class Walker {
         this.progress.bytesDone += chunk.length;
         await this.repo.saveBlob('data', chunk, id);
       };
-      window = this.windows.pop() ?? Buffer.allocUnsafeSlow(this.repo.chunker.maxSize + READ_SIZE);
+      window =
+        this.windows.pop() ?? Buffer.allocUnsafeSlow(defaultWindowSize(this.repo.chunker.maxSize, READ_SIZE));
       const options = { window, readSize: READ_SIZE, ...this.signalOption };
       for await (const chunk of chunkStream(read, this.chunker, options)) await add(chunk);
     } catch (err) {

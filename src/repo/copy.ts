@@ -21,7 +21,7 @@
  * Crash rule: a snapshot is written only after flush() made its blobs durable and indexed.
  */
 import { CairnError } from '../errors.ts';
-import { chunkStream, DEFAULT_READ_SIZE } from '../chunker/index.ts';
+import { chunkStream, DEFAULT_READ_SIZE, defaultWindowSize } from '../chunker/index.ts';
 import { masterKeyBytes } from '../crypto/index.ts';
 import { blobTypeName, type BlobType } from './format.ts';
 import type { Repository } from './repository.ts';
@@ -211,7 +211,7 @@ export async function copySnapshots(
       at += n;
       return n;
     };
-    window ??= Buffer.allocUnsafeSlow(dst.chunker.maxSize + DEFAULT_READ_SIZE);
+    window ??= Buffer.allocUnsafeSlow(defaultWindowSize(dst.chunker.maxSize, DEFAULT_READ_SIZE));
     const out: string[] = [];
     const stream = chunkStream(read, dst.chunker, {
       window,
