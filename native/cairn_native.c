@@ -474,23 +474,6 @@ static napi_value js_malloc_mmap_threshold(napi_env env, napi_callback_info info
   return result;
 }
 
-/*
- * malloc_trim(0): gives back to the system the free pages inside every arena, not only at the top
- * of the main one. Freed chunks of a few hundred KiB to a few MiB leave holes in the arenas that
- * glibc otherwise keeps for the life of the process. Returns whether memory was released (false
- * where this is not glibc).
- */
-static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
-  (void)info;
-  bool released = false;
-#ifdef __GLIBC__
-  released = malloc_trim(0) == 1;
-#endif
-  napi_value result;
-  CHECK(napi_get_boolean(env, released, &result));
-  return result;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -505,7 +488,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"copyFileRange", NULL, js_copy_file_range, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocMmapThreshold", NULL, js_malloc_mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
