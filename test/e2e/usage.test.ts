@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cairn, makeTemp, removeTemp, ROOT, show } from './cli.testing.ts';
+import { CAIRN, cairn, makeTemp, removeTemp, ROOT, run, show } from './cli.testing.ts';
 
 /** Each command with what its --help must mention. */
 const COMMANDS: Record<string, readonly string[]> = {
@@ -78,6 +78,16 @@ describe('the command line', { concurrency: true }, () => {
     const [a, b] = await Promise.all([cairn(['help', 'restore']), cairn(['restore', '--help'])]);
     assert.equal(a.code, 0, show(a));
     assert.equal(a.stdout, b.stdout);
+  });
+
+  it('ends quietly, with no stack trace, when the reader of its output has gone', async () => {
+    // `true` exits without reading, long before Cairn has started: its writes meet a closed pipe
+    // (EPIPE), where a C program would die of SIGPIPE. pipefail gives Cairn's exit status.
+    for (const args of [['--help'], ['help', 'backup'], ['--version']]) {
+      const r = await run('bash', ['-c', 'set -o pipefail; "$0" "$@" | true', CAIRN, ...args]);
+      assert.equal(r.stderr, '', `cairn ${args.join(' ')}: ${show(r)}`);
+      assert.equal(r.code, 0, `cairn ${args.join(' ')}: ${show(r)}`);
+    }
   });
 
   it('cairn --version prints the version of package.json', async () => {
