@@ -129,17 +129,22 @@ function readWhole(path: string, limit: number): Buffer | undefined {
   if (scratch.length < limit) scratch = Buffer.allocUnsafeSlow(limit);
   const fd = openForReading(path);
   try {
-    let n = 0;
-    for (;;) {
-      if (n === limit) return undefined;
-      const got = fs.readSync(fd, scratch, n, limit - n, n);
-      if (got === 0) break;
-      n += got;
-    }
-    return scratch.subarray(0, n);
+    const n = readUpTo(fd, scratch, limit);
+    return n === limit ? undefined : scratch.subarray(0, n);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Reads from the start of `fd` into `into` until `length` bytes or the end; returns the count. */
+function readUpTo(fd: number, into: Buffer, length: number): number {
+  let n = 0;
+  while (n < length) {
+    const got = fs.readSync(fd, into, n, length - n, n);
+    if (got === 0) break;
+    n += got;
+  }
+  return n;
 }
 
 /** Compresses and seals; the compressed bytes are freed at once (the input is the caller's). */
@@ -175,13 +180,7 @@ function readPack(path: string): Buffer {
     let into = packScratch;
     if (size > PACK_SCRATCH_LIMIT) into = Buffer.allocUnsafeSlow(size);
     else if (packScratch.length < size) into = packScratch = grown(packScratch, size);
-    let n = 0;
-    while (n < size) {
-      const got = fs.readSync(fd, into, n, size - n, n);
-      if (got === 0) break;
-      n += got;
-    }
-    return into.subarray(0, n);
+    return into.subarray(0, readUpTo(fd, into, size));
   } finally {
     fs.closeSync(fd);
   }
