@@ -474,6 +474,81 @@ static napi_value js_malloc_mmap_threshold(napi_env env, napi_callback_info info
   return result;
 }
 
+/*
+ * FastCDC's cut rule (src/chunker/fastcdc.ts, docs/repository-format.md section 11) in C, for the
+ * chunker's hot loop: gearCut(buf, gear, scanned, minSize, avgSize, maxSize, strict, loose, final)
+ * returns exactly what FastCdcChunker.cut returns in JavaScript. gear is the table as 256 int32;
+ * strict and loose are the masks as int32. Arithmetic is on uint32, which is what the JavaScript's
+ * `| 0` on int32 computes bit for bit.
+ */
+static napi_value js_gear_cut(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 9) {
+    napi_throw_type_error(env, "EINVAL", "gearCut takes 9 arguments");
+    return NULL;
+  }
+  napi_typedarray_type btype, gtype;
+  size_t n = 0, glen = 0;
+  void *bdata = NULL, *gdata = NULL;
+  CHECK(napi_get_typedarray_info(env, argv[0], &btype, &n, &bdata, NULL, NULL));
+  CHECK(napi_get_typedarray_info(env, argv[1], &gtype, &glen, &gdata, NULL, NULL));
+  if (btype != napi_uint8_array || gtype != napi_int32_array || glen != 256) {
+    napi_throw_type_error(env, "EINVAL", "gearCut: a Uint8Array and a gear table of 256 int32");
+    return NULL;
+  }
+  int64_t scanned, min_size, avg_size, max_size;
+  int32_t strict_mask, loose_mask;
+  bool final = false;
+  CHECK(napi_get_value_int64(env, argv[2], &scanned));
+  CHECK(napi_get_value_int64(env, argv[3], &min_size));
+  CHECK(napi_get_value_int64(env, argv[4], &avg_size));
+  CHECK(napi_get_value_int64(env, argv[5], &max_size));
+  CHECK(napi_get_value_int32(env, argv[6], &strict_mask));
+  CHECK(napi_get_value_int32(env, argv[7], &loose_mask));
+  CHECK(napi_get_value_bool(env, argv[8], &final));
+  if (min_size < 32 || avg_size <= min_size || max_size <= avg_size) {
+    napi_throw_range_error(env, "EINVAL", "gearCut: need 32 <= minSize < avgSize < maxSize");
+    return NULL;
+  }
+  const uint8_t *buf = bdata;
+  const uint32_t *gear = gdata;
+  const uint32_t strict = (uint32_t)strict_mask, loose = (uint32_t)loose_mask;
+  int64_t limit = (int64_t)n < max_size ? (int64_t)n : max_size;
+  int64_t result;
+  if (limit <= min_size) {
+    result = final ? limit : 0;
+  } else {
+    int64_t from = scanned > min_size ? (scanned < limit ? scanned : limit) : min_size;
+    uint32_t fp = 0;
+    int64_t i = from - 32;
+    for (; i < from; i++) fp = (fp << 1) + gear[buf[i]];
+    int64_t normal = avg_size < limit ? avg_size : limit;
+    result = -1;
+    for (; i < normal; i++) {
+      fp = (fp << 1) + gear[buf[i]];
+      if ((fp & strict) == 0) {
+        result = i + 1;
+        break;
+      }
+    }
+    if (result < 0) {
+      for (; i < limit; i++) {
+        fp = (fp << 1) + gear[buf[i]];
+        if ((fp & loose) == 0) {
+          result = i + 1;
+          break;
+        }
+      }
+    }
+    if (result < 0) result = (limit == max_size || final) ? limit : 0;
+  }
+  napi_value out;
+  CHECK(napi_create_int64(env, result, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -488,6 +563,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"copyFileRange", NULL, js_copy_file_range, NULL, NULL, NULL, napi_enumerable, NULL},
       {"scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocMmapThreshold", NULL, js_malloc_mmap_threshold, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gearCut", NULL, js_gear_cut, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

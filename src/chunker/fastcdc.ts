@@ -58,6 +58,23 @@ function topBits(n: number): number {
  * before minSize makes every candidate depend on its own 32-byte window only, not on where the
  * chunk began, which helps boundaries resynchronize after an edit.
  */
+/**
+ * The cut loop compiled (the addon's gearCut), given to the chunker by whoever has it: the same
+ * result as cut() for the same arguments, at about three times the speed of the JavaScript loop.
+ * `gear` is the table as int32, `strict` and `loose` the masks as int32.
+ */
+export type GearCut = (
+  buf: Uint8Array,
+  gear: Int32Array,
+  scanned: number,
+  minSize: number,
+  avgSize: number,
+  maxSize: number,
+  strict: number,
+  loose: number,
+  final: boolean,
+) => number;
+
 export class FastCdcChunker implements Chunker {
   readonly minSize: number;
   readonly avgSize: number;
@@ -68,12 +85,13 @@ export class FastCdcChunker implements Chunker {
   readonly #gear: Int32Array;
   readonly #strict: number;
   readonly #loose: number;
+  readonly #compiled: GearCut | undefined;
 
   /**
    * `gear` comes from gearTable(secret); it is copied. Throws CairnError USAGE for invalid params
    * or a table that does not have 256 entries.
    */
-  constructor(params: ChunkerParams, gear: Uint32Array) {
+  constructor(params: ChunkerParams, gear: Uint32Array, compiled?: GearCut) {
     validateChunkerParams(params);
     if (gear.length !== 256) {
       throw new CairnError('USAGE', `Cannot create chunker: gear table has ${gear.length} entries, need 256`);
@@ -85,9 +103,24 @@ export class FastCdcChunker implements Chunker {
     this.#gear = new Int32Array(gear);
     this.#strict = this.masks.strict | 0;
     this.#loose = this.masks.loose | 0;
+    this.#compiled = compiled;
   }
 
   cut(buf: Uint8Array, final: boolean, scanned = 0): number {
+    const compiled = this.#compiled;
+    if (compiled !== undefined) {
+      return compiled(
+        buf,
+        this.#gear,
+        scanned,
+        this.minSize,
+        this.avgSize,
+        this.maxSize,
+        this.#strict,
+        this.#loose,
+        final,
+      );
+    }
     const n = buf.length;
     const maxSize = this.maxSize;
     const limit = n < maxSize ? n : maxSize;

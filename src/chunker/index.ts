@@ -20,7 +20,7 @@ export {
 } from './params.ts';
 export { gearTable, MIN_GEAR_SECRET_LENGTH } from './gear.ts';
 export { type Chunker, FixedChunker } from './chunker.ts';
-export { type ChunkerMasks, chunkerMasks, FastCdcChunker } from './fastcdc.ts';
+export { type ChunkerMasks, chunkerMasks, FastCdcChunker, type GearCut } from './fastcdc.ts';
 export {
   type ChunkStreamOptions,
   chunkBuffer,

@@ -39,6 +39,18 @@ export interface Native {
    * the C library is not glibc.
    */
   mallocMmapThreshold(bytes: number): boolean;
+  /** FastCdcChunker.cut's loop in C: the same result for the same arguments (see fastcdc.ts). */
+  readonly gearCut: (
+    buf: Uint8Array,
+    gear: Int32Array,
+    scanned: number,
+    minSize: number,
+    avgSize: number,
+    maxSize: number,
+    strict: number,
+    loose: number,
+    final: boolean,
+  ) => number;
 }
 
 /** What scanDir returns: entry i is names[i]. */

@@ -49,6 +49,7 @@ import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './key
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
 import { PackWriter, type BlobSource } from './pack.ts';
+import { native } from '../native/index.ts';
 import { INLINE_LIMIT, SealPool, sealInline, type Sealed } from './seal-pool.ts';
 import type { Snapshot, SnapshotInfo } from './snapshot.ts';
 import type { WriteMonitor } from './stages.ts';
@@ -145,7 +146,11 @@ export class Repository {
     this.config = config;
     this.key = key;
     this.slot = slot;
-    this.chunker = new FastCdcChunker(config.chunker, gearTable(Buffer.from(config.chunker.secret, 'hex')));
+    this.chunker = new FastCdcChunker(
+      config.chunker,
+      gearTable(Buffer.from(config.chunker.secret, 'hex')),
+      native?.gearCut,
+    );
     this.writers = {
       data: new PackWriter(BLOB_TYPE.data, config.alignment),
       tree: new PackWriter(BLOB_TYPE.tree, config.alignment),
