@@ -11,7 +11,7 @@ import {
   gearTable,
   validateChunkerParams,
 } from './index.ts';
-import { cutOffsets, xorshiftBytes } from './random.testing.ts';
+import { cutOffsets, smallParams, xorshiftBytes } from './random.testing.ts';
 
 const SECRET = new Uint8Array(32).fill(0x01);
 const GEAR = gearTable(SECRET);
@@ -20,16 +20,6 @@ const SMALL: ChunkerParams = { minSize: 64, avgSize: 256, maxSize: 1024 };
 function lengths(data: Uint8Array, chunker: FastCdcChunker): number[] {
   return chunkBuffer(data, chunker).map((c) => c.length);
 }
-
-/** Small valid parameters: avg 128..1024, min in [64, avg), max in (avg, 4 * avg]. */
-const smallParams: fc.Arbitrary<ChunkerParams> = fc.integer({ min: 7, max: 10 }).chain((bits) => {
-  const avgSize = 2 ** bits;
-  return fc.record({
-    minSize: fc.integer({ min: 64, max: avgSize - 1 }),
-    avgSize: fc.constant(avgSize),
-    maxSize: fc.integer({ min: avgSize + 1, max: 4 * avgSize }),
-  });
-});
 
 describe('chunker parameters', () => {
   it('accepts the defaults', () => {
@@ -110,7 +100,7 @@ describe('masks', () => {
 describe('FastCdcChunker', () => {
   it('produces chunks whose concatenation is the input', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 8192, size: 'max' }), smallParams, (data, params) => {
+      fc.property(fc.uint8Array({ maxLength: 8192, size: 'max' }), smallParams(), (data, params) => {
         const chunks = chunkBuffer(data, new FastCdcChunker(params, GEAR));
         assert.deepEqual(new Uint8Array(Buffer.concat(chunks)), data);
       }),
@@ -120,13 +110,18 @@ describe('FastCdcChunker', () => {
 
   it('keeps every chunk but the last within [minSize, maxSize] and the last within (0, maxSize]', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 2 ** 32 - 1 }), fc.nat(20000), smallParams, (seed, n, params) => {
-        const sizes = lengths(xorshiftBytes(n, seed), new FastCdcChunker(params, GEAR));
-        sizes.forEach((size, i) => {
-          assert.ok(size <= params.maxSize, `chunk ${i} is ${size} bytes`);
-          assert.ok(size >= (i === sizes.length - 1 ? 1 : params.minSize), `chunk ${i} is ${size} bytes`);
-        });
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 32 - 1 }),
+        fc.nat(20000),
+        smallParams(),
+        (seed, n, params) => {
+          const sizes = lengths(xorshiftBytes(n, seed), new FastCdcChunker(params, GEAR));
+          sizes.forEach((size, i) => {
+            assert.ok(size <= params.maxSize, `chunk ${i} is ${size} bytes`);
+            assert.ok(size >= (i === sizes.length - 1 ? 1 : params.minSize), `chunk ${i} is ${size} bytes`);
+          });
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -150,7 +145,7 @@ describe('FastCdcChunker', () => {
       fc.property(
         fc.integer({ min: 1, max: 2 ** 32 - 1 }),
         fc.nat(6000),
-        smallParams,
+        smallParams(),
         fc.nat(6000),
         fc.boolean(),
         (seed, n, params, k, final) => {

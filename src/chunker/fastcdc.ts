@@ -1,4 +1,5 @@
 import { CairnError } from '../errors.ts';
+import type { Native } from '../native/index.ts';
 import type { Chunker } from './chunker.ts';
 import { type ChunkerParams, isPowerOfTwo, validateChunkerParams } from './params.ts';
 
@@ -61,19 +62,8 @@ function topBits(n: number): number {
 /**
  * The cut loop compiled (the addon's gearCut), given to the chunker by whoever has it: the same
  * result as cut() for the same arguments, at about three times the speed of the JavaScript loop.
- * `gear` is the table as int32, `strict` and `loose` the masks as int32.
  */
-export type GearCut = (
-  buf: Uint8Array,
-  gear: Int32Array,
-  scanned: number,
-  minSize: number,
-  avgSize: number,
-  maxSize: number,
-  strict: number,
-  loose: number,
-  final: boolean,
-) => number;
+export type GearCut = Native['gearCut'];
 
 export class FastCdcChunker implements Chunker {
   readonly minSize: number;

@@ -1,3 +1,6 @@
+import fc from 'fast-check';
+import type { ChunkerParams } from './params.ts';
+
 /**
  * Deterministic pseudo-random bytes for tests: xorshift32 (Marsaglia 2003, shifts 13/17/5) from a
  * nonzero seed; each step's new state contributes 4 bytes, least significant first. Not secure;
@@ -28,4 +31,19 @@ export function cutOffsets(lengths: readonly number[]): number[] {
     offsets.push(at);
   }
   return offsets;
+}
+
+/**
+ * Valid chunker parameters for property tests: avgSize 2^7 up to 2^maxBits, minSize in
+ * [64, avgSize), maxSize in (avgSize, maxFactor × avgSize].
+ */
+export function smallParams(maxBits = 10, maxFactor = 4): fc.Arbitrary<ChunkerParams> {
+  return fc.integer({ min: 7, max: maxBits }).chain((bits) => {
+    const avgSize = 2 ** bits;
+    return fc.record({
+      minSize: fc.integer({ min: 64, max: avgSize - 1 }),
+      avgSize: fc.constant(avgSize),
+      maxSize: fc.integer({ min: avgSize + 1, max: maxFactor * avgSize }),
+    });
+  });
 }

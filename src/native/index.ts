@@ -39,7 +39,10 @@ export interface Native {
    * the C library is not glibc.
    */
   mallocMmapThreshold(bytes: number): boolean;
-  /** FastCdcChunker.cut's loop in C: the same result for the same arguments (see fastcdc.ts). */
+  /**
+   * FastCdcChunker.cut's loop in C: the same result for the same arguments (see fastcdc.ts);
+   * `gear` is the table as int32, `strict` and `loose` the masks as int32.
+   */
   readonly gearCut: (
     buf: Uint8Array,
     gear: Int32Array,

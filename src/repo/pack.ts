@@ -170,13 +170,19 @@ export class PackWriter {
   finish(key: MasterKey): FinishedPack {
     const trailer = this.close(key);
     const parts: Buffer[] = [];
+    let run: Buffer[] = [];
     for (const p of this.parts) {
-      if (Buffer.isBuffer(p)) append(parts, p);
-      else if ('zeros' in p) parts.push(Buffer.alloc(p.zeros));
+      if (Buffer.isBuffer(p)) {
+        run.push(p);
+        continue;
+      }
+      parts.push(...joinRuns(run));
+      run = [];
+      if ('zeros' in p) parts.push(Buffer.alloc(p.zeros));
       else
         throw new CairnError('INTERNAL', 'Cannot finish a pack in memory: it takes blobs from other packs');
     }
-    parts.push(...trailer);
+    parts.push(...joinRuns(run), ...trailer);
     const size = this.offset + trailer.reduce((n, t) => n + t.length, 0);
     return { id: sha256(parts).toString('hex'), parts, slabs: this.slabs, size, entries: this.entries };
   }
@@ -187,12 +193,12 @@ export class PackWriter {
     const segments: Segment[] = [];
     let bytes: Buffer[] = [];
     const flushBytes = () => {
-      if (bytes.length > 0) segments.push({ kind: 'bytes', data: bytes });
+      if (bytes.length > 0) segments.push({ kind: 'bytes', data: joinRuns(bytes) });
       bytes = [];
     };
     for (const p of this.parts) {
       if (Buffer.isBuffer(p)) {
-        append(bytes, p);
+        bytes.push(p);
         continue;
       }
       flushBytes();
@@ -230,14 +236,25 @@ export class PackWriter {
   }
 }
 
-/** Adds `p` to `parts`, as a longer view of the last part when it continues it in one slab. */
-function append(parts: Buffer[], p: Buffer): void {
-  const last = parts.at(-1);
-  if (last !== undefined && last.buffer === p.buffer && last.byteOffset + last.length === p.byteOffset) {
-    parts[parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + p.length);
-  } else {
-    parts.push(p);
+/**
+ * The pieces with each run that continues from one piece to the next in the same memory (small
+ * blobs side by side in a slab) as one view: one part to write per run, one view made per run.
+ */
+function joinRuns(pieces: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < pieces.length;) {
+    const first = pieces[i] as Buffer;
+    let end = first.byteOffset + first.length;
+    let j = i + 1;
+    for (; j < pieces.length; j++) {
+      const next = pieces[j] as Buffer;
+      if (next.buffer !== first.buffer || next.byteOffset !== end) break;
+      end += next.length;
+    }
+    out.push(j === i + 1 ? first : Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset));
+    i = j;
   }
+  return out;
 }
 
 /** Where the trailer of a pack of `size` bytes is, given its last bytes. */

@@ -188,7 +188,7 @@ export class SealPool {
    * read rejects with FileReadError (its errno), for the caller to read it the usual way.
    */
   async verifyPackFile(pack: string, path: string, blobs: readonly BlobEntry[]): Promise<PackVerdict> {
-    return this.verify(pack, { path }, blobs, [], FileReadError);
+    return this.verify(pack, { path }, blobs, []);
   }
 
   private async verify(
@@ -196,7 +196,6 @@ export class SealPool {
     bytes: Uint8Array | { readonly path: string },
     blobs: readonly BlobEntry[],
     transfer: ArrayBuffer[],
-    failure?: typeof FileReadError,
   ): Promise<PackVerdict> {
     const entries = Buffer.allocUnsafeSlow(blobs.length * ENTRY_SIZE);
     blobs.forEach((b, i) => writeEntry(entries, i * ENTRY_SIZE, b));
@@ -205,7 +204,9 @@ export class SealPool {
       entries.buffer,
     ]);
     if ('error' in reply) {
-      if (failure) throw new failure(`cannot read pack ${pack}: ${reply.error}`, reply.errno);
+      // Only a pack the worker read itself can fail to be read there.
+      if (!(bytes instanceof Uint8Array))
+        throw new FileReadError(`cannot read pack ${pack}: ${reply.error}`, reply.errno);
       throw new Error(`Cannot verify pack ${pack}: ${reply.error}`);
     }
     if (!('sha256' in reply)) throw new Error('unexpected reply');
