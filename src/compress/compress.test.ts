@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CODEC, compressSync, decompressBlob, decompressSync, parseCodec } from './index.ts';
+import { CODEC, compressSync, decompressBlob, decompressSync, Inflating, parseCodec } from './index.ts';
 
 const execFileP = promisify(execFile);
 
@@ -83,5 +83,66 @@ describe('zstd implementations', () => {
     const data = Buffer.from('length '.repeat(1000));
     const c = compressSync(data, { codec: 'zstd' });
     assert.throws(() => decompressBlob(c.codec, c.data, data.length - 1));
+  });
+});
+
+describe('decompressing in pieces', () => {
+  /** Feeds `compressed` in pieces cut at `cuts`; the output, or the first error. */
+  function inPieces(codec: number, compressed: Buffer, rawLength: number, cuts: number[]): Buffer | Error {
+    const out: Buffer[] = [];
+    try {
+      const inflating = new Inflating(codec, rawLength, (raw) => out.push(Buffer.from(raw)));
+      const at = [
+        0,
+        ...cuts.map((c) => c % (compressed.length + 1)).sort((a, b) => a - b),
+        compressed.length,
+      ];
+      for (let i = 1; i < at.length; i++) inflating.update(compressed.subarray(at[i - 1], at[i]));
+      inflating.end();
+      return Buffer.concat(out);
+    } catch (err) {
+      return err as Error;
+    }
+  }
+  /** Data that compresses (a few words repeated at random), up to 700 KB: output fills many pieces. */
+  const compressible = fc
+    .tuple(fc.array(fc.constantFrom('cairn ', 'pack ', 'blob\n', 'x'), { maxLength: 40 }), fc.nat(20000))
+    .map(([words, times]) =>
+      Buffer.from(words.join('').repeat(Math.min(times, 700000 / (words.join('').length + 1)))),
+    );
+
+  for (const codec of ['zstd', 'gzip', 'none'] as const) {
+    it(`gives what ${codec} compressed, in any pieces, and refuses a wrong length or a cut stream`, () => {
+      fc.assert(
+        fc.property(
+          fc.oneof(
+            compressible,
+            fc.uint8Array({ maxLength: 5000 }).map((u) => Buffer.from(u)),
+          ),
+          fc.array(fc.nat(), { maxLength: 5 }),
+          (data, cuts) => {
+            const c = codec === 'none' ? { codec: CODEC.none, data } : compressSync(data, { codec });
+            assert.deepEqual(inPieces(c.codec, c.data, data.length, cuts), data);
+            assert.ok(
+              inPieces(c.codec, c.data, data.length + 1, cuts) instanceof Error,
+              'one byte more expected',
+            );
+            if (data.length > 0) {
+              assert.ok(inPieces(c.codec, c.data, data.length - 1, cuts) instanceof Error, 'one byte less');
+              assert.ok(
+                inPieces(c.codec, c.data.subarray(0, c.data.length - 1), data.length, cuts) instanceof Error,
+                'the last byte cut off',
+              );
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  }
+
+  it('refuses an unknown codec and bytes that are not zstd', () => {
+    assert.throws(() => new Inflating(9, 1, () => undefined), /unknown codec id 9/);
+    assert.ok(inPieces(CODEC.zstd, Buffer.from('not zstd at all'), 15, [3]) instanceof Error);
   });
 });

@@ -15,8 +15,13 @@ import { release } from '../memory.ts';
 interface NativeZstd {
   readonly binding: {
     readonly CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number };
-    readonly DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+    readonly DCtx: new () => {
+      decompress(dst: Uint8Array, src: Uint8Array): number;
+      decompressStream(dst: Uint8Array, src: Uint8Array): [left: number, produced: number, consumed: number];
+      reset(directive: number): void;
+    };
     compressBound(size: number): number;
+    readonly ResetDirective: { readonly sessionOnly: number };
   };
 }
 
@@ -181,5 +186,92 @@ export function decompressSync(codec: number, data: Buffer, maxOutputLength = 25
       return zlib.gunzipSync(data, { maxOutputLength });
     default:
       throw new Error(`unknown codec id ${codec}`);
+  }
+}
+
+/**
+ * Where Inflating puts decompressed bytes, a piece at a time: one per thread, reused. The size is
+ * one zstd block and then some, small enough to stay in the core's cache for the hash that reads
+ * it next.
+ */
+let inflateScratch: Buffer | undefined;
+const INFLATE_PIECE = 256 * 1024;
+
+/**
+ * Decompresses one blob whose compressed bytes come in pieces, handing the plaintext to `use` in
+ * pieces (valid only during the call): a reader that only hashes a blob (check) then holds no
+ * more than a piece of it. Exactly `rawLength` bytes come out, or update() or end() throws. zstd
+ * streams through zstd-napi; without it, and for gzip, the pieces are gathered and decompressed
+ * whole at end().
+ */
+export class Inflating {
+  private readonly codec: number;
+  private readonly rawLength: number;
+  private readonly use: (raw: Buffer) => void;
+  private readonly gathered: Buffer[] = [];
+  private readonly streaming: boolean;
+  private produced = 0;
+  /** zstd's hint of what the frame still lacks: 0 once a frame is complete. */
+  private left = 1;
+
+  constructor(codec: number, rawLength: number, use: (raw: Buffer) => void) {
+    if (codec !== CODEC.none && codec !== CODEC.zstd && codec !== CODEC.gzip) {
+      throw new Error(`unknown codec id ${codec}`);
+    }
+    this.codec = codec;
+    this.rawLength = rawLength;
+    this.use = use;
+    this.streaming = codec === CODEC.zstd && native !== undefined;
+    if (this.streaming && native !== undefined) {
+      dctx ??= new native.binding.DCtx();
+      // Whatever an earlier blob left (a frame cut short, an error) is forgotten.
+      dctx.reset(native.binding.ResetDirective.sessionOnly);
+    }
+  }
+
+  /** The next compressed bytes (they may be reused after the call). */
+  update(piece: Buffer): void {
+    if (this.codec === CODEC.none) {
+      this.emit(piece);
+      return;
+    }
+    if (!this.streaming || dctx === undefined) {
+      this.gathered.push(Buffer.from(piece));
+      return;
+    }
+    const out = (inflateScratch ??= Buffer.allocUnsafeSlow(INFLATE_PIECE));
+    let src = piece;
+    // A full output may leave more inside zstd: it is asked again, with or without input.
+    for (let full = false; src.length > 0 || full;) {
+      const [left, produced, consumed] = dctx.decompressStream(out, src);
+      // A call that moved nothing (more output asked of a finished frame) says nothing new.
+      if (produced > 0 || consumed > 0) this.left = left;
+      else if (src.length > 0) throw new Error('zstd made no progress');
+      src = src.subarray(consumed);
+      if (produced > 0) this.emit(out.subarray(0, produced));
+      full = produced === out.length;
+    }
+  }
+
+  /** Throws unless the blob decompressed completely to exactly rawLength bytes. */
+  end(): void {
+    if (this.codec !== CODEC.none && !this.streaming) {
+      const whole = Buffer.concat(this.gathered);
+      this.gathered.length = 0;
+      this.emit(decompressBlob(this.codec, whole, this.rawLength));
+    } else if (this.streaming && this.left !== 0) {
+      throw new Error('the compressed data ends before its frame does');
+    }
+    if (this.produced !== this.rawLength) {
+      throw new Error(`decompressed to ${this.produced} bytes, expected ${this.rawLength}`);
+    }
+  }
+
+  private emit(raw: Buffer): void {
+    this.produced += raw.length;
+    if (this.produced > this.rawLength) {
+      throw new Error(`decompressed to more than the ${this.rawLength} bytes expected`);
+    }
+    this.use(raw);
   }
 }

@@ -1,4 +1,10 @@
-import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  randomFillSync,
+  type DecipherGCM,
+  type KeyObject,
+} from 'node:crypto';
 import { release } from '../memory.ts';
 
 const NONCE = 12;
@@ -63,6 +69,64 @@ export function open(encKey: KeyObject | Uint8Array, sealed: Uint8Array, aad: Ui
     return rest.length > 0 ? Buffer.concat([body, rest]) : body;
   } catch {
     throw new DecryptError();
+  }
+}
+
+/**
+ * Opens what seal() produced when its bytes come in pieces (a pack read a piece at a time), so no
+ * whole message need be in memory: `length` is the sealed message's size. update() returns the
+ * plaintext a piece yields, which is NOT authenticated until end() returns: use it only for work
+ * whose result is thrown away when end() throws (hashing it to verify a blob).
+ */
+export class Opening {
+  private readonly encKey: KeyObject | Uint8Array;
+  private readonly aad: Uint8Array;
+  private readonly length: number;
+  private readonly nonce = Buffer.alloc(NONCE);
+  private readonly tag = Buffer.alloc(TAG);
+  private decipher: DecipherGCM | undefined;
+  private fed = 0;
+
+  constructor(encKey: KeyObject | Uint8Array, length: number, aad: Uint8Array) {
+    this.encKey = encKey;
+    this.length = length;
+    this.aad = aad;
+  }
+
+  /** The next bytes of the sealed message; returns the plaintext they yield, if any. */
+  update(piece: Uint8Array): Buffer | undefined {
+    const at = this.fed;
+    const take = Math.min(piece.length, this.length - at);
+    this.fed += take;
+    const tagAt = this.length - TAG;
+    // The nonce: bytes [0, NONCE).
+    if (at < NONCE) this.nonce.set(piece.subarray(0, Math.min(take, NONCE - at)), at);
+    if (this.decipher === undefined && this.fed >= NONCE && this.length >= SEAL_OVERHEAD) {
+      this.decipher = createDecipheriv('aes-256-gcm', this.encKey, this.nonce, { authTagLength: TAG });
+      this.decipher.setAAD(this.aad);
+    }
+    // The tag: the last TAG bytes.
+    if (this.fed > tagAt && this.length >= SEAL_OVERHEAD) {
+      const from = Math.max(at, tagAt);
+      this.tag.set(piece.subarray(from - at, take), from - tagAt);
+    }
+    // The ciphertext between them.
+    const from = Math.max(at, NONCE);
+    const to = Math.min(this.fed, tagAt);
+    if (this.decipher === undefined || to <= from) return undefined;
+    return this.decipher.update(piece.subarray(from - at, to - at));
+  }
+
+  /** Throws DecryptError unless all `length` bytes came and they authenticate. */
+  end(): void {
+    const d = this.decipher;
+    if (d === undefined || this.fed !== this.length) throw new DecryptError();
+    d.setAuthTag(this.tag);
+    try {
+      d.final();
+    } catch {
+      throw new DecryptError();
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import {
   seal,
   sealOwned,
   DecryptError,
+  Opening,
 } from './index.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -99,6 +100,46 @@ describe('AES-256-GCM sealing', () => {
     );
     const sealed = Buffer.concat(seal(key, Buffer.from('x'), Buffer.from('data')));
     assert.throws(() => open(key, sealed, Buffer.from('tree')), DecryptError);
+  });
+
+  it('opens in any pieces what seal() sealed, and fails for a flipped bit or a short message', () => {
+    const key = generateMasterKey().encKey;
+    const aad = Buffer.from('data');
+    /** Feeds `sealed` to an Opening in pieces cut at `cuts`; the plaintext, or the error of end(). */
+    const inPieces = (sealed: Buffer, length: number, cuts: number[]) => {
+      const o = new Opening(key, length, aad);
+      const out: Buffer[] = [];
+      const at = [0, ...cuts.map((c) => c % (sealed.length + 1)).sort((a, b) => a - b), sealed.length];
+      for (let i = 1; i < at.length; i++) {
+        const plain = o.update(sealed.subarray(at[i - 1], at[i]));
+        if (plain) out.push(plain);
+      }
+      try {
+        o.end();
+        return Buffer.concat(out);
+      } catch (err) {
+        return err;
+      }
+    };
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.nat(),
+        fc.nat(7),
+        (pt, cuts, pos, bit) => {
+          const sealed = Buffer.concat(seal(key, pt, aad));
+          assert.deepEqual(inPieces(sealed, sealed.length, cuts), Buffer.from(pt));
+          const short = sealed.subarray(0, pos % sealed.length);
+          assert.ok(inPieces(short, sealed.length, cuts) instanceof DecryptError, 'a short message');
+          const i = pos % sealed.length;
+          sealed[i] = (sealed[i] ?? 0) ^ (1 << bit);
+          assert.ok(inPieces(sealed, sealed.length, cuts) instanceof DecryptError, `bit ${bit} of byte ${i}`);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.ok(inPieces(Buffer.alloc(10), 10, []) instanceof DecryptError, 'shorter than nonce and tag');
   });
 
   it('uses a fresh nonce for every seal', () => {

@@ -10,7 +10,7 @@
  * - key wrap: RFC 3394 AES key wrap of the master key under a key-encryption key (KEK).
  */
 export { blobId, generateMasterKey, masterKeyFromBytes, masterKeyBytes, type MasterKey } from './keys.ts';
-export { open, seal, sealOwned, SEAL_OVERHEAD, DecryptError } from './aead.ts';
+export { open, seal, sealOwned, SEAL_OVERHEAD, DecryptError, Opening } from './aead.ts';
 export { aesKeyUnwrap, aesKeyWrap, KeyWrapError } from './keywrap.ts';
 export { deriveScrypt, DEFAULT_SCRYPT, type ScryptParams } from './scrypt.ts';
 export { sha256 } from './hash.ts';

@@ -4,8 +4,10 @@
  * `check --read-data` (seal-worker.ts) do the same, so both report damage in the same words.
  */
 import { CairnError, reason } from '../errors.ts';
-import { decompressBlob } from '../compress/index.ts';
-import { blobId, DecryptError, open, type MasterKey } from '../crypto/index.ts';
+import { createHmac, type Hmac } from 'node:crypto';
+import { decompressBlob, Inflating } from '../compress/index.ts';
+import { blobId, DecryptError, open, Opening, type MasterKey } from '../crypto/index.ts';
+import { release } from '../memory.ts';
 import { blobAad, type BlobTypeId } from './format.ts';
 
 /** What opening a blob needs to know of where it rests (a Location, or a pack's trailer entry). */
@@ -51,6 +53,85 @@ export function useStoredBlob(
   use: (raw: Buffer) => void,
 ): void {
   openBlob(key, id, place, sealed, { scratch, use });
+}
+
+/**
+ * Verifies one stored blob as verifyStoredBlob does, from its sealed bytes fed in pieces (a pack
+ * read a piece at a time): they are decrypted, decompressed and hashed as they come, so the blob is
+ * never whole in memory. end() throws BLOB_CORRUPT in the same words as openStoredBlob. Nothing
+ * that came out before end() is trusted: it is only hashed.
+ */
+export class StoredBlobCheck {
+  private readonly where: string;
+  private readonly id: Buffer;
+  private readonly opening: Opening;
+  private readonly inflating: Inflating;
+  private readonly hmac: Hmac;
+  private failed: unknown;
+
+  constructor(key: MasterKey, id: Buffer, place: BlobPlace, sealedLength: number) {
+    this.where = `blob ${id.toString('hex')} in pack ${place.pack}`;
+    this.id = id;
+    this.opening = new Opening(key.encKey, sealedLength, blobAad(place.type, id));
+    const hmac = (this.hmac = createHmac('sha256', key.idKey));
+    try {
+      this.inflating = new Inflating(place.codec, place.rawLength, (raw) => hmac.update(raw));
+    } catch (err) {
+      this.failed = err;
+      this.inflating = new Inflating(0, 0, () => undefined);
+    }
+  }
+
+  /** The blob's next sealed bytes. */
+  update(piece: Buffer): void {
+    const plain = this.opening.update(piece);
+    if (plain === undefined) return;
+    // Bytes that do not decompress may still be damaged ones: authentication, at the end, says.
+    if (this.failed === undefined) {
+      try {
+        this.inflating.update(plain);
+      } catch (err) {
+        this.failed = err;
+      }
+    }
+    release(plain);
+  }
+
+  /** Throws BLOB_CORRUPT unless the blob authenticates, decompresses and matches its id. */
+  end(): void {
+    try {
+      this.opening.end();
+    } catch (err) {
+      if (err instanceof DecryptError) {
+        throw new CairnError(
+          'BLOB_CORRUPT',
+          `Cannot read ${this.where}: it fails authentication (damaged bytes)`,
+          {
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    }
+    let failed = this.failed;
+    if (failed === undefined) {
+      try {
+        this.inflating.end();
+      } catch (err) {
+        failed = err;
+      }
+    }
+    if (failed !== undefined) {
+      throw new CairnError(
+        'BLOB_CORRUPT',
+        `Cannot read ${this.where}: it does not decompress (${reason(failed)})`,
+        { cause: failed },
+      );
+    }
+    if (!this.hmac.digest().equals(this.id)) {
+      throw new CairnError('BLOB_CORRUPT', `Cannot read ${this.where}: its content does not match its id`);
+    }
+  }
 }
 
 function openBlob(

@@ -231,6 +231,60 @@ describe('seal pool verifying packs', () => {
     }
   });
 
+  it('verifies blobs that span the pieces a pack is read in, and names blobs a cut pack lacks', async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cairn-verify-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const pool = new SealPool(key, { codec: 'zstd' }, 1);
+    try {
+      // Blobs of 0.3 to 0.9 MB, random and text, that straddle the worker's pieces (512 KiB).
+      const writer = new PackWriter(BLOB_TYPE.data, 4096);
+      for (let i = 0; i < 8; i++) {
+        const c = i % 2 === 0 ? randomBytes(300000 + i * 80000) : Buffer.from(`line ${i}\n`.repeat(120000));
+        const id = blobId(key, c);
+        const sealed = sealInline(key, { codec: 'zstd' }, BLOB_TYPE.data, id, c);
+        writer.add(sealed.codec, id, [sealed.sealed], sealed.rawLength);
+      }
+      const finished = writer.finish(key);
+      const entries = finished.entries;
+      const bytes = Buffer.concat(finished.parts);
+      const spanning = entries.findIndex(
+        (e) => Math.floor(e.offset / 524288) !== Math.floor((e.offset + e.length) / 524288),
+      );
+      assert.ok(spanning >= 0 && bytes.length > 3 * 524288);
+      const flipped = Buffer.from(bytes);
+      flipped[entries[spanning]!.offset + entries[spanning]!.length - 20]! ^= 4;
+      const last = entries.reduce((a, e) => (e.offset > a.offset ? e : a));
+      const cut = bytes.subarray(0, last.offset + Math.floor(last.length / 2));
+      const results = [];
+      for (const [name, b] of [
+        ['whole', bytes],
+        ['flipped', flipped],
+        ['cut', cut],
+      ] as const) {
+        await writeFile(path.join(dir, name), b);
+        const fromFile = await pool.verifyPackFile(finished.id, path.join(dir, name), entries);
+        assert.deepEqual(await pool.verifyPack(finished.id, Buffer.from(b), entries), fromFile, name);
+        results.push(fromFile);
+      }
+      const [whole, bad, short] = results;
+      assert.equal(whole!.sha256, finished.id);
+      assert.deepEqual(whole!.bad, []);
+      assert.deepEqual(
+        bad!.bad.map((x) => x.index),
+        [spanning],
+      );
+      assert.match(bad!.bad[0]!.message, /it fails authentication/);
+      assert.equal(short!.size, cut.length);
+      assert.deepEqual(
+        short!.bad.map((x) => x.index),
+        [entries.indexOf(last)],
+      );
+      assert.match(short!.bad[0]!.message, /it fails authentication/);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('copies a pack that shares its memory, and names a blob that does not decompress', async () => {
     const pool = new SealPool(key, { codec: 'zstd' }, 1);
     try {

@@ -1,13 +1,13 @@
 // A thread of the seal pool: compresses and seals blobs sent by the main thread, reads, names,
 // compresses and seals whole small files, and verifies whole packs for check. See seal-pool.ts.
 import fs, { constants } from 'node:fs';
-import { createHmac, createSecretKey } from 'node:crypto';
+import { createHash, createHmac, createSecretKey } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CairnError } from '../errors.ts';
 import { release } from '../memory.ts';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
-import { sealOwned, sha256, type MasterKey } from '../crypto/index.ts';
-import { useStoredBlob, verifyStoredBlob } from './blob.ts';
+import { sealOwned, type MasterKey } from '../crypto/index.ts';
+import { StoredBlobCheck, useStoredBlob } from './blob.ts';
 import { writeSparse } from './sparse.ts';
 import { BLOB_TYPE, ENTRY_SIZE, blobAad, readEntry, type BlobTypeId } from './format.ts';
 
@@ -165,28 +165,33 @@ function grown(old: Buffer, size: number): Buffer<ArrayBuffer> {
   return Buffer.allocUnsafeSlow(size + (size >>> 3));
 }
 
-/**
- * Where this thread reads the packs it verifies from their files: one buffer, grown to the largest
- * pack up to the limit and reused, so that a check allocates (and faults in) no memory per pack.
- */
-let packScratch = Buffer.alloc(0);
-const PACK_SCRATCH_LIMIT = 64 * 1024 * 1024;
+/** How much of a pack being verified is in memory at once: it is read and checked a piece at a time. */
+const PACK_PIECE = 512 * 1024;
+/** Where this thread reads the packs it verifies from their files, a piece at a time; reused. */
+let pieceScratch: Buffer | undefined;
 
-/** A pack file, whole: in the scratch (valid until the next call) or, above the limit, its own. */
-function readPack(path: string): Buffer {
+/** A pack file in pieces, each in the same buffer (valid until the next one is asked for). */
+function* filePieces(path: string): Generator<Buffer> {
   const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const size = fs.fstatSync(fd).size;
-    let into = packScratch;
-    if (size > PACK_SCRATCH_LIMIT) into = Buffer.allocUnsafeSlow(size);
-    else if (packScratch.length < size) into = packScratch = grown(packScratch, size);
-    return into.subarray(0, readUpTo(fd, into, size));
+    const into = (pieceScratch ??= Buffer.allocUnsafeSlow(PACK_PIECE));
+    for (let at = 0; ;) {
+      const n = fs.readSync(fd, into, 0, into.length, at);
+      if (n === 0) return;
+      at += n;
+      yield into.subarray(0, n);
+    }
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** Where compressed blobs of packs being verified are decompressed: their content is only hashed. */
+/** A pack in memory, in pieces (views, not copies). */
+function* memoryPieces(bytes: Buffer): Generator<Buffer> {
+  for (let at = 0; at < bytes.length; at += PACK_PIECE) yield bytes.subarray(at, at + PACK_PIECE);
+}
+
+/** Where compressed blobs of restored packs are decompressed before they are written. */
 let plainScratch = Buffer.alloc(0);
 /** Larger blobs are decompressed into memory of their own rather than keeping a scratch that big. */
 const PLAIN_SCRATCH_LIMIT = 64 * 1024 * 1024;
@@ -198,29 +203,72 @@ function scratchFor(rawLength: number): Buffer | undefined {
   return plainScratch;
 }
 
+/** A blob of a pack being verified whose bytes are coming in. */
+interface Reading {
+  readonly index: number;
+  readonly start: number;
+  readonly end: number;
+  readonly check: StoredBlobCheck;
+}
+
 /**
- * Verifies a pack as check --read-data does: its SHA-256 (returned in hex, for the caller to
- * compare with its name), and every blob the entries name authenticated, decompressed and matched
- * to its id. Blobs that fail are returned with the reason; any other error fails the task.
+ * Verifies a pack as check --read-data does, from its bytes in pieces: its SHA-256 (returned in
+ * hex, for the caller to compare with its name), and every blob the entries name authenticated,
+ * decompressed and matched to its id as its bytes pass. Blobs that fail are returned with the
+ * reason (a blob reaching past the end of the pack fails authentication); any other error fails
+ * the task. No more than a piece of the pack, and of each blob, is in memory at once.
  */
 function verifyPack(
   pack: string,
-  bytes: Buffer,
+  pieces: Iterable<Buffer>,
   entries: Buffer,
 ): { sha256: string; bad: BadBlob[]; size: number } {
-  const bad: BadBlob[] = [];
   const count = entries.length / ENTRY_SIZE;
-  for (let i = 0; i < count; i++) {
-    const e = readEntry(entries, i * ENTRY_SIZE);
-    const scratch = scratchFor(e.rawLength);
+  const blobs = Array.from({ length: count }, (_, i) => readEntry(entries, i * ENTRY_SIZE));
+  const order = blobs.map((_, i) => i).sort((a, b) => blobs[a]!.offset - blobs[b]!.offset);
+  const bad: BadBlob[] = [];
+  const finish = (r: Reading) => {
     try {
-      verifyStoredBlob(key, e.id, { ...e, pack }, bytes.subarray(e.offset, e.offset + e.length), scratch);
+      r.check.end();
     } catch (err) {
       if (!(err instanceof CairnError)) throw err;
-      bad.push({ index: i, message: err.message });
+      bad.push({ index: r.index, message: err.message });
     }
+  };
+  const hash = createHash('sha256');
+  let reading: Reading[] = [];
+  let next = 0;
+  let at = 0;
+  for (const piece of pieces) {
+    hash.update(piece);
+    const end = at + piece.length;
+    for (; next < order.length && blobs[order[next]!]!.offset < end; next++) {
+      const index = order[next]!;
+      const e = blobs[index]!;
+      const check = new StoredBlobCheck(key, e.id, { ...e, pack }, e.length);
+      reading.push({ index, start: e.offset, end: e.offset + e.length, check });
+    }
+    for (const r of reading) {
+      const from = Math.max(r.start, at);
+      const to = Math.min(r.end, end);
+      if (to > from) r.check.update(piece.subarray(from - at, to - at));
+    }
+    if (reading.some((r) => r.end <= end)) {
+      for (const r of reading) if (r.end <= end) finish(r);
+      reading = reading.filter((r) => r.end > end);
+    }
+    at = end;
   }
-  return { sha256: sha256(bytes).toString('hex'), bad, size: bytes.length };
+  // What the pack's end cut short, and what lies wholly past it: they fail as short blobs.
+  for (const r of reading) finish(r);
+  for (; next < order.length; next++) {
+    const index = order[next]!;
+    const e = blobs[index]!;
+    const check = new StoredBlobCheck(key, e.id, { ...e, pack }, e.length);
+    finish({ index, start: e.offset, end: e.offset + e.length, check });
+  }
+  bad.sort((a, b) => a.index - b.index);
+  return { sha256: hash.digest('hex'), bad, size: at };
 }
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -289,16 +337,13 @@ port.on('message', (task: WorkerTask) => {
     if (task.kind === 'verify') {
       const sent = task.bytes;
       if (!(sent instanceof Uint8Array)) {
-        const bytes = readPack(sent.path);
-        const verdict = verifyPack(task.pack, bytes, view(task.entries));
-        const own = bytes.buffer;
-        if (own !== packScratch.buffer && own instanceof ArrayBuffer) own.transfer(0);
+        const verdict = verifyPack(task.pack, filePieces(sent.path), view(task.entries));
         port.postMessage({ seq: task.seq, ...verdict } satisfies WorkerReply);
         return;
       }
       let verdict;
       try {
-        verdict = verifyPack(task.pack, view(sent), view(task.entries));
+        verdict = verifyPack(task.pack, memoryPieces(view(sent)), view(task.entries));
       } finally {
         // The pack was moved (or copied) here, so its memory is this thread's alone: free it now
         // rather than whenever this thread's garbage collector gets to it.
