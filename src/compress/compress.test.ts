@@ -141,6 +141,28 @@ describe('decompressing in pieces', () => {
     });
   }
 
+  it('keeps blobs decompressing side by side apart, and goes on after one that failed', () => {
+    const texts = [0, 1, 2].map((i) => Buffer.from(randomBytes(300000).toString('base64') + ` ${i}`));
+    const packed = texts.map((t) => compressSync(t, { codec: 'zstd' }).data);
+    const outs: Buffer[][] = [[], [], []];
+    const streams = texts.map(
+      (t, i) => new Inflating(CODEC.zstd, t.length, (raw) => outs[i]!.push(Buffer.from(raw))),
+    );
+    // The first starts, the second fails half way, the third runs whole, then the first ends.
+    const half = (b: Buffer) => Math.floor(b.length / 2);
+    streams[0]!.update(packed[0]!.subarray(0, half(packed[0]!)));
+    const broken = Buffer.from(packed[1]!);
+    broken.fill(0xff, 20, 200);
+    assert.throws(() => streams[1]!.update(broken));
+    streams[2]!.update(packed[2]!);
+    streams[2]!.end();
+    streams[0]!.update(packed[0]!.subarray(half(packed[0]!)));
+    streams[0]!.end();
+    assert.deepEqual(Buffer.concat(outs[0]!), texts[0]);
+    assert.deepEqual(Buffer.concat(outs[2]!), texts[2]);
+    assert.throws(() => streams[1]!.end(), /already failed/);
+  });
+
   it('refuses an unknown codec and bytes that are not zstd', () => {
     assert.throws(() => new Inflating(9, 1, () => undefined), /unknown codec id 9/);
     assert.ok(inPieces(CODEC.zstd, Buffer.from('not zstd at all'), 15, [3]) instanceof Error);

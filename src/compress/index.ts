@@ -195,6 +195,8 @@ export function decompressSync(codec: number, data: Buffer, maxOutputLength = 25
  * it next.
  */
 let inflateScratch: Buffer | undefined;
+/** zstd decoders that no blob uses at the moment, kept for the next ones (about 100 KiB each). */
+const streamContexts: InstanceType<NativeZstd['binding']['DCtx']>[] = [];
 const INFLATE_PIECE = 256 * 1024;
 
 /**
@@ -209,6 +211,9 @@ export class Inflating {
   private readonly rawLength: number;
   private readonly use: (raw: Buffer) => void;
   private readonly gathered: Buffer[] = [];
+  /** zstd's decoder for this blob alone: blobs of a pack are open side by side. */
+  private ctx: InstanceType<NativeZstd['binding']['DCtx']> | undefined;
+  /** Whether zstd streams (else the pieces are gathered and decompressed whole at the end). */
   private readonly streaming: boolean;
   private produced = 0;
   /** zstd's hint of what the frame still lacks: 0 once a frame is complete. */
@@ -223,9 +228,9 @@ export class Inflating {
     this.use = use;
     this.streaming = codec === CODEC.zstd && native !== undefined;
     if (this.streaming && native !== undefined) {
-      dctx ??= new native.binding.DCtx();
+      this.ctx = streamContexts.pop() ?? new native.binding.DCtx();
       // Whatever an earlier blob left (a frame cut short, an error) is forgotten.
-      dctx.reset(native.binding.ResetDirective.sessionOnly);
+      this.ctx.reset(native.binding.ResetDirective.sessionOnly);
     }
   }
 
@@ -235,26 +240,37 @@ export class Inflating {
       this.emit(piece);
       return;
     }
-    if (!this.streaming || dctx === undefined) {
+    if (!this.streaming) {
       this.gathered.push(Buffer.from(piece));
       return;
     }
+    const ctx = this.ctx;
+    if (ctx === undefined) throw new Error('the blob already failed to decompress or ended');
     const out = (inflateScratch ??= Buffer.allocUnsafeSlow(INFLATE_PIECE));
     let src = piece;
-    // A full output may leave more inside zstd: it is asked again, with or without input.
-    for (let full = false; src.length > 0 || full;) {
-      const [left, produced, consumed] = dctx.decompressStream(out, src);
-      // A call that moved nothing (more output asked of a finished frame) says nothing new.
-      if (produced > 0 || consumed > 0) this.left = left;
-      else if (src.length > 0) throw new Error('zstd made no progress');
-      src = src.subarray(consumed);
-      if (produced > 0) this.emit(out.subarray(0, produced));
-      full = produced === out.length;
+    try {
+      // A full output may leave more inside zstd: it is asked again, with or without input.
+      for (let full = false; src.length > 0 || full;) {
+        const [left, produced, consumed] = ctx.decompressStream(out, src);
+        // A call that moved nothing (more output asked of a finished frame) says nothing new.
+        if (produced > 0 || consumed > 0) this.left = left;
+        else if (src.length > 0) throw new Error('zstd made no progress');
+        src = src.subarray(consumed);
+        if (produced > 0) this.emit(out.subarray(0, produced));
+        full = produced === out.length;
+      }
+    } catch (err) {
+      this.done();
+      throw err;
     }
   }
 
   /** Throws unless the blob decompressed completely to exactly rawLength bytes. */
   end(): void {
+    if (this.streaming && this.ctx === undefined) {
+      throw new Error('the blob already failed to decompress or ended');
+    }
+    this.done();
     if (this.codec !== CODEC.none && !this.streaming) {
       const whole = Buffer.concat(this.gathered);
       this.gathered.length = 0;
@@ -265,6 +281,12 @@ export class Inflating {
     if (this.produced !== this.rawLength) {
       throw new Error(`decompressed to ${this.produced} bytes, expected ${this.rawLength}`);
     }
+  }
+
+  /** Gives the decoder back for the next blob; this one takes no more input. */
+  private done(): void {
+    if (this.ctx !== undefined) streamContexts.push(this.ctx);
+    this.ctx = undefined;
   }
 
   private emit(raw: Buffer): void {

@@ -102,6 +102,12 @@ export class StoredBlobCheck {
     try {
       this.opening.end();
     } catch (err) {
+      // The decompressor goes back for the next blob: what it made of damaged bytes is moot.
+      try {
+        this.inflating.end();
+      } catch {
+        // Reported below as the authentication failure it is.
+      }
       if (err instanceof DecryptError) {
         throw new CairnError(
           'BLOB_CORRUPT',

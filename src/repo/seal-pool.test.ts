@@ -231,26 +231,35 @@ describe('seal pool verifying packs', () => {
     }
   });
 
-  it('verifies blobs that span the pieces a pack is read in, and names blobs a cut pack lacks', async (t) => {
+  it('verifies blobs larger than its window and many small ones, and names blobs a cut pack lacks', async (t) => {
     const dir = await mkdtemp(path.join(tmpdir(), 'cairn-verify-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const pool = new SealPool(key, { codec: 'zstd' }, 1);
     try {
-      // Blobs of 0.3 to 0.9 MB, random and text, that straddle the worker's pieces (512 KiB).
+      // The worker reads a pack through a 4 MiB window, and decompresses blobs above 2 MiB in
+      // pieces: blobs stored and compressed below and above both, and a run of tiny ones.
+      const mb = 1024 * 1024;
+      const contents = [
+        randomBytes(300000),
+        Buffer.from(randomBytes(1.8 * mb).toString('base64')), // 2.4 MiB, compressed to about 1.8
+        randomBytes(4.6 * mb), // stored, larger than the window
+        ...Array.from({ length: 300 }, (_, j) => Buffer.from(`small ${j} `.repeat(j % 7))),
+        Buffer.from(randomBytes(4.5 * mb).toString('base64')), // 6 MiB, compressed to about 4.5
+        Buffer.from(`line\n`.repeat(200000)),
+      ];
       const writer = new PackWriter(BLOB_TYPE.data, 4096);
-      for (let i = 0; i < 8; i++) {
-        const c = i % 2 === 0 ? randomBytes(300000 + i * 80000) : Buffer.from(`line ${i}\n`.repeat(120000));
+      for (const c of contents) {
         const id = blobId(key, c);
         const sealed = sealInline(key, { codec: 'zstd' }, BLOB_TYPE.data, id, c);
         writer.add(sealed.codec, id, [sealed.sealed], sealed.rawLength);
       }
       const finished = writer.finish(key);
-      const entries = finished.entries;
       const bytes = Buffer.concat(finished.parts);
-      const spanning = entries.findIndex(
-        (e) => Math.floor(e.offset / 524288) !== Math.floor((e.offset + e.length) / 524288),
-      );
-      assert.ok(spanning >= 0 && bytes.length > 3 * 524288);
+      // A damaged index may name a place twice: the second time, the worker reads it again.
+      const big = finished.entries.findIndex((e) => e.codec === 1 && e.length > 4 * mb);
+      assert.ok(big >= 0, 'a compressed blob larger than the window');
+      const entries = [...finished.entries, finished.entries[2]!];
+      const spanning = big;
       const flipped = Buffer.from(bytes);
       flipped[entries[spanning]!.offset + entries[spanning]!.length - 20]! ^= 4;
       const last = entries.reduce((a, e) => (e.offset > a.offset ? e : a));
@@ -274,6 +283,7 @@ describe('seal pool verifying packs', () => {
         [spanning],
       );
       assert.match(bad!.bad[0]!.message, /it fails authentication/);
+      assert.equal(bad!.size, bytes.length);
       assert.equal(short!.size, cut.length);
       assert.deepEqual(
         short!.bad.map((x) => x.index),

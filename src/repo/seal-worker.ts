@@ -7,9 +7,9 @@ import { CairnError } from '../errors.ts';
 import { release } from '../memory.ts';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
-import { StoredBlobCheck, useStoredBlob } from './blob.ts';
+import { StoredBlobCheck, useStoredBlob, verifyStoredBlob } from './blob.ts';
 import { writeSparse } from './sparse.ts';
-import { BLOB_TYPE, ENTRY_SIZE, blobAad, readEntry, type BlobTypeId } from './format.ts';
+import { BLOB_TYPE, ENTRY_SIZE, blobAad, readEntry, type BlobEntry, type BlobTypeId } from './format.ts';
 
 interface Init {
   readonly encKey: Uint8Array;
@@ -165,36 +165,25 @@ function grown(old: Buffer, size: number): Buffer<ArrayBuffer> {
   return Buffer.allocUnsafeSlow(size + (size >>> 3));
 }
 
-/** How much of a pack being verified is in memory at once: it is read and checked a piece at a time. */
-const PACK_PIECE = 512 * 1024;
-/** Where this thread reads the packs it verifies from their files, a piece at a time; reused. */
-let pieceScratch: Buffer | undefined;
+/**
+ * Where this thread reads the packs it verifies from their files: a window that holds a few blobs
+ * at a time, reused from pack to pack. A blob larger than it is verified in pieces as it passes.
+ */
+const PACK_WINDOW = 4 * 1024 * 1024;
+let packWindow: Buffer | undefined;
+/** The pieces a blob is fed in when it is verified in pieces. */
+const BLOB_PIECE = 512 * 1024;
 
-/** A pack file in pieces, each in the same buffer (valid until the next one is asked for). */
-function* filePieces(path: string): Generator<Buffer> {
-  const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const into = (pieceScratch ??= Buffer.allocUnsafeSlow(PACK_PIECE));
-    for (let at = 0; ;) {
-      const n = fs.readSync(fd, into, 0, into.length, at);
-      if (n === 0) return;
-      at += n;
-      yield into.subarray(0, n);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** A pack in memory, in pieces (views, not copies). */
-function* memoryPieces(bytes: Buffer): Generator<Buffer> {
-  for (let at = 0; at < bytes.length; at += PACK_PIECE) yield bytes.subarray(at, at + PACK_PIECE);
-}
-
-/** Where compressed blobs of restored packs are decompressed before they are written. */
+/** Where compressed blobs are decompressed whole, for a restore or a check (their content is hashed). */
 let plainScratch = Buffer.alloc(0);
 /** Larger blobs are decompressed into memory of their own rather than keeping a scratch that big. */
 const PLAIN_SCRATCH_LIMIT = 64 * 1024 * 1024;
+/**
+ * A check decompresses blobs up to this size whole, into the scratch; larger ones stream through
+ * zstd's decoder in pieces, so the scratch stays small. Whole is faster for the many blobs of
+ * varied sizes below it (a streaming decoder resizes its buffers to each frame's window).
+ */
+const CHECK_WHOLE_LIMIT = 2 * 1024 * 1024;
 
 /** The scratch, grown to hold `rawLength` bytes; undefined for a blob above the limit. */
 function scratchFor(rawLength: number): Buffer | undefined {
@@ -203,72 +192,174 @@ function scratchFor(rawLength: number): Buffer | undefined {
   return plainScratch;
 }
 
-/** A blob of a pack being verified whose bytes are coming in. */
-interface Reading {
-  readonly index: number;
-  readonly start: number;
-  readonly end: number;
-  readonly check: StoredBlobCheck;
+/** Feeds a blob's check in pieces, so that what each piece decrypts to is small. */
+function feed(check: StoredBlobCheck, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; at += BLOB_PIECE) check.update(bytes.subarray(at, at + BLOB_PIECE));
+}
+
+/** Where verifyPack is: the pack's blobs and what they are found to be. */
+class PackCheck {
+  readonly bad: BadBlob[] = [];
+  private readonly pack: string;
+  private readonly blobs: BlobEntry[];
+  /** The blobs' numbers in the order of their offsets in the pack. */
+  readonly order: number[];
+
+  constructor(pack: string, entries: Buffer) {
+    this.pack = pack;
+    const count = entries.length / ENTRY_SIZE;
+    this.blobs = Array.from({ length: count }, (_, i) => readEntry(entries, i * ENTRY_SIZE));
+    this.order = this.blobs.map((_, i) => i).sort((a, b) => this.blobs[a]!.offset - this.blobs[b]!.offset);
+  }
+
+  entry(index: number): BlobEntry {
+    return this.blobs[index]!;
+  }
+
+  /** Verifies blob `index` from its sealed bytes, whole (or fewer, if the pack ends first). */
+  whole(index: number, sealed: Buffer): void {
+    const e = this.entry(index);
+    if (sealed.length === e.length && e.rawLength <= CHECK_WHOLE_LIMIT) {
+      this.verdict(index, () =>
+        verifyStoredBlob(key, e.id, { ...e, pack: this.pack }, sealed, scratchFor(e.rawLength)),
+      );
+      return;
+    }
+    const check = this.begin(index);
+    feed(check, sealed);
+    this.end(index, check);
+  }
+
+  /** A check of blob `index` to feed its sealed bytes in pieces; end() gives the verdict. */
+  begin(index: number): StoredBlobCheck {
+    const e = this.entry(index);
+    return new StoredBlobCheck(key, e.id, { ...e, pack: this.pack }, e.length);
+  }
+
+  end(index: number, check: StoredBlobCheck): void {
+    this.verdict(index, () => check.end());
+  }
+
+  private verdict(index: number, verify: () => void): void {
+    try {
+      verify();
+    } catch (err) {
+      if (!(err instanceof CairnError)) throw err;
+      this.bad.push({ index, message: err.message });
+    }
+  }
+
+  result(sha256: string, size: number): { sha256: string; bad: BadBlob[]; size: number } {
+    this.bad.sort((a, b) => a.index - b.index);
+    return { sha256, bad: this.bad, size };
+  }
 }
 
 /**
- * Verifies a pack as check --read-data does, from its bytes in pieces: its SHA-256 (returned in
- * hex, for the caller to compare with its name), and every blob the entries name authenticated,
- * decompressed and matched to its id as its bytes pass. Blobs that fail are returned with the
- * reason (a blob reaching past the end of the pack fails authentication); any other error fails
- * the task. No more than a piece of the pack, and of each blob, is in memory at once.
+ * Verifies a pack moved here whole, as check --read-data does: its SHA-256 (returned in hex, for
+ * the caller to compare with its name), and every blob the entries name authenticated,
+ * decompressed and matched to its id. Blobs that fail are returned with the reason (one reaching
+ * past the pack's end fails authentication); any other error fails the task.
  */
 function verifyPack(
   pack: string,
-  pieces: Iterable<Buffer>,
+  bytes: Buffer,
   entries: Buffer,
 ): { sha256: string; bad: BadBlob[]; size: number } {
-  const count = entries.length / ENTRY_SIZE;
-  const blobs = Array.from({ length: count }, (_, i) => readEntry(entries, i * ENTRY_SIZE));
-  const order = blobs.map((_, i) => i).sort((a, b) => blobs[a]!.offset - blobs[b]!.offset);
-  const bad: BadBlob[] = [];
-  const finish = (r: Reading) => {
-    try {
-      r.check.end();
-    } catch (err) {
-      if (!(err instanceof CairnError)) throw err;
-      bad.push({ index: r.index, message: err.message });
-    }
-  };
+  const c = new PackCheck(pack, entries);
+  for (const index of c.order) {
+    const e = c.entry(index);
+    c.whole(index, bytes.subarray(e.offset, e.offset + e.length));
+  }
+  return c.result(createHash('sha256').update(bytes).digest('hex'), bytes.length);
+}
+
+/**
+ * As verifyPack, for a pack in a local file, read front to back once through this thread's
+ * window: each byte read is hashed, each blob that fits the window is verified from it whole, and
+ * a larger one in pieces as it passes. A blob whose place overlaps one before it (a damaged index)
+ * is read again by itself.
+ */
+function verifyPackFile(
+  pack: string,
+  path: string,
+  entries: Buffer,
+): { sha256: string; bad: BadBlob[]; size: number } {
+  const c = new PackCheck(pack, entries);
+  const win = (packWindow ??= Buffer.allocUnsafeSlow(PACK_WINDOW));
   const hash = createHash('sha256');
-  let reading: Reading[] = [];
-  let next = 0;
-  let at = 0;
-  for (const piece of pieces) {
-    hash.update(piece);
-    const end = at + piece.length;
-    for (; next < order.length && blobs[order[next]!]!.offset < end; next++) {
-      const index = order[next]!;
-      const e = blobs[index]!;
-      const check = new StoredBlobCheck(key, e.id, { ...e, pack }, e.length);
-      reading.push({ index, start: e.offset, end: e.offset + e.length, check });
+  const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    // The window holds the file's bytes [base, base + filled). It is moved only when a blob
+    // would run past its end: moving it for every blob cost seconds on packs of small blobs.
+    let base = 0;
+    let filled = 0;
+    /** Reads more into the window (which must have room); false at the end of the file. */
+    const fill = (): boolean => {
+      const n = fs.readSync(fd, win, filled, win.length - filled, base + filled);
+      if (n === 0) return false;
+      hash.update(win.subarray(filled, filled + n));
+      filled += n;
+      return true;
+    };
+    /** Forgets all the window holds. */
+    const empty = () => {
+      base += filled;
+      filled = 0;
+    };
+    for (const index of c.order) {
+      const e = c.entry(index);
+      const start = e.offset;
+      const end = e.offset + e.length;
+      if (start < base) {
+        c.whole(index, readRange(fd, start, e.length));
+        continue;
+      }
+      // Up to the blob's start (padding, or what came before it).
+      while (base + filled <= start) {
+        empty();
+        if (!fill()) break;
+      }
+      if (end > base + win.length && start > base && start < base + filled) {
+        win.copyWithin(0, start - base, filled);
+        filled -= start - base;
+        base = start;
+      }
+      while (base + filled < end && filled < win.length && fill());
+      if (base + filled >= end || filled < win.length) {
+        // Whole in the window, or cut short by the end of the file.
+        c.whole(index, win.subarray(start - base, Math.min(end - base, filled)));
+        continue;
+      }
+      // Larger than the window: in pieces, the window refilled for each.
+      const check = c.begin(index);
+      feed(check, win.subarray(start - base, filled));
+      for (empty(); base < end && fill(); empty()) {
+        const n = Math.min(filled, end - base);
+        feed(check, win.subarray(0, n));
+        // What follows the blob stays for the blobs after it.
+        if (n < filled) break;
+      }
+      c.end(index, check);
     }
-    for (const r of reading) {
-      const from = Math.max(r.start, at);
-      const to = Math.min(r.end, end);
-      if (to > from) r.check.update(piece.subarray(from - at, to - at));
-    }
-    if (reading.some((r) => r.end <= end)) {
-      for (const r of reading) if (r.end <= end) finish(r);
-      reading = reading.filter((r) => r.end > end);
-    }
-    at = end;
+    // The rest: the pack's header of blob entries, and anything after the last blob.
+    for (empty(); fill(); empty());
+    return c.result(hash.digest('hex'), base + filled);
+  } finally {
+    fs.closeSync(fd);
   }
-  // What the pack's end cut short, and what lies wholly past it: they fail as short blobs.
-  for (const r of reading) finish(r);
-  for (; next < order.length; next++) {
-    const index = order[next]!;
-    const e = blobs[index]!;
-    const check = new StoredBlobCheck(key, e.id, { ...e, pack }, e.length);
-    finish({ index, start: e.offset, end: e.offset + e.length, check });
+}
+
+/** `length` bytes of a file from `offset` (fewer at its end), into memory of their own. */
+function readRange(fd: number, offset: number, length: number): Buffer {
+  const into = Buffer.allocUnsafeSlow(Math.min(length, fs.fstatSync(fd).size));
+  let n = 0;
+  while (n < into.length) {
+    const got = fs.readSync(fd, into, n, into.length - n, offset + n);
+    if (got === 0) break;
+    n += got;
   }
-  bad.sort((a, b) => a.index - b.index);
-  return { sha256: hash.digest('hex'), bad, size: at };
+  return into.subarray(0, n);
 }
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -337,13 +428,13 @@ port.on('message', (task: WorkerTask) => {
     if (task.kind === 'verify') {
       const sent = task.bytes;
       if (!(sent instanceof Uint8Array)) {
-        const verdict = verifyPack(task.pack, filePieces(sent.path), view(task.entries));
+        const verdict = verifyPackFile(task.pack, sent.path, view(task.entries));
         port.postMessage({ seq: task.seq, ...verdict } satisfies WorkerReply);
         return;
       }
       let verdict;
       try {
-        verdict = verifyPack(task.pack, memoryPieces(view(sent)), view(task.entries));
+        verdict = verifyPack(task.pack, view(sent), view(task.entries));
       } finally {
         // The pack was moved (or copied) here, so its memory is this thread's alone: free it now
         // rather than whenever this thread's garbage collector gets to it.
