@@ -73,7 +73,7 @@ export function open(encKey: KeyObject | Uint8Array, sealed: Uint8Array, aad: Ui
 }
 
 /**
- * Opens what seal() produced when its bytes come in pieces (a pack read a piece at a time), so no
+ * Opens what seal() produced when its bytes come in pieces (a large blob read from a pack), so no
  * whole message need be in memory: `length` is the sealed message's size. update() returns the
  * plaintext a piece yields, which is NOT authenticated until end() returns: use it only for work
  * whose result is thrown away when end() throws (hashing it to verify a blob).

@@ -5,7 +5,7 @@
  */
 import { CairnError, reason } from '../errors.ts';
 import { createHmac, type Hmac } from 'node:crypto';
-import { decompressBlob, Inflating } from '../compress/index.ts';
+import { CODEC, decompressBlob, Inflating } from '../compress/index.ts';
 import { blobId, DecryptError, open, Opening, type MasterKey } from '../crypto/index.ts';
 import { release } from '../memory.ts';
 import { blobAad, type BlobTypeId } from './format.ts';
@@ -56,9 +56,9 @@ export function useStoredBlob(
 }
 
 /**
- * Verifies one stored blob as verifyStoredBlob does, from its sealed bytes fed in pieces (a pack
- * read a piece at a time): they are decrypted, decompressed and hashed as they come, so the blob is
- * never whole in memory. end() throws BLOB_CORRUPT in the same words as openStoredBlob. Nothing
+ * Verifies one stored blob as verifyStoredBlob does, from its sealed bytes fed in pieces (a blob
+ * larger than the window check reads a pack through): they are decrypted, decompressed and hashed
+ * as they come, so the blob is never whole in memory. end() throws BLOB_CORRUPT in the same words as openStoredBlob. Nothing
  * that came out before end() is trusted: it is only hashed.
  */
 export class StoredBlobCheck {
@@ -78,7 +78,8 @@ export class StoredBlobCheck {
       this.inflating = new Inflating(place.codec, place.rawLength, (raw) => hmac.update(raw));
     } catch (err) {
       this.failed = err;
-      this.inflating = new Inflating(0, 0, () => undefined);
+      // Never fed: the failure is reported once the bytes have authenticated.
+      this.inflating = new Inflating(CODEC.none, 0, () => undefined);
     }
   }
 

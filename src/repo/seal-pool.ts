@@ -11,8 +11,8 @@
  * - sealInline(): for a blob in hand that is small, a round trip costs more than the work.
  * - verifyPack(): a whole pack moves to a worker (one message per pack, not per blob), which
  *   hashes it and opens every blob the index names in it, decompressing into a reused buffer.
- *   verifyPackFile(): the same for a pack in a local file, which the worker reads itself into a
- *   buffer it reuses from pack to pack.
+ *   verifyPackFile(): the same for a pack in a local file, which the worker reads itself, front
+ *   to back through a 4 MiB window it reuses (a larger blob is checked in pieces as it passes).
  * - writeBlobs(): bytes read from a pack for a restore move to a worker, which opens each blob
  *   and writes it into its file (descriptors are the process's, so any thread may write).
  */
@@ -183,9 +183,10 @@ export class SealPool {
   }
 
   /**
-   * As verifyPack, for a pack in a local file that the worker reads itself, into a buffer it keeps:
-   * no pack passes through the main thread and none is allocated per pack. A file that cannot be
-   * read rejects with FileReadError (its errno), for the caller to read it the usual way.
+   * As verifyPack, for a pack in a local file that the worker reads itself through a window it
+   * keeps: no pack passes through the main thread, none is ever whole in memory and none is
+   * allocated per pack. A file that cannot be read rejects with FileReadError (its errno), for the
+   * caller to read it the usual way.
    */
   async verifyPackFile(pack: string, path: string, blobs: readonly BlobEntry[]): Promise<PackVerdict> {
     return this.verify(pack, { path }, blobs, []);

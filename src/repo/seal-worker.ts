@@ -197,7 +197,7 @@ function feed(check: StoredBlobCheck, bytes: Buffer): void {
   for (let at = 0; at < bytes.length; at += BLOB_PIECE) check.update(bytes.subarray(at, at + BLOB_PIECE));
 }
 
-/** Where verifyPack is: the pack's blobs and what they are found to be. */
+/** One pack's check: its blobs, in the order of their places, and those found bad. */
 class PackCheck {
   readonly bad: BadBlob[] = [];
   private readonly pack: string;
