@@ -197,6 +197,13 @@ function feed(check: StoredBlobCheck, bytes: Buffer): void {
   for (let at = 0; at < bytes.length; at += BLOB_PIECE) check.update(bytes.subarray(at, at + BLOB_PIECE));
 }
 
+/** What a worker found in a pack: its SHA-256 (hex), the blobs that fail, its size in bytes. */
+interface PackFound {
+  readonly sha256: string;
+  readonly bad: BadBlob[];
+  readonly size: number;
+}
+
 /** One pack's check: its blobs, in the order of their places, and those found bad. */
 class PackCheck {
   readonly bad: BadBlob[] = [];
@@ -249,7 +256,7 @@ class PackCheck {
     }
   }
 
-  result(sha256: string, size: number): { sha256: string; bad: BadBlob[]; size: number } {
+  result(sha256: string, size: number): PackFound {
     this.bad.sort((a, b) => a.index - b.index);
     return { sha256, bad: this.bad, size };
   }
@@ -261,11 +268,7 @@ class PackCheck {
  * decompressed and matched to its id. Blobs that fail are returned with the reason (one reaching
  * past the pack's end fails authentication); any other error fails the task.
  */
-function verifyPack(
-  pack: string,
-  bytes: Buffer,
-  entries: Buffer,
-): { sha256: string; bad: BadBlob[]; size: number } {
+function verifyPack(pack: string, bytes: Buffer, entries: Buffer): PackFound {
   const c = new PackCheck(pack, entries);
   for (const index of c.order) {
     const e = c.entry(index);
@@ -280,11 +283,7 @@ function verifyPack(
  * a larger one in pieces as it passes. A blob whose place overlaps one before it (a damaged index)
  * is read again by itself.
  */
-function verifyPackFile(
-  pack: string,
-  path: string,
-  entries: Buffer,
-): { sha256: string; bad: BadBlob[]; size: number } {
+function verifyPackFile(pack: string, path: string, entries: Buffer): PackFound {
   const c = new PackCheck(pack, entries);
   const win = (packWindow ??= Buffer.allocUnsafeSlow(PACK_WINDOW));
   const hash = createHash('sha256');
