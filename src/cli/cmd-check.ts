@@ -75,9 +75,10 @@ export function registerCheck(program: Command): void {
         });
         if (result.errors.length > 0) {
           const first = result.errors[0];
+          const n = result.errors.length;
           throw new CairnError(
             'CHECK_FAILED',
-            `The repository has ${result.errors.length} errors${first ? `; the first: ${first.message}` : ''}`,
+            `The repository has ${n} ${n === 1 ? 'error' : 'errors'}${first ? `; the first: ${first.message}` : ''}`,
           );
         }
       } finally {

@@ -293,7 +293,7 @@ describe('errors and faults', () => {
 
     it('check --read-data exits 27 and names the damaged pack and the file that needs it', async () => {
       const r = await cairn(['check', '--read-data'], { env: denv });
-      fails(r, 'CHECK_FAILED', 'The repository has 1 errors', `pack ${pack} is damaged`);
+      fails(r, 'CHECK_FAILED', 'The repository has 1 error;', `pack ${pack} is damaged`);
       assert.match(
         r.stdout,
         new RegExp(`^error: pack ${pack} is damaged: .*1 of its \\d+ blobs fail verification`, 'm'),
