@@ -44,6 +44,12 @@ function topBits(n: number): number {
 }
 
 /**
+ * The cut loop compiled (the addon's gearCut), given to the chunker by whoever has it: the same
+ * result as cut() for the same arguments, at about three times the speed of the JavaScript loop.
+ */
+export type GearCut = Native['gearCut'];
+
+/**
  * FastCDC (Xia et al., USENIX ATC 2016; IEEE TPDS 2020) with normalized chunking at level 2 and
  * cut-point skipping, on a 32-bit gear fingerprint. Part of the repository format; for a chunk
  * starting at byte 0 of the available data (n bytes), with limit = min(n, maxSize):
@@ -59,12 +65,6 @@ function topBits(n: number): number {
  * before minSize makes every candidate depend on its own 32-byte window only, not on where the
  * chunk began, which helps boundaries resynchronize after an edit.
  */
-/**
- * The cut loop compiled (the addon's gearCut), given to the chunker by whoever has it: the same
- * result as cut() for the same arguments, at about three times the speed of the JavaScript loop.
- */
-export type GearCut = Native['gearCut'];
-
 export class FastCdcChunker implements Chunker {
   readonly minSize: number;
   readonly avgSize: number;

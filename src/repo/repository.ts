@@ -25,6 +25,7 @@ import {
   type MasterKey,
   type ScryptParams,
 } from '../crypto/index.ts';
+import { native } from '../native/index.ts';
 import { openStoredBlob } from './blob.ts';
 import { openConfig, readEnvelope, writeConfig, type RepoConfig } from './config.ts';
 import {
@@ -49,7 +50,6 @@ import { openKeySlots, writeKeySlot, type KeySlotInfo, type Secret } from './key
 import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
 import { PackWriter, type BlobSource } from './pack.ts';
-import { native } from '../native/index.ts';
 import { INLINE_LIMIT, SealPool, sealInline, type Sealed } from './seal-pool.ts';
 import type { Snapshot, SnapshotInfo } from './snapshot.ts';
 import type { WriteMonitor } from './stages.ts';
