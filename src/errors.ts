@@ -94,6 +94,20 @@ export const ERRORS = {
     summary: 'A blob fails authentication or does not match its id.',
   },
   CHECK_FAILED: { exit: 27, http: 500, retryable: false, summary: '`check` found errors in the repository.' },
+  PRUNE_UNSAFE: {
+    exit: 28,
+    http: 409,
+    retryable: false,
+    summary:
+      'Prune stopped before deleting anything: it could not prove that every blob a snapshot needs stays (a needed blob is missing, or an index file or pack trailer cannot be read).',
+  },
+  RESTORE_INCOMPLETE: {
+    exit: 29,
+    http: 500,
+    retryable: false,
+    summary:
+      'A restore finished but left out files or folders whose data is damaged or missing; the rest was restored, and the summary lists each one left out with its reason.',
+  },
 
   SNAPSHOT_NOT_FOUND: { exit: 30, http: 404, retryable: false, summary: 'No snapshot matches the given id.' },
   SNAPSHOT_AMBIGUOUS: {
