@@ -147,6 +147,10 @@ export class CachedBackend implements Backend {
     return this.inner.retainedUntil(h);
   }
 
+  removeStaleTempFiles(olderThanMs: number): Promise<number> {
+    return this.inner.removeStaleTempFiles(olderThanMs);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -200,6 +200,10 @@ export class FaultBackend implements Backend {
     return this.inner.retainedUntil(h);
   }
 
+  removeStaleTempFiles(olderThanMs: number): Promise<number> {
+    return this.inner.removeStaleTempFiles(olderThanMs);
+  }
+
   /** Spends one write of each failAfterWrites rule, or throws when one has none left. */
   #countWrite(op: FaultOp, h: Handle): void {
     for (const armed of this.#rules) {

@@ -147,6 +147,10 @@ export class RetryBackend implements Backend {
     return this.#retry('retainedUntil', h, () => this.inner.retainedUntil(h));
   }
 
+  removeStaleTempFiles(olderThanMs: number): Promise<number> {
+    return this.inner.removeStaleTempFiles(olderThanMs);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -403,6 +403,11 @@ export class S3Backend implements Backend {
     return (await this.#lockState()).enabled;
   }
 
+  /** Objects are written whole (one PUT, or a completed multipart upload): there are no temp files. */
+  removeStaleTempFiles(_olderThanMs: number): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   async retainedUntil(h: Handle): Promise<Date | undefined> {
     checkHandle(h, 'look up the retention of', this.location);
     if (!(await this.#versioned())) return undefined;

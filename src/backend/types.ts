@@ -115,6 +115,12 @@ export interface Backend {
    * BACKEND_NOT_FOUND if absent is not promised: an absent file is simply not retained.
    */
   retainedUntil(h: Handle): Promise<Date | undefined>;
+  /**
+   * Removes temp files (`TEMP_PREFIX`) left by processes that died mid-write, when they were last
+   * changed more than `olderThanMs` ago: younger ones may belong to a write in progress. Returns
+   * how many were removed; 0 for storage that has no temp files (object stores write whole).
+   */
+  removeStaleTempFiles(olderThanMs: number): Promise<number>;
   /** Release resources. No other method may be called afterwards. */
   close(): Promise<void>;
 }

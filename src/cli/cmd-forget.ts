@@ -66,6 +66,36 @@ export function printPrune(s: Session, r: PruneResult): void {
   } else {
     s.out.line(`would free about ${formatBytes(r.bytesFreed)} of ${formatBytes(r.bytesBefore)}`);
   }
+  if (r.packsRecovered > 0) {
+    s.out.line(
+      `${plural(r.packsRecovered, 'pack')} in no index ${r.packsRecovered === 1 ? 'holds' : 'hold'} blobs that snapshots need: ${r.dryRun ? 'they would be' : 'now'} indexed from ${r.packsRecovered === 1 ? 'its' : 'their'} trailer${r.packsRecovered === 1 ? '' : 's'}`,
+    );
+  }
+  if (r.packsUnreadable.length > 0) {
+    s.out.warn(
+      `${plural(r.packsUnreadable.length, 'pack')} in no index ${r.packsUnreadable.length === 1 ? 'has a trailer' : 'have trailers'} that cannot be read, kept as ${r.packsUnreadable.length === 1 ? 'it is' : 'they are'}: ${r.packsUnreadable.slice(0, 3).join(', ')}${r.packsUnreadable.length > 3 ? ', ...' : ''}; "cairn check --read-data" says more`,
+    );
+  }
+  if (r.packsRescued > 0) {
+    s.out.line(
+      `${plural(r.packsRescued, 'pack')} that looked unused ${r.packsRescued === 1 ? 'is' : 'are'} needed by a snapshot written meanwhile: kept`,
+    );
+  }
+  if (r.waitedFor > 0) {
+    s.out.line(
+      `waited ${(r.waitedMs / 1000).toFixed(1)} s for ${plural(r.waitedFor, 'operation')} that began before the new index`,
+    );
+  }
+  if (r.deferredBecause !== undefined) {
+    s.out.warn(
+      `${plural(r.packsDeferred, 'unused pack')} (${formatBytes(r.bytesDeferred)}) left for the next prune: ${r.deferredBecause}`,
+    );
+  }
+  if (r.tempFilesRemoved > 0 || r.locksRemoved > 0) {
+    s.out.line(
+      `removed crash leftovers: ${plural(r.tempFilesRemoved, 'temp file')}, ${plural(r.locksRemoved, 'lock')} of dead processes`,
+    );
+  }
   if (r.packsRetained > 0 && r.retainedUntil !== undefined) {
     s.out.line(
       `${plural(r.packsRetained, 'pack')} (${formatBytes(r.bytesRetained)}) no longer needed ${r.packsRetained === 1 ? 'is' : 'are'} under retention ` +
@@ -89,6 +119,16 @@ export function printPrune(s: Session, r: PruneResult): void {
     bytes_copied: r.bytesCopied,
     bytes_freed: r.bytesFreed,
     bytes_before: r.bytesBefore,
+    packs_recovered: r.packsRecovered,
+    packs_unreadable: r.packsUnreadable,
+    packs_rescued: r.packsRescued,
+    packs_deferred: r.packsDeferred,
+    bytes_deferred: r.bytesDeferred,
+    ...(r.deferredBecause !== undefined ? { deferred_because: r.deferredBecause } : {}),
+    waited_for: r.waitedFor,
+    waited_ms: r.waitedMs,
+    temp_files_removed: r.tempFilesRemoved,
+    locks_removed: r.locksRemoved,
     packs_retained: r.packsRetained,
     bytes_retained: r.bytesRetained,
     ...(r.retainedUntil !== undefined ? { retained_until: r.retainedUntil.toISOString() } : {}),
@@ -164,9 +204,9 @@ Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
       }
       const maxUnused = parsePercent(flags.maxUnused, '--max-unused');
       const s = await openSession(g, {
-        lock: flags.dryRun ? 'shared' : 'exclusive',
+        lock: flags.dryRun ? 'shared' : 'gc',
         command: 'forget',
-        index: flags.prune === true,
+        index: false,
       });
       try {
         let doomed: SnapshotInfo[] = [];
@@ -217,7 +257,12 @@ Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
         });
         if (flags.prune) {
           const r = await withSignals((signal) =>
-            prune(s.repo, { maxUnused, dryRun: flags.dryRun === true, signal }),
+            prune(s.repo, {
+              maxUnused,
+              dryRun: flags.dryRun === true,
+              signal,
+              ...(s.lock ? { lockName: s.lock.name } : {}),
+            }),
           );
           printPrune(s, r);
         }

@@ -47,7 +47,8 @@ export interface Session {
 
 export async function openSession(
   g: GlobalOptions,
-  options: { lock: 'shared' | 'exclusive' | 'none'; command: string; index?: boolean },
+  /** `gc`: a collector's lock (prune, forget), shared with backups, exclusive among collectors. */
+  options: { lock: 'shared' | 'gc' | 'exclusive' | 'none'; command: string; index?: boolean },
 ): Promise<Session> {
   const out = makeOutput(g);
   const backend = openBackend(repoLocation(g));
@@ -56,7 +57,11 @@ export async function openSession(
   const lock =
     options.lock === 'none'
       ? undefined
-      : await Lock.acquire(repo, { exclusive: options.lock === 'exclusive', command: options.command });
+      : await Lock.acquire(repo, {
+          exclusive: options.lock === 'exclusive',
+          gc: options.lock === 'gc',
+          command: options.command,
+        });
   try {
     if (options.index !== false) await repo.loadIndex();
   } catch (err) {

@@ -103,7 +103,8 @@ export interface OpenRepo {
 
 export async function openRepository(
   ref: RepoRef,
-  options: { lock: 'shared' | 'exclusive' | 'none'; command: string; index: boolean },
+  /** `gc`: a collector's lock (prune, forget), shared with backups, exclusive among collectors. */
+  options: { lock: 'shared' | 'gc' | 'exclusive' | 'none'; command: string; index: boolean },
 ): Promise<OpenRepo> {
   const backend = backendFor(ref.location);
   let repo: Repository | undefined;
@@ -112,7 +113,11 @@ export async function openRepository(
     repo = await Repository.open(backend, readPasswordFile(ref.password_file, ref.name));
     attachCache(backend, repo.config.id);
     if (options.lock !== 'none')
-      lock = await Lock.acquire(repo, { exclusive: options.lock === 'exclusive', command: options.command });
+      lock = await Lock.acquire(repo, {
+        exclusive: options.lock === 'exclusive',
+        gc: options.lock === 'gc',
+        command: options.command,
+      });
     if (options.index) await repo.loadIndex();
   } catch (err) {
     await lock?.release().catch(() => undefined);

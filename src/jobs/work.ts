@@ -329,9 +329,10 @@ async function retentionWork(
   let open;
   try {
     open = await openRepository(repoRow, {
-      lock: 'exclusive',
+      // Beside the repository's other backups: retention and prune need only exclude other collectors.
+      lock: 'gc',
       command: `retention (job ${t.jobName})`,
-      index: spec.retention?.prune === true,
+      index: false,
     });
   } catch (err) {
     if (isCairnError(err, 'REPO_LOCKED')) {
@@ -356,7 +357,7 @@ async function retentionWork(
     );
     if (spec.retention?.prune && doomed.length > 0) {
       io.phase('prune');
-      const r = await prune(open.repo, { signal });
+      const r = await prune(open.repo, { signal, ...(open.lock ? { lockName: open.lock.name } : {}) });
       stats.prune = r;
       io.log(
         'info',

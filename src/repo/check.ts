@@ -17,8 +17,8 @@ import path from 'node:path';
 import { CairnError, reason, type ErrorCode } from '../errors.ts';
 import { isHexId, type BlobEntry } from './format.ts';
 import { Limiter } from './limiter.ts';
-import { parseTrailer, trailerRange, TAIL_GUESS } from './pack.ts';
 import { FileReadError } from './seal-pool.ts';
+import { readPackTrailer } from './trailer.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
 
@@ -194,23 +194,7 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
             return;
           }
           try {
-            const tailLen = Math.min(size, TAIL_GUESS);
-            let tail = await repo.backend.read(
-              { type: 'data', name: pack },
-              { offset: size - tailLen, length: tailLen },
-            );
-            const range = trailerRange(pack, size, tail);
-            let sealed: Buffer;
-            if (range.offset >= size - tailLen) {
-              sealed = tail.subarray(
-                range.offset - (size - tailLen),
-                range.offset - (size - tailLen) + range.length,
-              );
-            } else {
-              tail = await repo.backend.read({ type: 'data', name: pack }, range);
-              sealed = tail;
-            }
-            const trailer = parseTrailer(repo.key, pack, size, sealed);
+            const trailer = await readPackTrailer(repo.backend, repo.key, pack, size);
             // Each blob of the index must be in the trailer with every field equal.
             const atOffset = new Map<number, BlobEntry[]>();
             for (const e of trailer) {

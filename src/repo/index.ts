@@ -23,7 +23,17 @@ export {
   type KeySlotInfo,
   type Secret,
 } from './keys.ts';
-export { Lock, unlock, readLocks, isStale, STALE_AFTER_MS, type LockEnv, type LockInfo } from './lock.ts';
+export {
+  Lock,
+  unlock,
+  readLocks,
+  isStale,
+  locksInForce,
+  removeDeadLocks,
+  STALE_AFTER_MS,
+  type LockEnv,
+  type LockInfo,
+} from './lock.ts';
 export {
   backup,
   backupPlan,
@@ -68,7 +78,22 @@ export {
   type GroupKey,
   type RetentionPolicy,
 } from './forget.ts';
-export { prune, usedBlobs, type PruneOptions, type PruneResult } from './prune.ts';
+export {
+  prune,
+  repackedSize,
+  usedBlobs,
+  walkNeeded,
+  type MissingBlob,
+  type PruneOptions,
+  type PruneResult,
+} from './prune.ts';
+export {
+  repairIndex,
+  type PackProblem,
+  type RepairIndexOptions,
+  type RepairIndexResult,
+} from './repair-index.ts';
+export { readPackTrailer } from './trailer.ts';
 export {
   copyMode,
   copySnapshots,

@@ -1,6 +1,9 @@
 /**
  * Locks: files under locks/ that say who is using the repository. Shared locks (backup, restore,
- * check) coexist; an exclusive lock (prune, key removal) excludes every other lock. A lock is
+ * check) coexist; a collector's lock (prune, forget) is shared too, so backups go on beside it,
+ * but excludes other collectors; an exclusive lock (repair, key removal) excludes every other
+ * lock. Prune also reads the locks to know which operations began before it changed the index
+ * (docs/repository-format.md §10, "Prune beside backups"). A lock is
  * stale, and ignored, when it was not refreshed for STALE_AFTER or when it was taken on this host
  * by a process that no longer runs: a killed backup never blocks the next command.
  */
@@ -20,6 +23,12 @@ export interface LockInfo {
   readonly pid: number;
   readonly user: string;
   readonly command: string;
+  /**
+   * A collector's lock (prune, forget): shared with backups, exclusive among collectors. Absent
+   * in locks written before 0.2: older programs see such a lock as shared, and their own
+   * collectors take exclusive locks, so both still exclude each other.
+   */
+  readonly gc?: boolean;
 }
 
 export interface LockEnv {
@@ -74,7 +83,7 @@ export async function readLocks(repo: Repo): Promise<{ name: string; lock: LockI
 }
 
 function describe(l: LockInfo): string {
-  return `${l.exclusive ? 'an exclusive' : 'a shared'} lock held by "${l.command}" (pid ${l.pid} on ${l.host}, user ${l.user}) since ${l.time}`;
+  return `${l.exclusive ? 'an exclusive' : l.gc === true ? "a collector's" : 'a shared'} lock held by "${l.command}" (pid ${l.pid} on ${l.host}, user ${l.user}) since ${l.time}`;
 }
 
 export class Lock {
@@ -98,7 +107,14 @@ export class Lock {
    */
   static async acquire(
     repo: Repo,
-    options: { exclusive: boolean; command: string; env?: LockEnv; refresh?: boolean },
+    options: {
+      exclusive: boolean;
+      /** A collector's lock: shared with backups, exclusive among collectors (prune, forget). */
+      gc?: boolean;
+      command: string;
+      env?: LockEnv;
+      refresh?: boolean;
+    },
   ): Promise<Lock> {
     const env = options.env ?? defaultLockEnv;
     let user = '';
@@ -114,6 +130,7 @@ export class Lock {
       pid: env.pid,
       user,
       command: options.command,
+      ...(options.gc === true && !options.exclusive ? { gc: true } : {}),
     };
     const lock = new Lock(repo, randomBytes(32).toString('hex'), info, env);
     await lock.write();
@@ -122,7 +139,8 @@ export class Lock {
         if (other.name === lock.name) continue;
         if (other.lock === undefined) continue;
         if (isStale(other.lock, env)) continue;
-        if (options.exclusive || other.lock.exclusive) {
+        const collectors = info.gc === true && other.lock.gc === true;
+        if (options.exclusive || other.lock.exclusive || collectors) {
           throw new CairnError(
             'REPO_LOCKED',
             `Cannot lock the repository at ${repo.backend.location}: it has ${describe(other.lock)}; if that process is gone, run "cairn unlock"`,
@@ -174,19 +192,49 @@ export class Lock {
   }
 }
 
-/** Removes stale locks (or all with `all`); returns the names removed. */
-export async function unlock(repo: Repo, options: { all?: boolean; env?: LockEnv } = {}): Promise<string[]> {
-  const env = options.env ?? defaultLockEnv;
+/** Removes the lock files that `doomed` picks; returns the names removed. */
+async function removeLocks(repo: Repo, doomed: (lock: LockInfo | undefined) => boolean): Promise<string[]> {
   const removed: string[] = [];
   for (const l of await readLocks(repo)) {
-    if (options.all || l.lock === undefined || isStale(l.lock, env)) {
-      try {
-        await repo.backend.remove({ type: 'locks', name: l.name });
-        removed.push(l.name);
-      } catch (err) {
-        if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
-      }
+    if (!doomed(l.lock)) continue;
+    try {
+      await repo.backend.remove({ type: 'locks', name: l.name });
+      removed.push(l.name);
+    } catch (err) {
+      if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
     }
   }
   return removed;
+}
+
+/** Removes stale locks (or all with `all`); returns the names removed. */
+export async function unlock(repo: Repo, options: { all?: boolean; env?: LockEnv } = {}): Promise<string[]> {
+  const env = options.env ?? defaultLockEnv;
+  return removeLocks(repo, (lock) => options.all === true || lock === undefined || isStale(lock, env));
+}
+
+/**
+ * Removes the lock files that processes of this host left when they died (their pid no longer
+ * runs): crash leftovers that every reader already ignores. Locks of other hosts are left alone,
+ * since whether their process runs cannot be known from here. Returns the names removed.
+ */
+export function removeDeadLocks(repo: Repo, env: LockEnv = defaultLockEnv): Promise<string[]> {
+  return removeLocks(
+    repo,
+    (lock) => lock !== undefined && lock.host === env.host && lock.pid !== env.pid && !env.alive(lock.pid),
+  );
+}
+
+/**
+ * The names of the locks that are in force now, other than `except`: every lock that is not
+ * stale, and every lock file that cannot be read (it may be in force; `cairn unlock` removes it).
+ */
+export async function locksInForce(
+  repo: Repo,
+  options: { except?: string; env?: LockEnv } = {},
+): Promise<{ name: string; lock: LockInfo | undefined }[]> {
+  const env = options.env ?? defaultLockEnv;
+  return (await readLocks(repo)).filter(
+    (l) => l.name !== options.except && (l.lock === undefined || !isStale(l.lock, env)),
+  );
 }

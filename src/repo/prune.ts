@@ -1,31 +1,50 @@
 /**
- * prune: removes data no snapshot needs.
+ * prune: removes data no snapshot needs, and never a byte that one does.
  *
- * 1. Every snapshot's trees are walked to find the blobs in use; a snapshot or tree that cannot
- *    be read stops prune before anything is deleted (an incomplete picture must not cost data).
- * 2. Each blob in use has one home: its first indexed location. A pack holding no home is
- *    deleted; a pack whose unused share exceeds `maxUnused` has its homes copied into new packs
- *    (the sealed bytes as they are: no decryption) and is then deleted; other packs stay. Packs
- *    that no index names (left by interrupted backups) are deleted. Where the backend can share
- *    blocks and still free the rest of a pack (XFS with reflink; not Btrfs, which keeps a whole
- *    extent while any clone refers to part of it), the homes are not read at all: the backend
- *    clones each aligned blob's range into the new pack at an aligned offset and copies only the
- *    small ones.
- * 3. Order, so that a crash at any point loses nothing: new packs and their index are written;
- *    then one index file naming every pack that stays, superseding all earlier index files; only
- *    then are the old index files and the packs deleted.
- * 4. Retention (S3 object lock): a pack the storage still retains is never deleted, nor repacked
- *    (that would free nothing yet); it stays as it is, indexed, and is reported with the date its
- *    retention ends, after which a later prune frees it. Retained index files stay too: the new
- *    index supersedes them.
+ * The invariant (docs/repository-format.md §12.1): before prune deletes a pack, every blob that
+ * a snapshot needs has a home in a pack that stays, and an index file that stays names it.
+ *
+ * 1. The picture. Every index file is read; one that cannot be read stops prune (its packs could
+ *    hold anything). Packs that no index names (left by interrupted backups, or by a lost index
+ *    file) are not assumed to be garbage: their trailers are read and their blobs join the
+ *    picture. Every snapshot's trees are walked to find the blobs in use; a snapshot or tree that
+ *    cannot be read, or a needed blob that is in no index and no pack, stops prune before
+ *    anything is deleted, naming the blob, the file and the snapshot (PRUNE_UNSAFE).
+ * 2. Each blob in use has one home: its first location. A pack holding no home is garbage; a pack
+ *    whose unused share exceeds `maxUnused` has its homes copied into new packs (the sealed bytes
+ *    as they are: no decryption) and is then garbage too; other packs stay. A pack no index named
+ *    but holding homes is indexed. Where the backend can share blocks and still free the rest of a
+ *    pack (XFS with reflink; not Btrfs), the homes are cloned rather than read.
+ * 3. The mark: new packs and their index are written; then one index file naming every pack that
+ *    stays and superseding the index files prune read; then those are removed. From here on the
+ *    garbage packs are in no index: a backup that starts now never counts on them.
+ * 4. The wait: operations whose lock existed at the mark (backups that loaded the old index, and
+ *    may have counted on a blob in a garbage pack) are waited for, up to `maxWaitMs`.
+ * 5. The sweep: snapshots written since prune began are walked; a garbage pack holding a blob one
+ *    of them needs is indexed again instead of deleted, as is a pack that an index file written
+ *    meanwhile names. Only then are the garbage packs deleted. When the wait ran out, nothing is
+ *    deleted: the next prune finds the packs unindexed and frees them.
+ * 6. Retention (S3 object lock): a pack the storage still retains is never deleted, nor repacked;
+ *    it stays as it is, indexed, and is reported with the date its retention ends.
+ * 7. Crash leftovers: temp files older than `tempAgeMs` and lock files of dead processes of this
+ *    host are removed.
+ *
+ * A crash at any point loses nothing: before step 5 the garbage packs still exist, and after it
+ * they are needed by nothing.
  */
+import path from 'node:path';
 import { CairnError, reason } from '../errors.ts';
 import type { Handle } from '../backend/index.ts';
 import { Limiter } from './limiter.ts';
-import { blobTypeName, isHexId, type BlobEntry } from './format.ts';
+import { ALIGN_THRESHOLD, BLOB_TYPE, blobTypeName, isHexId, type BlobEntry } from './format.ts';
 import type { IndexPack } from './index-file.ts';
+import { defaultLockEnv, locksInForce, removeDeadLocks, type LockEnv } from './lock.ts';
+import { MasterIndex, type Location } from './master-index.ts';
+import { PACK_TAIL_SIZE } from './pack.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
+import { readPackTrailer } from './trailer.ts';
+import { decodeTree, type Tree } from './tree.ts';
 
 export interface PruneOptions {
   /** Largest unused share of a pack that is left alone (0–1); default 0.05. */
@@ -33,6 +52,20 @@ export interface PruneOptions {
   readonly dryRun?: boolean;
   readonly signal?: AbortSignal;
   readonly onProgress?: (what: string, done: number, total: number) => void;
+  /** The caller's own lock, which the wait leaves out. */
+  readonly lockName?: string;
+  /**
+   * Longest wait, in milliseconds, for operations that began before the mark (default 15
+   * minutes). When it runs out, the garbage stays for the next prune.
+   */
+  readonly maxWaitMs?: number;
+  /** How often the locks are read again while waiting (default 2 s). */
+  readonly pollMs?: number;
+  /** Temp files older than this are crash leftovers and removed (default 1 hour). */
+  readonly tempAgeMs?: number;
+  readonly lockEnv?: LockEnv;
+  /** Called once the mark is durable, before the wait (tests interleave other work here). */
+  readonly afterMark?: () => Promise<void>;
 }
 
 export interface PruneResult {
@@ -42,18 +75,26 @@ export interface PruneResult {
   readonly packsKept: number;
   readonly packsDeleted: number;
   readonly packsRepacked: number;
+  /** Packs in no index holding nothing a snapshot needs (deleted with the others). */
   readonly packsUnreferenced: number;
+  /** Packs in no index holding blobs a snapshot needs: indexed from their trailers, not deleted. */
+  readonly packsRecovered: number;
+  /** Packs in no index whose trailer cannot be read: kept, never deleted (see `cairn repair index`). */
+  readonly packsUnreadable: readonly string[];
   readonly packsWritten: number;
   readonly blobsRemoved: number;
   /** Bytes read: the packs repacked, or with cloning the new packs read back to name them. */
   readonly bytesRead: number;
-  /** Sealed blob bytes of the new packs. */
+  /** Sealed blob bytes of the new packs (in a dry run: that would be written). */
   readonly bytesWritten: number;
-  /** Of those, bytes that share blocks with the old packs (cloned, not written again). */
+  /** Of their blob bytes, bytes that share blocks with the old packs (cloned, not written again). */
   readonly bytesCloned: number;
-  /** Of those, bytes copied (all of them without cloning; with it, small and unaligned blobs). */
+  /** Of their blob bytes, bytes copied (all of them without cloning; with it, small blobs). */
   readonly bytesCopied: number;
-  /** Bytes of packs deleted minus bytes of packs written. */
+  /**
+   * Bytes of packs deleted minus bytes of packs written, padding and trailers included (in a dry
+   * run: what a prune would free, the new packs laid out as they would be written).
+   */
   readonly bytesFreed: number;
   readonly bytesBefore: number;
   /** Packs prune would delete or repack but the storage still retains (object lock): left as they are. */
@@ -62,7 +103,37 @@ export interface PruneResult {
   readonly bytesRetained: number;
   /** When the last of those retentions ends; undefined when none is retained. */
   readonly retainedUntil: Date | undefined;
+  /** Operations that began before the mark and were waited for. */
+  readonly waitedFor: number;
+  readonly waitedMs: number;
+  /** Garbage packs made safe again: a snapshot written during the prune needs them. */
+  readonly packsRescued: number;
+  /** Garbage packs left for the next prune (the wait ran out, or the sweep could not be sure). */
+  readonly packsDeferred: number;
+  readonly bytesDeferred: number;
+  /** Why they were left, when they were. */
+  readonly deferredBecause: string | undefined;
+  /** Crash leftovers removed: temp files and lock files of dead processes of this host. */
+  readonly tempFilesRemoved: number;
+  readonly locksRemoved: number;
 }
+
+/** A blob a snapshot needs that cannot be found or read. */
+export interface MissingBlob {
+  readonly blob: string;
+  readonly kind: 'data' | 'tree';
+  readonly snapshot: string;
+  /** The file (data) or folder (tree) that needs it, as a snapshot path. */
+  readonly path: string;
+  readonly reason: string;
+}
+
+const DEFAULT_MAX_WAIT_MS = 15 * 60 * 1000;
+const DEFAULT_POLL_MS = 2000;
+const DEFAULT_TEMP_AGE_MS = 60 * 60 * 1000;
+/** Trailer bytes besides the entries: sealing (nonce and tag), version and count, length and magic. */
+const TRAILER_OVERHEAD = 12 + 16 + 5 + PACK_TAIL_SIZE;
+const ENTRY_BYTES = 46;
 
 /** Which of `handles` the storage still retains, and until when (object lock); asked 8 at a time. */
 async function retained(repo: Repository, handles: readonly Handle[]): Promise<Map<string, Date>> {
@@ -79,29 +150,154 @@ async function retained(repo: Repository, handles: readonly Handle[]): Promise<M
   return out;
 }
 
-/** The ids (hex) of every blob a snapshot needs, trees included. */
-export async function usedBlobs(repo: Repository, snapshots: readonly SnapshotInfo[]): Promise<Set<string>> {
-  const used = new Set<string>();
-  const walk = async (tree: string) => {
+function unsafe(message: string, cause?: unknown): CairnError {
+  return new CairnError(
+    'PRUNE_UNSAFE',
+    `Cannot prune: ${message}; nothing was deleted`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+async function loadTreeAt(repo: Repository, id: Buffer, loc: Location): Promise<Tree> {
+  if (loc.type !== BLOB_TYPE.tree) throw new Error(`pack ${loc.pack} holds it as a data blob`);
+  const sealed = await repo.backend.read(
+    { type: 'data', name: loc.pack },
+    { offset: loc.offset, length: loc.length },
+  );
+  return decodeTree(repo.openBlob(id, loc, sealed));
+}
+
+/**
+ * Adds to `used` the ids (hex) of every blob the snapshots need, trees included, looking blobs
+ * up with `lookup`; a tree already in `used` is not walked again. Each needed blob that `lookup`
+ * does not find, and each tree that cannot be read, goes to `onMissing` with the path that needs it.
+ */
+export async function walkNeeded(
+  repo: Repository,
+  lookup: (id: Buffer) => Location | undefined,
+  snapshots: readonly SnapshotInfo[],
+  used: Set<string>,
+  onMissing: (m: MissingBlob) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const limiter = new Limiter(8);
+  const visit = async (tree: string, snapshot: string, at: string): Promise<void> => {
     if (used.has(tree)) return;
     used.add(tree);
-    let nodes;
+    signal?.throwIfAborted();
+    const id = Buffer.from(tree, 'hex');
+    const loc = lookup(id);
+    if (loc === undefined) {
+      onMissing({ blob: tree, kind: 'tree', snapshot, path: at, reason: 'it is in no index and no pack' });
+      return;
+    }
+    let tr: Tree;
     try {
-      nodes = (await repo.loadTree(tree)).nodes;
+      tr = await limiter.run(() => loadTreeAt(repo, id, loc));
     } catch (err) {
-      throw new CairnError(
-        err instanceof CairnError ? err.code : 'BLOB_CORRUPT',
-        `Cannot prune: tree ${tree} cannot be read (${reason(err)}); nothing was deleted. Run "cairn check" to see what is damaged`,
-        { cause: err },
-      );
+      onMissing({ blob: tree, kind: 'tree', snapshot, path: at, reason: reason(err) });
+      return;
     }
-    for (const n of nodes) {
-      for (const c of n.content ?? []) used.add(c);
-      if (n.subtree !== undefined) await walk(n.subtree);
+    const below: Promise<void>[] = [];
+    for (const n of tr.nodes) {
+      const p = path.posix.join(at, n.name);
+      for (const c of n.content ?? []) {
+        if (used.has(c)) continue;
+        used.add(c);
+        if (lookup(Buffer.from(c, 'hex')) === undefined)
+          onMissing({ blob: c, kind: 'data', snapshot, path: p, reason: 'it is in no index and no pack' });
+      }
+      if (n.subtree !== undefined) below.push(visit(n.subtree, snapshot, p));
     }
+    await Promise.all(below);
   };
-  for (const s of snapshots) await walk(s.tree);
+  for (const s of snapshots) await visit(s.tree, s.id, '/');
+}
+
+/** The ids (hex) of every blob a snapshot needs, trees included; throws when one cannot be read. */
+export async function usedBlobs(repo: Repository, snapshots: readonly SnapshotInfo[]): Promise<Set<string>> {
+  const used = new Set<string>();
+  const missing: MissingBlob[] = [];
+  await walkNeeded(
+    repo,
+    (id) => repo.lookup(id),
+    snapshots,
+    used,
+    (m) => missing.push(m),
+  );
+  if (missing.length > 0) throw missingError(missing, []);
   return used;
+}
+
+function missingError(missing: readonly MissingBlob[], unreadable: readonly string[]): CairnError {
+  const shown = missing
+    .slice(0, 5)
+    .map(
+      (m) =>
+        `${m.kind} blob ${m.blob} (${m.kind === 'tree' ? 'folder' : 'file'} ${m.path} of snapshot ${m.snapshot.slice(0, 8)}): ${m.reason}`,
+    )
+    .join('; ');
+  const more = missing.length > 5 ? `; and ${missing.length - 5} more` : '';
+  const hint =
+    unreadable.length > 0
+      ? ` ${unreadable.length} pack(s) in no index have a trailer that cannot be read (${unreadable.slice(0, 3).join(', ')}): they may hold them. Run "cairn check --read-data" to see the damage, "cairn repair index" to index what the packs hold, and "cairn repair snapshots" for snapshots whose data is gone`
+      : ' Run "cairn check" to see every file affected, "cairn repair index" if an index file was lost, and "cairn repair snapshots" for snapshots whose data is gone';
+  return unsafe(
+    `${missing.length} blob(s) that snapshots need cannot be found or read: ${shown}${more}.${hint}`,
+  );
+}
+
+/**
+ * The bytes of the packs that repacking `blobs` (in this order) writes, laid out as PackWriter
+ * does: large data blobs at aligned offsets, small ones densely after them, a trailer each.
+ */
+export function repackedSize(blobs: readonly BlobEntry[], alignment: number, packSize: number): number {
+  let total = 0;
+  for (const type of [BLOB_TYPE.data, BLOB_TYPE.tree]) {
+    let offset = 0;
+    let small = 0;
+    let count = 0;
+    const close = () => {
+      if (count > 0) total += offset + small + TRAILER_OVERHEAD + ENTRY_BYTES * count;
+      offset = small = count = 0;
+    };
+    for (const b of blobs) {
+      if (b.type !== type) continue;
+      if (type === BLOB_TYPE.data && b.length >= ALIGN_THRESHOLD) {
+        offset = Math.ceil(offset / alignment) * alignment + b.length;
+      } else small += b.length;
+      count++;
+      if (offset + small >= packSize) close();
+    }
+    close();
+  }
+  return total;
+}
+
+interface IndexRead {
+  readonly name: string;
+  readonly packs: readonly IndexPack[];
+  readonly supersedes: readonly string[];
+}
+
+/** Reads the index files named, 8 at a time; the first that cannot be read throws. */
+async function readIndexFiles(
+  repo: Repository,
+  names: readonly string[],
+  onDone?: (n: number) => void,
+): Promise<IndexRead[]> {
+  const out: IndexRead[] = [];
+  const limiter = new Limiter(8);
+  await Promise.all(
+    names.map((name) =>
+      limiter.run(async () => {
+        const c = repo.decodeIndexFile(name, await repo.backend.read({ type: 'index', name }));
+        out.push({ name, ...c });
+        onDone?.(out.length);
+      }),
+    ),
+  );
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function prune(repo: Repository, options: PruneOptions = {}): Promise<PruneResult> {
@@ -112,63 +308,127 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
       `Cannot prune: the largest unused share must be from 0% to 100%, not ${maxUnused * 100}%`,
     );
   }
-  // Homes come from the in-memory index: prune must never judge packs without it.
-  if (repo.index.packCount === 0) await repo.loadIndex();
-  const { snapshots, errors } = await repo.listSnapshots();
-  const firstError = errors[0];
-  if (firstError) {
-    throw new CairnError(firstError.code, `Cannot prune: ${firstError.message}; nothing was deleted`, {
-      cause: firstError,
-    });
-  }
-  const used = await usedBlobs(repo, snapshots);
-  options.signal?.throwIfAborted();
+  const progress = options.onProgress ?? (() => undefined);
+  const signal = options.signal;
+  const env = options.lockEnv ?? defaultLockEnv;
 
-  // Every pack the index files name, with all its entries (duplicates included).
+  // 1. The picture: index files, packs, trailers of unindexed packs, snapshots, blobs in use.
   const indexNames: string[] = [];
   for await (const f of repo.backend.list('index')) indexNames.push(f.name);
+  let indexes: IndexRead[];
+  try {
+    indexes = await readIndexFiles(repo, indexNames, (n) => progress('index', n, indexNames.length));
+  } catch (err) {
+    throw unsafe(
+      `${reason(err)}. Packs it names would look unused. Run "cairn repair index" to rebuild the index from the packs`,
+      err,
+    );
+  }
+  const read = new Set(indexNames);
+  const superseded = new Set(indexes.flatMap((c) => c.supersedes));
   const packs = new Map<string, readonly BlobEntry[]>();
-  const superseded = new Set<string>();
-  const contents: { name: string; packs: readonly IndexPack[] }[] = [];
-  for (const name of indexNames) {
-    const c = repo.decodeIndexFile(name, await repo.backend.read({ type: 'index', name }));
-    c.supersedes.forEach((s) => superseded.add(s));
-    contents.push({ name, packs: c.packs });
-  }
-  for (const c of contents) {
+  for (const c of indexes) {
     if (superseded.has(c.name)) continue;
-    for (const p of c.packs) packs.set(p.id, p.entries);
+    for (const p of c.packs) if (!packs.has(p.id)) packs.set(p.id, p.entries);
   }
+  indexes = [];
+
   const present = new Map<string, number>();
   for await (const f of repo.backend.list('data')) present.set(f.name, f.size);
   for (const pack of packs.keys()) {
     if (!present.has(pack)) {
-      throw new CairnError(
-        'BACKEND_NOT_FOUND',
-        `Cannot prune: pack ${pack} is indexed but missing; run "cairn check"; nothing was deleted`,
+      throw unsafe(
+        `pack ${pack} is named by the index but missing from storage. Run "cairn check" to see what needs it and "cairn repair index" to index only the packs there are`,
       );
     }
   }
 
-  // Homes and shares.
-  const homes = repo.index.byPack((id) => used.has(id.toString('hex')));
+  // Packs no index names: their trailers say what they hold.
+  const orphans = [...present.keys()].filter((p) => !packs.has(p) && isHexId(p)).sort();
+  const orphanEntries = new Map<string, readonly BlobEntry[]>();
+  const unreadable: string[] = [];
+  {
+    const limiter = new Limiter(8);
+    let done = 0;
+    await Promise.all(
+      orphans.map((pack) =>
+        limiter.run(async () => {
+          signal?.throwIfAborted();
+          try {
+            orphanEntries.set(
+              pack,
+              await readPackTrailer(repo.backend, repo.key, pack, present.get(pack) ?? 0),
+            );
+          } catch (err) {
+            if (!(err instanceof CairnError) || err.code === 'BACKEND_NOT_FOUND') {
+              // Removed since the listing (by a concurrent writer's cleanup): nothing to judge.
+              if (err instanceof CairnError) return;
+              throw err;
+            }
+            unreadable.push(pack);
+          }
+          progress('trailers', ++done, orphans.length);
+        }),
+      ),
+    );
+    unreadable.sort();
+  }
+
+  // One lookup over both, indexed locations first, as readers would see them once indexed.
+  const index = new MasterIndex();
+  for (const [pack, entries] of packs) index.addPack(pack, entries);
+  for (const pack of orphans) {
+    const entries = orphanEntries.get(pack);
+    if (entries !== undefined) index.addPack(pack, entries);
+  }
+
+  const { snapshots, errors } = await repo.listSnapshots();
+  const firstError = errors[0];
+  if (firstError) {
+    throw new CairnError(
+      firstError.code,
+      `Cannot prune: ${firstError.message}; nothing was deleted. The blobs it needs cannot be known: put its file back, or remove it with "cairn forget ID" if it is lost`,
+      { cause: firstError },
+    );
+  }
+  const used = new Set<string>();
+  const missing: MissingBlob[] = [];
+  await walkNeeded(
+    repo,
+    (id) => index.get(id),
+    snapshots,
+    used,
+    (m) => missing.push(m),
+    signal,
+  );
+  if (missing.length > 0) throw missingError(missing, unreadable);
+  signal?.throwIfAborted();
+
+  // 2. Homes and shares.
+  const homes = index.byPack((id) => used.has(id.toString('hex')));
+  const all = new Map<string, readonly BlobEntry[]>([...packs, ...orphanEntries]);
   let bytesBefore = 0;
   for (const size of present.values()) bytesBefore += size;
   const remove: string[] = [];
   const repack: string[] = [];
   const keep: string[] = [];
+  let unreferenced: string[] = [];
+  let recovered = 0;
   let blobsRemoved = 0;
-  for (const [pack, entries] of packs) {
+  for (const [pack, entries] of all) {
     const live = homes.get(pack) ?? [];
+    const orphan = !packs.has(pack);
     // Shares of blob bytes: a pack's trailer and alignment padding are not garbage.
     const total = entries.reduce((n, e) => n + e.length, 0);
     const liveBytes = live.reduce((n, e) => n + e.length, 0);
     blobsRemoved += entries.length - live.length;
-    if (live.length === 0) remove.push(pack);
-    else if (total > 0 && 1 - liveBytes / total > maxUnused) repack.push(pack);
-    else keep.push(pack);
+    if (live.length === 0) (orphan ? unreferenced : remove).push(pack);
+    else {
+      if (orphan) recovered++;
+      if (total > 0 && 1 - liveBytes / total > maxUnused) repack.push(pack);
+      else keep.push(pack);
+    }
   }
-  let unreferenced = [...present.keys()].filter((p) => !packs.has(p) && isHexId(p));
 
   // Packs under retention stay as they are until it ends.
   const locked = await retained(
@@ -183,92 +443,258 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   }
   if (locked.size > 0) {
     const held = (p: string) => locked.has(p);
+    // A retained pack in no index stays unindexed unless it holds something needed (then it is in repack or keep).
     keep.push(...remove.filter(held), ...repack.filter(held));
     remove.splice(0, remove.length, ...remove.filter((p) => !held(p)));
     repack.splice(0, repack.length, ...repack.filter((p) => !held(p)));
     unreferenced = unreferenced.filter((p) => !held(p));
   }
+  const doomed = [...remove, ...repack, ...unreferenced];
+  let doomedBytes = 0;
+  for (const p of doomed) doomedBytes += present.get(p) ?? 0;
 
-  let bytesRead = 0;
-  let bytesWritten = 0;
-  let bytesCloned = 0;
-  let bytesCopied = 0;
-  let packsWritten = 0;
-  if (!options.dryRun) {
-    // Copy the homes out of packs that are mostly garbage: by cloning their ranges where the
-    // storage can share blocks, else by reading the pack and writing the sealed bytes again.
-    const cloning = repack.length > 0 && (await repo.backend.canClone(undefined, 'repack'));
-    const before = { ...repo.stats };
-    repo.recordWrittenPacks();
-    let done = 0;
-    for (const pack of repack) {
-      options.signal?.throwIfAborted();
-      if (cloning) {
-        for (const e of homes.get(pack) ?? []) {
-          await repo.saveFrom(blobTypeName(e.type), { entry: e, pack }, { force: true });
-        }
-      } else {
-        const bytes = await repo.backend.read({ type: 'data', name: pack });
-        bytesRead += bytes.length;
-        for (const e of homes.get(pack) ?? []) {
-          await repo.repackBlob(blobTypeName(e.type), e.id, {
-            codec: e.codec,
-            sealed: Buffer.from(bytes.subarray(e.offset, e.offset + e.length)),
-            rawLength: e.rawLength,
-          });
-          bytesCopied += e.length;
-        }
-      }
-      options.onProgress?.('repack', ++done, repack.length);
-    }
-    await repo.flush();
-    bytesCloned += repo.stats.bytesCloned - before.bytesCloned;
-    bytesCopied += repo.stats.bytesCopied - before.bytesCopied;
-    bytesRead += repo.stats.bytesReadBack - before.bytesReadBack;
-    const written = repo.writtenPacks();
-    packsWritten = written.length;
-    for (const p of written) for (const e of p.entries) bytesWritten += e.length;
-
-    // One index for everything that stays, superseding every index file there is now.
-    const now: string[] = [];
-    for await (const f of repo.backend.list('index')) now.push(f.name);
-    const staying: IndexPack[] = [...keep.map((id) => ({ id, entries: packs.get(id) ?? [] })), ...written];
-    const newIndex = await repo.writeIndexFile({ supersedes: now, packs: staying });
-    const oldIndexes = now.filter((name) => name !== newIndex);
-    const heldIndexes = await retained(
-      repo,
-      oldIndexes.map((name) => ({ type: 'index' as const, name })),
-    );
-    for (const name of oldIndexes) {
-      if (!heldIndexes.has(name)) await repo.backend.remove({ type: 'index', name });
-    }
-    let gone = 0;
-    const doomed = [...remove, ...repack, ...unreferenced];
-    for (const pack of doomed) {
-      await repo.backend.remove({ type: 'data', name: pack });
-      options.onProgress?.('delete', ++gone, doomed.length);
-    }
-  }
-  let freed = 0;
-  for (const p of [...remove, ...repack, ...unreferenced]) freed += present.get(p) ?? 0;
-  return {
-    dryRun: options.dryRun === true,
+  const base = {
     snapshots: snapshots.length,
     blobsUsed: used.size,
     packsKept: keep.length,
     packsDeleted: remove.length,
     packsRepacked: repack.length,
     packsUnreferenced: unreferenced.length,
-    packsWritten,
+    packsRecovered: recovered,
+    packsUnreadable: unreadable,
     blobsRemoved,
-    bytesRead,
-    bytesWritten,
-    bytesCloned,
-    bytesCopied,
-    bytesFreed: freed - bytesWritten,
     bytesBefore,
     packsRetained: locked.size,
     bytesRetained,
     retainedUntil,
   };
+
+  if (options.dryRun) {
+    const moving = repack.flatMap((p) => homes.get(p) ?? []);
+    const packBytes = repackedSize(moving, repo.config.alignment, repo.config.packSize);
+    return {
+      ...base,
+      dryRun: true,
+      packsWritten: 0,
+      bytesRead: 0,
+      bytesWritten: moving.reduce((n, e) => n + e.length, 0),
+      bytesCloned: 0,
+      bytesCopied: 0,
+      bytesFreed: doomedBytes - packBytes,
+      waitedFor: 0,
+      waitedMs: 0,
+      packsRescued: 0,
+      packsDeferred: 0,
+      bytesDeferred: 0,
+      deferredBecause: undefined,
+      tempFilesRemoved: 0,
+      locksRemoved: 0,
+    };
+  }
+
+  // 3. The mark. Copy the homes out of packs that are mostly garbage: by cloning their ranges
+  // where the storage can share blocks, else by reading the pack and writing the sealed bytes.
+  let bytesRead = 0;
+  let bytesCloned = 0;
+  let bytesCopied = 0;
+  const cloning = repack.length > 0 && (await repo.backend.canClone(undefined, 'repack'));
+  const before = { ...repo.stats };
+  const ownBefore = new Set(repo.indexFileNames());
+  repo.recordWrittenPacks();
+  let done = 0;
+  for (const pack of repack) {
+    signal?.throwIfAborted();
+    if (cloning) {
+      for (const e of homes.get(pack) ?? []) {
+        await repo.saveFrom(blobTypeName(e.type), { entry: e, pack }, { force: true });
+      }
+    } else {
+      const bytes = await repo.backend.read({ type: 'data', name: pack });
+      bytesRead += bytes.length;
+      for (const e of homes.get(pack) ?? []) {
+        await repo.repackBlob(blobTypeName(e.type), e.id, {
+          codec: e.codec,
+          sealed: Buffer.from(bytes.subarray(e.offset, e.offset + e.length)),
+          rawLength: e.rawLength,
+        });
+        bytesCopied += e.length;
+      }
+    }
+    progress('repack', ++done, repack.length);
+  }
+  await repo.flush();
+  bytesCloned += repo.stats.bytesCloned - before.bytesCloned;
+  bytesCopied += repo.stats.bytesCopied - before.bytesCopied;
+  bytesRead += repo.stats.bytesReadBack - before.bytesReadBack;
+  const written = repo.writtenPacks();
+  let bytesWritten = 0;
+  let packBytes = 0;
+  for (const p of written) {
+    for (const e of p.entries) bytesWritten += e.length;
+    packBytes += (await repo.backend.stat({ type: 'data', name: p.id })).size;
+  }
+  const ownWritten = repo.indexFileNames().filter((n) => !ownBefore.has(n) && !read.has(n));
+
+  // One index for everything that stays, superseding exactly the index files prune read (and its
+  // own): an index file a backup wrote meanwhile is not prune's to replace.
+  const staying: IndexPack[] = [...keep.map((id) => ({ id, entries: all.get(id) ?? [] })), ...written];
+  const replaced = [...read, ...ownWritten];
+  // Nothing to delete and nothing to index: the index stays as it is.
+  const changed = doomed.length > 0 || recovered > 0 || written.length > 0;
+  const newIndex = changed ? await repo.writeIndexFile({ supersedes: replaced, packs: staying }) : '';
+  const oldIndexes = changed ? replaced.filter((name) => name !== newIndex) : [];
+  const heldIndexes = await retained(
+    repo,
+    oldIndexes.map((name) => ({ type: 'index' as const, name })),
+  );
+  for (const name of oldIndexes) {
+    if (heldIndexes.has(name)) continue;
+    try {
+      await repo.backend.remove({ type: 'index', name });
+    } catch (err) {
+      if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
+    }
+  }
+  const locksRemoved = (await removeDeadLocks(repo, env)).length;
+  await options.afterMark?.();
+
+  // 4. The wait for operations that began before the mark.
+  const started = Date.now();
+  const maxWait = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  const inForce = async () =>
+    new Set(
+      (await locksInForce(repo, { ...(options.lockName ? { except: options.lockName } : {}), env })).map(
+        (l) => l.name,
+      ),
+    );
+  const earlier = doomed.length > 0 ? await inForce() : new Set<string>();
+  const waitedFor = earlier.size;
+  let deferredBecause: string | undefined;
+  while (earlier.size > 0) {
+    const now = await inForce();
+    for (const name of earlier) if (!now.has(name)) earlier.delete(name);
+    progress('wait', waitedFor - earlier.size, waitedFor);
+    if (earlier.size === 0) break;
+    if (Date.now() - started >= maxWait) {
+      deferredBecause = `${earlier.size} operation(s) that began before the new index were still running after ${Math.round(maxWait / 1000)} s`;
+      break;
+    }
+    await sleep(options.pollMs ?? DEFAULT_POLL_MS, signal);
+  }
+  const waitedMs = Date.now() - started;
+
+  // 5. The sweep: what appeared since prune began may count on a garbage pack.
+  const spared = new Set<string>();
+  let rescued = 0;
+  if (deferredBecause === undefined && doomed.length > 0) {
+    const mine = new Set([...replaced, newIndex]);
+    const newer: string[] = [];
+    for await (const f of repo.backend.list('index')) if (!mine.has(f.name)) newer.push(f.name);
+    const current = new MasterIndex();
+    for (const p of staying) current.addPack(p.id, p.entries);
+    try {
+      for (const c of await readIndexFiles(repo, newer)) {
+        for (const p of c.packs) {
+          current.addPack(p.id, p.entries);
+          spared.add(p.id);
+        }
+      }
+    } catch (err) {
+      deferredBecause = `an index file written during the prune cannot be read (${reason(err)})`;
+    }
+    const { snapshots: now, errors: newErrors } = await repo.listSnapshots();
+    const known = new Set(snapshots.map((s) => s.id));
+    const fresh = now.filter((s) => !known.has(s.id));
+    if (newErrors.length > 0) {
+      deferredBecause ??= `a snapshot file cannot be read (${newErrors[0]?.message ?? ''})`;
+    }
+    if (deferredBecause === undefined && fresh.length > 0) {
+      const garbage = new MasterIndex();
+      for (const p of doomed) garbage.addPack(p, all.get(p) ?? []);
+      const needs = new Set<string>();
+      const lookup = (id: Buffer): Location | undefined => {
+        const at = current.get(id);
+        if (at !== undefined) return at;
+        const g = garbage.get(id);
+        if (g !== undefined) needs.add(g.pack);
+        return g;
+      };
+      const lost: MissingBlob[] = [];
+      await walkNeeded(repo, lookup, fresh, new Set(used), (m) => lost.push(m), signal);
+      if (lost.length > 0) {
+        // Not prune's doing (the blobs were never in the picture), but deleting now could only
+        // make it worse: leave everything for the next prune, which will say what is missing.
+        deferredBecause = `a snapshot written during the prune needs blobs that cannot be found (${lost[0]?.blob ?? ''})`;
+      }
+      const back = [...needs].filter((p) => !spared.has(p));
+      if (back.length > 0) {
+        await repo.writeIndexFile({
+          supersedes: [],
+          packs: back.map((id) => ({ id, entries: all.get(id) ?? [] })),
+        });
+        for (const p of back) spared.add(p);
+        rescued = back.length;
+      }
+    }
+  }
+
+  // 6. Deleting.
+  let freed = 0;
+  let deferredPacks = 0;
+  let deferredBytes = 0;
+  if (deferredBecause !== undefined) {
+    for (const p of doomed) {
+      if (spared.has(p)) continue;
+      deferredPacks++;
+      deferredBytes += present.get(p) ?? 0;
+    }
+  } else {
+    const going = doomed.filter((p) => !spared.has(p));
+    let gone = 0;
+    for (const pack of going) {
+      signal?.throwIfAborted();
+      try {
+        await repo.backend.remove({ type: 'data', name: pack });
+      } catch (err) {
+        if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
+      }
+      freed += present.get(pack) ?? 0;
+      progress('delete', ++gone, going.length);
+    }
+  }
+  const tempFilesRemoved = await repo.backend.removeStaleTempFiles(options.tempAgeMs ?? DEFAULT_TEMP_AGE_MS);
+
+  return {
+    ...base,
+    dryRun: false,
+    packsWritten: written.length,
+    bytesRead,
+    bytesWritten,
+    bytesCloned,
+    bytesCopied,
+    bytesFreed: freed - packBytes,
+    waitedFor,
+    waitedMs,
+    packsRescued: rescued,
+    packsDeferred: deferredPacks,
+    bytesDeferred: deferredBytes,
+    deferredBecause,
+    tempFilesRemoved,
+    locksRemoved,
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
