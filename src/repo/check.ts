@@ -163,7 +163,8 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
           message: `data/${name} is not a pack name; it is ignored`,
           pack: name,
         });
-      else if (!members.has(name)) {
+      // A pack every blob of which is indexed elsewhere first is still named by the index.
+      else if (!members.has(name) && !repo.index.hasPack(name)) {
         add({
           severity: 'warning',
           code: 'PACK_UNREFERENCED',

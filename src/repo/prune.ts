@@ -312,7 +312,18 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   const signal = options.signal;
   const env = options.lockEnv ?? defaultLockEnv;
 
-  // 1. The picture: index files, packs, trailers of unindexed packs, snapshots, blobs in use.
+  // 1. The picture: snapshots, index files, packs, trailers of unindexed packs, blobs in use.
+  // Snapshots first: a backup writes its packs and index before its snapshot, so whatever a
+  // snapshot listed now needs is in the index files and packs listed after it.
+  const { snapshots, errors } = await repo.listSnapshots();
+  const firstError = errors[0];
+  if (firstError) {
+    throw new CairnError(
+      firstError.code,
+      `Cannot prune: ${firstError.message}; nothing was deleted. The blobs it needs cannot be known: put its file back, or remove it with "cairn forget ID" if it is lost`,
+      { cause: firstError },
+    );
+  }
   const indexNames: string[] = [];
   for await (const f of repo.backend.list('index')) indexNames.push(f.name);
   let indexes: IndexRead[];
@@ -382,15 +393,6 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     if (entries !== undefined) index.addPack(pack, entries);
   }
 
-  const { snapshots, errors } = await repo.listSnapshots();
-  const firstError = errors[0];
-  if (firstError) {
-    throw new CairnError(
-      firstError.code,
-      `Cannot prune: ${firstError.message}; nothing was deleted. The blobs it needs cannot be known: put its file back, or remove it with "cairn forget ID" if it is lost`,
-      { cause: firstError },
-    );
-  }
   const used = new Set<string>();
   const missing: MissingBlob[] = [];
   await walkNeeded(
