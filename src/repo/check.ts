@@ -416,7 +416,8 @@ async function walkSnapshots(
   return { snapshots, errors, trees: walk.trees, hits };
 }
 
-interface Hit {
+/** Something below a tree that cannot be restored: a file needing a blob, or a tree that cannot be read. */
+export interface Hit {
   readonly kind: 'file' | 'tree';
   readonly path: string;
   readonly blob: string;
@@ -425,8 +426,11 @@ interface Hit {
   readonly message: string;
 }
 
-/** Walks trees once each; remembers per tree which of its files need bad or missing blobs. */
-class TreeWalk {
+/**
+ * Walks trees once each; remembers per tree which of its files need bad or missing blobs, and
+ * which of its folders cannot be read. Used by check and by repairSnapshots.
+ */
+export class TreeWalk {
   trees = 0;
   private readonly memo = new Map<string, Hit[]>();
   private readonly repo: Repository;
@@ -441,12 +445,20 @@ class TreeWalk {
 
   /** Hits with paths relative to the tree, prefixed by `prefix`. */
   async affected(treeId: string, prefix: string): Promise<Hit[]> {
+    return (await this.relative(treeId)).map((h) => ({ ...h, path: path.posix.join(prefix, h.path) }));
+  }
+
+  /**
+   * Hits with paths relative to the tree ('' for the tree itself, which cannot be read; 'name'
+   * for a file of it); not to be changed. Each tree is read once, however often it is asked for.
+   */
+  async relative(treeId: string): Promise<readonly Hit[]> {
     let rel = this.memo.get(treeId);
     if (rel === undefined) {
       rel = await this.compute(treeId);
       this.memo.set(treeId, rel);
     }
-    return rel.map((h) => ({ ...h, path: path.posix.join(prefix, h.path) }));
+    return rel;
   }
 
   private async compute(treeId: string): Promise<Hit[]> {
