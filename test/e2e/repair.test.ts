@@ -3,7 +3,7 @@
  * repair replaces the snapshot by one without that file, and everything else still restores.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -101,6 +101,21 @@ describe('cairn repair snapshots', () => {
     const again = ok(await run(['repair', 'snapshots', '--forget', '--json']));
     const sum = message(again.stdout, 'summary');
     assert.deepEqual([sum.intact, sum.repaired, sum.already_repaired], [2, [], []]);
+    assert.equal((await snapshotFiles()).length, 2);
+
+    // A snapshot file that cannot be read cannot be repaired: reported (exit 3), removed by forget.
+    const junk = randomBytes(300);
+    const junkId = createHash('sha256').update(junk).digest('hex');
+    await fs.writeFile(path.join(repoDir, 'snapshots', junkId), junk);
+    const unreadable = ok(await run(['repair', 'snapshots', '--forget']), 3);
+    assert.match(
+      unreadable.stderr,
+      new RegExp(
+        `snapshot ${junkId}: it does not authenticate; it cannot be repaired .*"cairn forget ${junkId}" removes it`,
+      ),
+    );
+    assert.equal((await snapshotFiles()).length, 3, 'it is not removed by the repair');
+    ok(await run(['forget', junkId.slice(0, 12)]));
     assert.equal((await snapshotFiles()).length, 2);
   });
 });
