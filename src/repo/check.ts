@@ -437,10 +437,19 @@ export class TreeWalk {
   private readonly bad: ReadonlyMap<string, string>;
   private readonly signal: AbortSignal | undefined;
 
-  constructor(repo: Repository, bad: ReadonlyMap<string, string>, signal: AbortSignal | undefined) {
+  private readonly onTree: ((trees: number) => void) | undefined;
+
+  /** `onTree` is called after each tree is counted, with the count so far (for progress). */
+  constructor(
+    repo: Repository,
+    bad: ReadonlyMap<string, string>,
+    signal: AbortSignal | undefined,
+    onTree?: (trees: number) => void,
+  ) {
     this.repo = repo;
     this.bad = bad;
     this.signal = signal;
+    this.onTree = onTree;
   }
 
   /** Hits with paths relative to the tree, prefixed by `prefix`. */
@@ -464,6 +473,7 @@ export class TreeWalk {
   private async compute(treeId: string): Promise<Hit[]> {
     this.signal?.throwIfAborted();
     this.trees++;
+    this.onTree?.(this.trees);
     const hits: Hit[] = [];
     const id = Buffer.from(treeId, 'hex');
     const badPack = this.bad.get(treeId);

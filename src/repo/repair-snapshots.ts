@@ -42,7 +42,7 @@ export interface RepairSnapshotsOptions {
   readonly forget?: boolean;
   readonly dryRun?: boolean;
   readonly signal?: AbortSignal;
-  /** Called after each snapshot is looked at. */
+  /** Called after each tree is read and each snapshot is looked at. */
   readonly onProgress?: (p: RepairProgress) => void;
   /** The clock for `repaired.time` (injected in tests). */
   readonly now?: () => Date;
@@ -98,7 +98,7 @@ export async function repairSnapshots(
     if (options.signal?.aborted)
       throw new CairnError(
         'INTERRUPTED',
-        'Repair cancelled: no snapshot was removed; replacements written so far are whole',
+        'Repair cancelled: replacements written so far are whole (a second run does not write them again); their originals are kept',
         { cause: err },
       );
     throw err;
@@ -144,13 +144,15 @@ async function repair(repo: Repository, options: RepairSnapshotsOptions): Promis
     for (const i of members) bad.set(repo.index.entryAt(i).id.toString('hex'), pack);
   }
 
-  const walk = new TreeWalk(repo, bad, signal);
-  const rewriter = new Rewriter(repo, walk, bad, dryRun);
   const todo = readable.filter((s) => selected === undefined || selected.has(s.id));
+  let done = 0;
+  const walk = new TreeWalk(repo, bad, signal, (trees) =>
+    options.onProgress?.({ snapshotsDone: done, snapshotsTotal: todo.length, trees }),
+  );
+  const rewriter = new Rewriter(repo, walk, bad, dryRun);
   const planned: { snap: SnapshotInfo; tree: string; cut: RepairCut[] }[] = [];
   const alreadyRepaired: { original: string; replacement: string; forgotten: boolean }[] = [];
   let intact = 0;
-  let done = 0;
   for (const snap of todo) {
     signal?.throwIfAborted();
     if ((await walk.relative(snap.tree)).length === 0) intact++;
