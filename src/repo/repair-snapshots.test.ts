@@ -26,7 +26,7 @@ import type { SnapshotInfo } from './snapshot.ts';
 const FIXED = new Date('2026-12-07T22:00:00.000Z');
 
 /**
- * A source of 90 files of 12 KiB (each one data blob) in the top folder, `sub` and `sub/deep`,
+ * A source of 91 files of 12 KiB (each one data blob) in the top folder, `sub`, `sub/deep` and `other`,
  * backed up twice (the second time with one file changed): two snapshots sharing most trees.
  */
 async function twoSnapshots(t: TestContext) {
@@ -44,6 +44,10 @@ async function twoSnapshots(t: TestContext) {
     fileOf.set(blobId(repo.key, content).toString('hex'), name);
   };
   for (let i = 0; i < 90; i++) await write(i, `f${i}`);
+  await fs.mkdir(path.join(src, 'other'));
+  const other = textBytes('other', 12 * KiB);
+  await fs.writeFile(path.join(src, 'other', 'o'), other);
+  fileOf.set(blobId(repo.key, other).toString('hex'), path.join(src, 'other', 'o'));
   await backup(repo, [src]);
   await write(4, 'f4 changed');
   await backup(repo, [src]);
@@ -303,6 +307,25 @@ describe('repair snapshots', () => {
       { path: path.join(src, 'sub', 'deep'), kind: 'folder', reason: `tree ${deep} is in no index` },
     ]);
     const snap = (await snapshotsOf(repoDir)).find((s) => s.id === r.repaired[0]!.replacement)!;
+    // In the source folder only the node of sub changed (its subtree); other keeps its tree id.
+    const repo3 = await openRepo(repoDir);
+    await repo3.loadIndex();
+    const srcTree = async (root: string) => {
+      let tree = await repo3.loadTree(root);
+      for (const name of src.split('/').filter(Boolean))
+        tree = await repo3.loadTree(tree.nodes.find((n) => n.name === name)!.subtree!);
+      return tree;
+    };
+    const [was, now] = [await srcTree(second!.tree), await srcTree(snap.tree)];
+    await repo3.close();
+    assert.deepEqual(
+      now.nodes.filter((n) => n.name !== 'sub'),
+      was.nodes.filter((n) => n.name !== 'sub'),
+    );
+    const [subWas, subNow] = [was, now].map((t) => t.nodes.find((n) => n.name === 'sub')!);
+    assert.notEqual(subNow!.subtree, subWas!.subtree);
+    assert.deepEqual({ ...subNow, subtree: '' }, { ...subWas, subtree: '' });
+    assert.ok(was.nodes.some((n) => n.name === 'other' && n.subtree !== undefined));
     const got = await restored(repoDir, snap, path.join(dir, 'restore'), src);
     const want = await readTree(src);
     for (const k of [...want.keys()]) if (k.startsWith('sub/deep/')) want.delete(k);
