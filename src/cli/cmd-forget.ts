@@ -106,7 +106,7 @@ async function findEvenUnreadable(s: Session, ref: string): Promise<{ readonly i
     const names: string[] = [];
     for await (const f of s.repo.backend.list('snapshots')) if (f.name.startsWith(ref)) names.push(f.name);
     if (names.length !== 1) throw err;
-    s.out.warn(`snapshot ${names[0]} cannot be read; it is removed all the same`);
+    s.out.warn(`snapshot ${names[0]} cannot be read; named, it is forgotten all the same`);
     return { id: names[0] as string };
   }
 }

@@ -436,7 +436,6 @@ export class TreeWalk {
   private readonly repo: Repository;
   private readonly bad: ReadonlyMap<string, string>;
   private readonly signal: AbortSignal | undefined;
-
   private readonly onTree: ((trees: number) => void) | undefined;
 
   /** `onTree` is called after each tree is counted, with the count so far (for progress). */
@@ -458,8 +457,8 @@ export class TreeWalk {
   }
 
   /**
-   * Hits with paths relative to the tree ('' for the tree itself, which cannot be read; 'name'
-   * for a file of it); not to be changed. Each tree is read once, however often it is asked for.
+   * Hits with paths relative to the tree ('' for the tree itself when it cannot be read, 'a/b'
+   * for what is below it); not to be changed. Each tree is read once, however often asked for.
    */
   async relative(treeId: string): Promise<readonly Hit[]> {
     let rel = this.memo.get(treeId);
