@@ -8,7 +8,6 @@ import {
   type GroupKey,
   type PruneResult,
   type RetentionPolicy,
-  type SnapshotInfo,
 } from '../repo/index.ts';
 import { openSession, type GlobalOptions, type Session } from './context.ts';
 import { formatBytes, plural } from './output.ts';
@@ -135,6 +134,23 @@ export function printPrune(s: Session, r: PruneResult): void {
   });
 }
 
+/**
+ * A snapshot by "latest" or id prefix; a prefix that names no readable snapshot may name a
+ * snapshot file that cannot be read, which forget removes too (nothing else can be done with it).
+ */
+async function findEvenUnreadable(s: Session, ref: string): Promise<{ readonly id: string }> {
+  try {
+    return await s.repo.findSnapshot(ref);
+  } catch (err) {
+    if (!(err instanceof CairnError && err.code === 'SNAPSHOT_NOT_FOUND') || ref === 'latest') throw err;
+    const names: string[] = [];
+    for await (const f of s.repo.backend.list('snapshots')) if (f.name.startsWith(ref)) names.push(f.name);
+    if (names.length !== 1) throw err;
+    s.out.warn(`snapshot ${names[0]} cannot be read; named, it is forgotten all the same`);
+    return { id: names[0] as string };
+  }
+}
+
 export function registerForget(program: Command): void {
   program
     .command('forget')
@@ -209,9 +225,9 @@ Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
         index: false,
       });
       try {
-        let doomed: SnapshotInfo[] = [];
+        let doomed: { readonly id: string }[] = [];
         if (refs.length > 0) {
-          for (const ref of refs) doomed.push(await s.repo.findSnapshot(ref));
+          for (const ref of refs) doomed.push(await findEvenUnreadable(s, ref));
         } else {
           const { snapshots, errors } = await s.repo.listSnapshots();
           if (errors[0]) throw errors[0];

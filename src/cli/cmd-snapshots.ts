@@ -51,6 +51,7 @@ export function registerSnapshots(program: Command): void {
                 program_version: x.programVersion,
                 ...(x.summary ? { summary: snakeCase(x.summary) } : {}),
                 ...(x.plugins ? { plugins: x.plugins } : {}),
+                ...(x.repaired ? { repaired: x.repaired } : {}),
               })),
             ) + '\n',
           );

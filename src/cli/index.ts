@@ -13,6 +13,7 @@ import { registerClone } from './cmd-clone.ts';
 import { registerCopy } from './cmd-copy.ts';
 import { registerForget } from './cmd-forget.ts';
 import { registerPrune } from './cmd-prune.ts';
+import { registerRepair } from './cmd-repair.ts';
 import { registerInit } from './cmd-init.ts';
 import { registerKey } from './cmd-key.ts';
 import { registerPlugins } from './cmd-plugins.ts';
@@ -67,6 +68,7 @@ in docs/errors.md.`,
   registerCheck(program);
   registerForget(program);
   registerPrune(program);
+  registerRepair(program);
   registerKey(program);
   registerUnlock(program);
   registerClone(program);

@@ -401,7 +401,8 @@ async function walkSnapshots(
   return { snapshots, errors, trees: walk.trees, hits };
 }
 
-interface Hit {
+/** Something below a tree that cannot be restored: a file needing a blob, or a tree that cannot be read. */
+export interface Hit {
   readonly kind: 'file' | 'tree';
   readonly path: string;
   readonly blob: string;
@@ -410,33 +411,53 @@ interface Hit {
   readonly message: string;
 }
 
-/** Walks trees once each; remembers per tree which of its files need bad or missing blobs. */
-class TreeWalk {
+/**
+ * Walks trees once each; remembers per tree which of its files need bad or missing blobs, and
+ * which of its folders cannot be read. Used by check and by repairSnapshots.
+ */
+export class TreeWalk {
   trees = 0;
   private readonly memo = new Map<string, Hit[]>();
   private readonly repo: Repository;
   private readonly bad: ReadonlyMap<string, string>;
   private readonly signal: AbortSignal | undefined;
+  private readonly onTree: ((trees: number) => void) | undefined;
 
-  constructor(repo: Repository, bad: ReadonlyMap<string, string>, signal: AbortSignal | undefined) {
+  /** `onTree` is called after each tree is counted, with the count so far (for progress). */
+  constructor(
+    repo: Repository,
+    bad: ReadonlyMap<string, string>,
+    signal: AbortSignal | undefined,
+    onTree?: (trees: number) => void,
+  ) {
     this.repo = repo;
     this.bad = bad;
     this.signal = signal;
+    this.onTree = onTree;
   }
 
   /** Hits with paths relative to the tree, prefixed by `prefix`. */
   async affected(treeId: string, prefix: string): Promise<Hit[]> {
+    return (await this.relative(treeId)).map((h) => ({ ...h, path: path.posix.join(prefix, h.path) }));
+  }
+
+  /**
+   * Hits with paths relative to the tree ('' for the tree itself when it cannot be read, 'a/b'
+   * for what is below it); not to be changed. Each tree is read once, however often asked for.
+   */
+  async relative(treeId: string): Promise<readonly Hit[]> {
     let rel = this.memo.get(treeId);
     if (rel === undefined) {
       rel = await this.compute(treeId);
       this.memo.set(treeId, rel);
     }
-    return rel.map((h) => ({ ...h, path: path.posix.join(prefix, h.path) }));
+    return rel;
   }
 
   private async compute(treeId: string): Promise<Hit[]> {
     this.signal?.throwIfAborted();
     this.trees++;
+    this.onTree?.(this.trees);
     const hits: Hit[] = [];
     const id = Buffer.from(treeId, 'hex');
     const badPack = this.bad.get(treeId);

@@ -67,8 +67,25 @@ export {
   type Affected,
   type Subset,
 } from './check.ts';
+export {
+  repairSnapshots,
+  REPAIR_CUT_LIMIT,
+  REPAIRED_TAG,
+  type RepairSnapshotsOptions,
+  type RepairSnapshotsResult,
+  type RepairProgress,
+  type RepairedSnapshot,
+} from './repair-snapshots.ts';
 export { BACKUP_STAGES, type BackupStage } from './stages.ts';
-export type { BackupLevel, Snapshot, SnapshotInfo, SnapshotPlugin, SnapshotSummary } from './snapshot.ts';
+export type {
+  BackupLevel,
+  RepairCut,
+  Snapshot,
+  SnapshotInfo,
+  SnapshotPlugin,
+  SnapshotRepair,
+  SnapshotSummary,
+} from './snapshot.ts';
 export {
   applyPolicy,
   parseDuration,

@@ -50,6 +50,28 @@ export interface SnapshotPlugin {
   readonly state?: unknown;
 }
 
+/** One thing a repair left out of a snapshot: a file it cut, or a folder it emptied. */
+export interface RepairCut {
+  /** Absolute path in the snapshot. */
+  readonly path: string;
+  /** `file`: the file was removed from its folder; `folder`: the folder was kept, empty. */
+  readonly kind: 'file' | 'folder';
+  /** Why it could not be kept, e.g. "blob 3f2a… is in no index". */
+  readonly reason: string;
+}
+
+/** What `cairn repair snapshots` did to make a snapshot: recorded in the snapshot it wrote. */
+export interface SnapshotRepair {
+  /** The id of the damaged snapshot this one replaces. */
+  readonly from: string;
+  /** When the repair was made (ISO 8601). */
+  readonly time: string;
+  /** Files cut and folders emptied, in all. */
+  readonly count: number;
+  /** The first of them (at most REPAIR_CUT_LIMIT; `count` says how many there were). */
+  readonly cut: readonly RepairCut[];
+}
+
 export interface Snapshot {
   readonly version: 1;
   readonly time: string;
@@ -67,6 +89,8 @@ export interface Snapshot {
   readonly original?: string;
   /** The plugins that made entries of this snapshot or were called for its files (optional). */
   readonly plugins?: readonly SnapshotPlugin[];
+  /** For a snapshot written by `cairn repair snapshots`: which snapshot it replaces, what it lacks. */
+  readonly repaired?: SnapshotRepair;
 }
 
 export interface SnapshotInfo extends Snapshot {
