@@ -1,9 +1,16 @@
 /**
  * `cairn repair`: commands that bring a damaged repository back to one that checks clean, each
- * a subcommand registered below (`repair snapshots`: replace snapshots that need missing data).
+ * a subcommand registered below (`repair index`: rebuild the index from the packs' trailers;
+ * `repair snapshots`: replace snapshots that need missing data).
  */
 import type { Command } from 'commander';
-import { repairSnapshots, type RepairedSnapshot, type RepairSnapshotsResult } from '../repo/index.ts';
+import {
+  repairIndex,
+  repairSnapshots,
+  type RepairedSnapshot,
+  type RepairIndexResult,
+  type RepairSnapshotsResult,
+} from '../repo/index.ts';
 import { openSession, type GlobalOptions, type Session } from './context.ts';
 import { formatDuration, outcome, plural } from './output.ts';
 import { withSignals } from './signals.ts';
@@ -25,7 +32,98 @@ export function registerRepair(program: Command): void {
     .description('repair a damaged repository')
     .addHelpText('after', WORKFLOW);
 
+  registerRepairIndex(repair);
   registerRepairSnapshots(repair);
+}
+
+function registerRepairIndex(repair: Command): void {
+  repair
+    .command('index')
+    .description("rebuild the index from what the packs' trailers say they hold")
+    .option('-n, --dry-run', 'read every trailer and say what the new index would hold; write nothing')
+    .addHelpText(
+      'after',
+      `
+Every pack's trailer is read (a ranged read of its end, not the whole pack). The new index names
+every pack whose trailer can be read, with the blobs it lists. A pack whose trailer cannot be read
+keeps the entries an old index file gave it, if one can still be read (each blob is still
+authenticated when it is read), and is reported either way. A pack the old index named that is
+not in storage is left out and reported: "cairn repair snapshots" then replaces the snapshots that
+needed it. The old index files are removed once the new ones are written; no pack is touched.
+Takes an exclusive lock: no backup, prune or check may run meanwhile.
+${WORKFLOW}`,
+    )
+    .action(async (flags: { dryRun?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      const dryRun = flags.dryRun === true;
+      const s = await openSession(g, {
+        lock: dryRun ? 'shared' : 'exclusive',
+        command: 'repair index',
+        index: false,
+      });
+      try {
+        let phase = { what: 'index', done: 0, total: 0 };
+        const stop = s.out.progress(
+          (ms) =>
+            `[${formatDuration(ms)}] ${phase.what === 'index' ? 'old index files' : 'pack trailers'} ${phase.done}/${phase.total}`,
+        );
+        let r: RepairIndexResult;
+        try {
+          r = await withSignals((signal) =>
+            repairIndex(s.repo, {
+              dryRun,
+              signal,
+              onProgress: (what, done, total) => (phase = { what, done, total }),
+            }),
+          );
+        } finally {
+          stop();
+        }
+        printRepairIndex(s, r);
+      } finally {
+        await s.close();
+      }
+    });
+}
+
+function printRepairIndex(s: Session, r: RepairIndexResult): void {
+  const { out } = s;
+  for (const f of r.indexFilesDamaged)
+    out.warn(`old ${f.message}: replaced by the packs' own trailers`, { file: f.pack });
+  for (const p of r.packsUnreadable) {
+    out.warn(
+      `${p.message}; ${p.kept ? 'its entries from the old index are kept' : 'no readable index file named it, so its blobs cannot be found'} ("cairn check --read-data" says what in it can still be read)`,
+      { pack: p.pack },
+    );
+  }
+  for (const p of r.packsMissing) {
+    out.warn(
+      `pack ${p} was named by the index but is not in storage: left out ("cairn repair snapshots" replaces the snapshots that needed it)`,
+      { pack: p },
+    );
+  }
+  const verb = r.dryRun ? 'would name' : 'names';
+  out.line(
+    `${r.dryRun ? 'dry run: ' : ''}read the trailers of ${plural(r.packs, 'pack')}: the new index ${verb} ${plural(r.packsIndexed, 'pack')} ` +
+      `with ${plural(r.blobs, 'blob')}` +
+      (r.packsAdded > 0 ? ` (${r.packsAdded} the old index did not name)` : '') +
+      (r.dryRun
+        ? ''
+        : `; ${plural(r.indexFilesWritten, 'index file')} written, ${r.indexFilesRemoved} old removed`),
+  );
+  out.emit({
+    message_type: 'summary',
+    dry_run: r.dryRun,
+    packs: r.packs,
+    packs_indexed: r.packsIndexed,
+    packs_added: r.packsAdded,
+    blobs: r.blobs,
+    packs_missing: r.packsMissing,
+    packs_unreadable: r.packsUnreadable,
+    index_files_damaged: r.indexFilesDamaged.map((f) => ({ file: f.pack, code: f.code, message: f.message })),
+    index_files_written: r.indexFilesWritten,
+    index_files_removed: r.indexFilesRemoved,
+  });
 }
 
 interface SnapshotsFlags {

@@ -168,7 +168,7 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
         add({
           severity: 'warning',
           code: 'PACK_UNREFERENCED',
-          message: `pack ${name} (${size} bytes) is in no index: left by an interrupted backup; its blobs are not used`,
+          message: `pack ${name} (${size} bytes) is in no index: left by an interrupted backup, or its index file was lost; restores do not read it ("cairn repair index" indexes it, prune indexes it when a snapshot needs it)`,
           pack: name,
         });
       }
