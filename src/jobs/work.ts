@@ -336,7 +336,7 @@ async function retentionWork(
     });
   } catch (err) {
     if (isCairnError(err, 'REPO_LOCKED')) {
-      io.log('info', 'retention postponed to the next run: the repository is in use by another run');
+      io.log('info', 'retention postponed to the next run: another prune, forget or repair holds the repository');
       return;
     }
     throw err;
