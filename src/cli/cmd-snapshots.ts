@@ -12,7 +12,7 @@ export function registerSnapshots(program: Command): void {
     'only',
   ).action(async (flags: FilterFlags, cmd: Command) => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    const s = await openSession(g, { lock: 'none', command: 'snapshots', index: false });
+    const s = await openSession(g, { lock: 'none', command: 'snapshots', index: false, readOnly: true });
     try {
       const { snapshots, damaged } = await s.repo.listSnapshots();
       // A damaged file is listed whatever the filter: its host, paths and tags are unknown.

@@ -38,6 +38,10 @@ export function buildProgram(): Command {
     )
     .option('--json', 'print JSON instead of text')
     .option('-q, --quiet', 'print only warnings and errors')
+    .option(
+      '--no-lock',
+      'take no lock (commands that only read: restore, ls, find, dump, diff, stats, check, snapshots), for a read-only or immutable repository',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
