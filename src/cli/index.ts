@@ -20,6 +20,7 @@ import { registerRestore } from './cmd-restore.ts';
 import { registerServer } from './cmd-server.ts';
 import { registerSimulate } from './cmd-simulate.ts';
 import { registerSnapshots } from './cmd-snapshots.ts';
+import { registerTag } from './cmd-tag.ts';
 import { registerUnlock } from './cmd-unlock.ts';
 import { outcome } from './output.ts';
 
@@ -66,6 +67,7 @@ in docs/errors.md.`,
   registerInit(program);
   registerBackup(program);
   registerSnapshots(program);
+  registerTag(program);
   registerRestore(program);
   registerBrowse(program);
   registerCheck(program);

@@ -108,3 +108,10 @@ export {
   parseTagSet,
   type SnapshotFilter,
 } from './filter.ts';
+export {
+  changedTags,
+  retagSnapshots,
+  type RetagResult,
+  type Retagged,
+  type TagChange,
+} from './tag.ts';
