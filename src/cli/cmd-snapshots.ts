@@ -38,6 +38,7 @@ export function registerSnapshots(program: Command): void {
               tags: x.tags,
               tree: x.tree,
               ...(x.parent ? { parent: x.parent } : {}),
+              ...(x.original ? { original: x.original } : {}),
               program_version: x.programVersion,
               ...(x.summary ? { summary: snakeCase(x.summary) } : {}),
               ...(x.plugins ? { plugins: x.plugins } : {}),
