@@ -168,11 +168,11 @@ describe('choosing snapshots', () => {
     assert.equal(retagged.original, ids['web-srv']);
     ids['web-srv'] = retagged.id;
 
-    const again = await cairn(['tag', '--add', 'keep', ids['web-srv']!], { env });
+    const again = await cairn(['tag', '--add', 'keep', ids['web-srv']], { env });
     assert.equal(again.code, 0, show(again));
     assert.match(again.stdout, /0 snapshots changed, 1 already as asked/);
 
-    const nothing = await cairn(['tag', ids['web-srv']!], { env });
+    const nothing = await cairn(['tag', ids['web-srv']], { env });
     assert.equal(nothing.code, 2, show(nothing));
     assert.match(nothing.stderr, /give --add, --remove or --set/);
   });
