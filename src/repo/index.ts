@@ -101,17 +101,5 @@ export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';
 export { MasterIndex } from './master-index.ts';
 export { isDamaged, damagedError } from './repository.ts';
 export type { DamagedSnapshot } from './snapshot.ts';
-export {
-  describeFilter,
-  filterIsEmpty,
-  matchesFilter,
-  parseTagSet,
-  type SnapshotFilter,
-} from './filter.ts';
-export {
-  changedTags,
-  retagSnapshots,
-  type RetagResult,
-  type Retagged,
-  type TagChange,
-} from './tag.ts';
+export { describeFilter, filterIsEmpty, matchesFilter, parseTagSet, type SnapshotFilter } from './filter.ts';
+export { changedTags, retagSnapshots, type RetagResult, type Retagged, type TagChange } from './tag.ts';
