@@ -18,9 +18,8 @@ export function registerSnapshots(program: Command): void {
       // A damaged file is listed whatever the filter: its host, paths and tags are unknown.
       // With --json stdout is one JSON array, so the warnings go to stderr.
       for (const d of damaged) {
-        const text = `snapshot file ${d.id} cannot be read: ${d.reason}`;
-        if (s.out.json) process.stderr.write(`warning: ${text}\n`);
-        else s.out.warn(text);
+        if (s.out.json) process.stderr.write(`warning: ${d.error.message}\n`);
+        else s.out.warn(d.error.message);
       }
       outcome.warnings += damaged.length;
       const filter = snapshotFilter(flags);
