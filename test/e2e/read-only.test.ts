@@ -81,6 +81,7 @@ describe(
         ['stats'],
         ['diff', 'latest', 'latest'],
         ['dump', 'latest', path.join(src, 'hello.txt')],
+        ['key', 'list'],
       ]) {
         const r = await cairn(['--no-lock', ...args], { env });
         assert.equal(r.code, 0, `${args.join(' ')}: ${show(r)}`);
