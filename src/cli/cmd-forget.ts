@@ -174,7 +174,10 @@ Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
         if (refs.length > 0) {
           // A damaged file named by id is removed too: that is how one gets rid of it.
           for (const ref of refs) {
-            const found = await s.repo.resolveSnapshotId(ref);
+            const found =
+              ref === 'latest'
+                ? await s.repo.findSnapshot(ref, snapshotFilter(flags))
+                : await s.repo.resolveSnapshotId(ref);
             if (isDamaged(found)) s.out.line(`snapshot ${found.id.slice(0, 8)} is damaged (${found.reason})`);
             doomed.push(found);
           }

@@ -127,6 +127,10 @@ describe('choosing snapshots', () => {
     );
     assert.equal(r.code, 0, show(r));
     assert.deepEqual(message(r.stdout, 'forget').removed, [ids['web-etc']]);
+    // "latest" is still a name forget takes, and the filters choose it.
+    const latest = await cairn(['forget', 'latest', '--host', 'web', '-n', '--json'], { env });
+    assert.equal(latest.code, 0, show(latest));
+    assert.deepEqual(message(latest.stdout, 'forget').removed, [ids['web-srv']]);
     const byPath = await cairn(
       ['forget', '--keep-last', '1', '--group-by', '', '--path', etc, '-n', '--json'],
       {
