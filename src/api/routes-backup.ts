@@ -192,7 +192,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
       const q = request.query as { skip?: number; limit?: number; job?: string };
       const open = await openRepository(r, { lock: 'none', command: 'list', index: false });
       try {
-        const { snapshots } = await open.repo.listSnapshots();
+        const { snapshots, damaged } = await open.repo.listSnapshots();
         const filtered = snapshots.filter((s) => !q.job || s.tags.includes(`job:${q.job}`)).reverse();
         const skip = q.skip ?? 0;
         const limit = q.limit ?? 50;
@@ -209,7 +209,12 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
             { rel: 'restore', href: `${API}/restores`, method: 'POST' },
           ],
         }));
-        return { data, pagination: { total: filtered.length, count: data.length, skip, limit } };
+        return {
+          data,
+          pagination: { total: filtered.length, count: data.length, skip, limit },
+          // Snapshot files that cannot be read, whatever the job filter: their tags are unknown.
+          damaged: damaged.map((d) => ({ id: d.id, reason: d.reason, code: d.error.code })),
+        };
       } finally {
         await open.close();
       }

@@ -177,7 +177,7 @@ export function registerBackup(program: Command): void {
     .option('--host <name>', "record this host name instead of the machine's")
     .option(
       '--parent <snapshot>',
-      'compare with this snapshot instead of the latest of the same host and paths',
+      'compare with this snapshot instead of the latest of the same host and paths ("latest" is that one, but fails when there is none or a snapshot file is damaged)',
     )
     .option('--force', 'read every file again, ignoring the parent snapshot')
     .option('-e, --exclude <pattern>', 'leave out paths matching the pattern (repeatable)', repeatable)
@@ -398,6 +398,9 @@ async function backupSession(g: GlobalOptions, flags: BackupFlags, plan: Session
     plan.setLog(pluginLog(out));
     const sources = normalisePaths(paths);
     const host = flags.host;
+    // "--parent latest" and the parent chosen by default: the latest of this host and these paths.
+    const sameSources = (x: SnapshotInfo) =>
+      x.host === (host ?? hostname()) && JSON.stringify(x.paths) === JSON.stringify(sources);
     let parent: SnapshotInfo | undefined;
     let setup: BackupSetup | undefined;
     if (plugins) {
@@ -413,18 +416,15 @@ async function backupSession(g: GlobalOptions, flags: BackupFlags, plan: Session
           `no full backup of these sources yet: running a full backup (${plugins.level ?? 'incremental'} asked)`,
         );
       } else if (plugins.commands.length > 0) out.line(`level: ${setup.level}`);
-      if (flags.parent) parent = await repo.findSnapshot(flags.parent);
+      if (flags.parent) parent = await repo.findSnapshot(flags.parent, sameSources);
       else if (!flags.force) parent = setup.parent;
       const { parent: _computed, ...rest } = setup;
       setup = { ...rest, ...(parent ? { parent } : {}) };
     } else if (!flags.force && !stream && plan.level !== 'full') {
-      if (flags.parent) parent = await repo.findSnapshot(flags.parent);
+      if (flags.parent) parent = await repo.findSnapshot(flags.parent, sameSources);
       else {
         const { snapshots } = await repo.listSnapshots();
-        const myHost = host ?? hostname();
-        const same = snapshots.filter(
-          (x) => x.host === myHost && JSON.stringify(x.paths) === JSON.stringify(sources),
-        );
+        const same = snapshots.filter(sameSources);
         parent = same[same.length - 1];
       }
     }

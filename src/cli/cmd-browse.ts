@@ -6,12 +6,16 @@ import {
   fileContent,
   findNode,
   walk,
+  matchesFilter,
   type SnapshotInfo,
   type TreeNode,
   type Visited,
+  type Repository,
+  type SnapshotFilter,
 } from '../repo/index.ts';
+import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes, plural } from './output.ts';
+import { formatBytes, outcome, plural, type Output } from './output.ts';
 
 const TYPE_CHAR: Record<TreeNode['type'], string> = {
   file: '-',
@@ -72,18 +76,32 @@ function longLine(v: Visited): string {
   return `${modeString(n)} ${owner.padEnd(17)} ${String(n.size).padStart(12)} ${isoTime(n.mtimeNs).replace('T', ' ').slice(0, 19)} ${v.path}${link}`;
 }
 
+/**
+ * The readable snapshots that match `filter`. A damaged snapshot file cannot be searched or
+ * counted and its host, paths and tags are unknown, so it is a warning, never silently skipped.
+ */
+async function listMatching(
+  repo: Pick<Repository, 'listSnapshots'>,
+  filter: SnapshotFilter,
+  out: Output,
+): Promise<SnapshotInfo[]> {
+  const { snapshots, damaged } = await repo.listSnapshots();
+  for (const d of damaged) out.warn(`snapshot file ${d.id} cannot be read (${d.reason}): left out`);
+  outcome.warnings += damaged.length;
+  return snapshots.filter((x) => matchesFilter(x, filter));
+}
+
 export function registerBrowse(program: Command): void {
-  program
-    .command('ls')
+  withFilterOptions(program.command('ls'))
     .description('list the files of a snapshot (below a path)')
     .argument('<snapshot>', 'snapshot id (or unique prefix), or "latest"')
     .argument('[path]', 'list below this path of the snapshot', '/')
     .option('-l, --long', 'show type, permissions, owner, size and time')
-    .action(async (ref: string, at: string, flags: { long?: boolean }, cmd: Command) => {
+    .action(async (ref: string, at: string, flags: { long?: boolean } & FilterFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'none', command: 'ls' });
+      const s = await openSession(g, { lock: 'none', command: 'ls', readOnly: true });
       try {
-        const snap = await s.repo.findSnapshot(ref);
+        const snap = await s.repo.findSnapshot(ref, snapshotFilter(flags));
         const start = await findNode(s.repo, snap, at);
         const norm = at === '/' ? '/' : `/${at.replace(/^\/+|\/+$/g, '')}`;
         for await (const v of walk(s.repo, start, norm)) {
@@ -95,8 +113,7 @@ export function registerBrowse(program: Command): void {
       }
     });
 
-  program
-    .command('find')
+  withFilterOptions(program.command('find'), 'search only')
     .description('find files by name or path across snapshots: which restore points hold them')
     .argument('<pattern>', 'a name ("*.conf") or a path pattern ("/etc/**/ssh*"), as for backup --exclude')
     .option(
@@ -104,12 +121,11 @@ export function registerBrowse(program: Command): void {
       'search only this snapshot (repeatable)',
       (v: string, p: string[] | undefined) => [...(p ?? []), v],
     )
-    .option('--host <name>', 'search only snapshots of this host')
     .option('-i, --ignore-case', 'ignore case')
     .action(
       async (
         pattern: string,
-        flags: { snapshot?: string[]; host?: string; ignoreCase?: boolean },
+        flags: { snapshot?: string[]; ignoreCase?: boolean } & FilterFlags,
         cmd: Command,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
@@ -120,14 +136,13 @@ export function registerBrowse(program: Command): void {
         } catch (err) {
           throw new CairnError('USAGE', `Cannot use the pattern "${pattern}": ${reason(err)}`);
         }
-        const s = await openSession(g, { lock: 'none', command: 'find' });
+        const s = await openSession(g, { lock: 'none', command: 'find', readOnly: true });
         try {
+          const filter = snapshotFilter(flags);
           let snaps: SnapshotInfo[];
-          if (flags.snapshot) snaps = await Promise.all(flags.snapshot.map((r) => s.repo.findSnapshot(r)));
-          else
-            snaps = (await s.repo.listSnapshots()).snapshots.filter(
-              (x) => !flags.host || x.host === flags.host,
-            );
+          if (flags.snapshot)
+            snaps = await Promise.all(flags.snapshot.map((r) => s.repo.findSnapshot(r, filter)));
+          else snaps = await listMatching(s.repo, filter, s.out);
           snaps.sort((a, b) => b.time.localeCompare(a.time));
           let total = 0;
           for (const snap of snaps) {
@@ -155,17 +170,17 @@ export function registerBrowse(program: Command): void {
       },
     );
 
-  program
-    .command('diff')
+  withFilterOptions(program.command('diff'))
     .description('show what changed between two snapshots')
     .argument('<snapshot1>', 'the older snapshot')
     .argument('<snapshot2>', 'the newer snapshot')
     .addHelpText('after', '\n+ added, - removed, M content changed, T type changed, U only metadata changed')
-    .action(async (a: string, b: string, _flags: unknown, cmd: Command) => {
+    .action(async (a: string, b: string, flags: FilterFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'none', command: 'diff' });
+      const s = await openSession(g, { lock: 'none', command: 'diff', readOnly: true });
       try {
-        const [x, y] = [await s.repo.findSnapshot(a), await s.repo.findSnapshot(b)];
+        const filter = snapshotFilter(flags);
+        const [x, y] = [await s.repo.findSnapshot(a, filter), await s.repo.findSnapshot(b, filter)];
         const counts: Record<string, number> = { '+': 0, '-': 0, M: 0, T: 0, U: 0 };
         for await (const d of diffTrees(s.repo, x.tree, y.tree)) {
           counts[d.change] = (counts[d.change] ?? 0) + 1;
@@ -190,16 +205,15 @@ export function registerBrowse(program: Command): void {
       }
     });
 
-  program
-    .command('dump')
+  withFilterOptions(program.command('dump'))
     .description('write one file of a snapshot to standard output')
     .argument('<snapshot>', 'snapshot id (or unique prefix), or "latest"')
     .argument('<file>', "the file's path in the snapshot")
-    .action(async (ref: string, file: string, _flags: unknown, cmd: Command) => {
+    .action(async (ref: string, file: string, flags: FilterFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'shared', command: 'dump' });
+      const s = await openSession(g, { lock: 'shared', command: 'dump', readOnly: true });
       try {
-        const snap = await s.repo.findSnapshot(ref);
+        const snap = await s.repo.findSnapshot(ref, snapshotFilter(flags));
         const node = await findNode(s.repo, snap, file);
         if (node.type !== 'file') {
           throw new CairnError(
@@ -215,18 +229,18 @@ export function registerBrowse(program: Command): void {
       }
     });
 
-  program
-    .command('stats')
+  withFilterOptions(program.command('stats'), 'count only')
     .description('sizes: what the snapshots hold, what is stored once, and what that costs on disk')
     .argument('[snapshot...]', 'only these snapshots (default: all)')
-    .action(async (refs: string[], _flags: unknown, cmd: Command) => {
+    .action(async (refs: string[], flags: FilterFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'none', command: 'stats' });
+      const s = await openSession(g, { lock: 'none', command: 'stats', readOnly: true });
       try {
+        const filter = snapshotFilter(flags);
         const snaps =
           refs.length > 0
-            ? await Promise.all(refs.map((r) => s.repo.findSnapshot(r)))
-            : (await s.repo.listSnapshots()).snapshots;
+            ? await Promise.all(refs.map((r) => s.repo.findSnapshot(r, filter)))
+            : await listMatching(s.repo, filter, s.out);
         let files = 0;
         let restoreSize = 0;
         const blobs = new Set<string>();

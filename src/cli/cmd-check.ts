@@ -31,7 +31,7 @@ export function registerCheck(program: Command): void {
     .action(async (flags: CheckFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const subset = flags.readDataSubset ? parseSubset(flags.readDataSubset) : undefined;
-      const s = await openSession(g, { lock: 'shared', command: 'check', index: false });
+      const s = await openSession(g, { lock: 'shared', command: 'check', index: false, readOnly: true });
       try {
         const { repo, out } = s;
         let phase = { done: 0, total: 0, what: 'index' };

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
-import { copySnapshots, Lock, type CopyMode, type CopyProgress } from '../repo/index.ts';
-import { openSession, type GlobalOptions } from './context.ts';
+import { copySnapshots, type CopyMode, type CopyProgress } from '../repo/index.ts';
+import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts';
+import { acquireLock, openSession, type GlobalOptions } from './context.ts';
 import { fromLocation, openFrom, withFromOptions, type FromFlags } from './from-repo.ts';
 import { formatBytes, formatDuration, plural } from './output.ts';
 import { withSignals } from './signals.ts';
@@ -13,14 +14,24 @@ const HOW: Record<CopyMode, string> = {
   rechunk: 'other keys and chunker: files cut again with the destination chunker',
 };
 
+type CopyFlags = FromFlags & FilterFlags & { readonly fromNoLock?: boolean };
+
 export function registerCopy(program: Command): void {
   const copy = program
     .command('copy')
     .description('copy snapshots from another repository into this one')
     .argument('[snapshot...]', 'snapshots of the source to copy ("latest" or ids); all when none is named');
-  withFromOptions(copy, 'where the snapshots come from').addHelpText(
-    'after',
-    `
+  withFilterOptions(
+    withFromOptions(copy, 'where the snapshots come from'),
+    'copy only (and choose "latest" among)',
+  )
+    .option(
+      '--from-no-lock',
+      'take no lock in the source repository (it is only read): for a read-only or immutable source',
+    )
+    .addHelpText(
+      'after',
+      `
 Snapshots the destination already holds (copied before: each copy records the id of the
 snapshot it copies) are skipped, so running copy again copies only what is new.
 
@@ -32,9 +43,15 @@ How data moves depends on the two repositories:
     deduplicate against the copy (slower: every byte goes through the chunker).
 
 Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file /root/.src-pass`,
-  );
-  copy.action(async (refs: string[], flags: FromFlags, cmd: Command) => {
+    );
+  copy.action(async (refs: string[], flags: CopyFlags, cmd: Command) => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
+    if (g.lock === false) {
+      throw new CairnError(
+        'USAGE',
+        'Cannot use --no-lock with "copy": it writes to the destination; --from-no-lock leaves the source unlocked',
+      );
+    }
     const from = fromLocation(flags);
     if (from === undefined) {
       throw new CairnError(
@@ -43,7 +60,15 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
       );
     }
     const src = await openFrom(from, flags);
-    const srcLock = await Lock.acquire(src, { exclusive: false, command: 'copy' });
+    const srcLock =
+      flags.fromNoLock === true
+        ? undefined
+        : await acquireLock(src, {
+            exclusive: false,
+            command: 'copy',
+            readOnly: true,
+            option: '--from-no-lock',
+          });
     try {
       const s = await openSession(g, { lock: 'shared', command: 'copy' });
       try {
@@ -63,6 +88,7 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
           r = await withSignals((signal) =>
             copySnapshots(src, s.repo, {
               snapshots: refs,
+              filter: snapshotFilter(flags),
               signal,
               onProgress: (progress) => (p = progress),
             }),
@@ -97,7 +123,7 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
       }
     } finally {
       await src.close();
-      await srcLock.release();
+      await srcLock?.release();
     }
   });
 }

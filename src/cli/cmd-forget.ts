@@ -2,18 +2,23 @@ import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
 import {
   applyPolicy,
+  isDamaged,
+  matchesFilter,
+  type DamagedSnapshot,
   parseDuration,
   policyIsEmpty,
   prune,
   type GroupKey,
   type PruneResult,
   type RetentionPolicy,
+  type SnapshotInfo,
 } from '../repo/index.ts';
+import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts';
 import { openSession, type GlobalOptions, type Session } from './context.ts';
 import { formatBytes, plural } from './output.ts';
 import { withSignals } from './signals.ts';
 
-interface ForgetFlags {
+interface ForgetFlags extends FilterFlags {
   readonly keepLast?: string;
   readonly keepHourly?: string;
   readonly keepDaily?: string;
@@ -23,7 +28,6 @@ interface ForgetFlags {
   readonly keepWithin?: string;
   readonly keepTag?: string[];
   readonly groupBy: string;
-  readonly host?: string;
   readonly dryRun?: boolean;
   readonly prune?: boolean;
   readonly maxUnused: string;
@@ -134,26 +138,8 @@ export function printPrune(s: Session, r: PruneResult): void {
   });
 }
 
-/**
- * A snapshot by "latest" or id prefix; a prefix that names no readable snapshot may name a
- * snapshot file that cannot be read, which forget removes too (nothing else can be done with it).
- */
-async function findEvenUnreadable(s: Session, ref: string): Promise<{ readonly id: string }> {
-  try {
-    return await s.repo.findSnapshot(ref);
-  } catch (err) {
-    if (!(err instanceof CairnError && err.code === 'SNAPSHOT_NOT_FOUND') || ref === 'latest') throw err;
-    const names: string[] = [];
-    for await (const f of s.repo.backend.list('snapshots')) if (f.name.startsWith(ref)) names.push(f.name);
-    if (names.length !== 1) throw err;
-    s.out.warn(`snapshot ${names[0]} cannot be read; named, it is forgotten all the same`);
-    return { id: names[0] as string };
-  }
-}
-
 export function registerForget(program: Command): void {
-  program
-    .command('forget')
+  withFilterOptions(program.command('forget'), 'apply the policy only to')
     .description('remove snapshots: those named, or those a retention policy does not keep')
     .argument('[snapshot...]', 'snapshots to remove (ids or unique prefixes)')
     .option('--keep-last <n>', 'keep the n newest snapshots')
@@ -172,7 +158,6 @@ export function registerForget(program: Command): void {
       'judge snapshots in groups by these keys: host, paths, tags (comma separated)',
       'host,paths',
     )
-    .option('--host <name>', 'only consider snapshots of this host')
     .option('-n, --dry-run', 'only say what would be removed, and why each snapshot is kept')
     .option('--prune', 'then remove the data no snapshot needs any more (see "cairn prune")')
     .option('--max-unused <percent>', 'with --prune: repack packs whose unused share exceeds this', '5%')
@@ -225,13 +210,31 @@ Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
         index: false,
       });
       try {
-        let doomed: { readonly id: string }[] = [];
+        let doomed: (SnapshotInfo | DamagedSnapshot)[] = [];
         if (refs.length > 0) {
-          for (const ref of refs) doomed.push(await findEvenUnreadable(s, ref));
+          // A damaged file named by id is removed too: that is how one gets rid of it.
+          for (const ref of refs) {
+            const found =
+              ref === 'latest'
+                ? await s.repo.findSnapshot(ref, snapshotFilter(flags))
+                : await s.repo.resolveSnapshotId(ref);
+            if (isDamaged(found)) s.out.line(`snapshot ${found.id.slice(0, 8)} is damaged (${found.reason})`);
+            doomed.push(found);
+          }
         } else {
-          const { snapshots, errors } = await s.repo.listSnapshots();
-          if (errors[0]) throw errors[0];
-          const pool = flags.host === undefined ? snapshots : snapshots.filter((x) => x.host === flags.host);
+          const { snapshots, damaged } = await s.repo.listSnapshots();
+          // Its time, host and tags are unknown, so no policy can judge a damaged file.
+          const first = damaged[0];
+          if (first) {
+            throw new CairnError(
+              first.error.code,
+              `Cannot apply the policy: snapshot file ${first.id} cannot be read (${first.reason})` +
+                `${damaged.length > 1 ? ` and ${damaged.length - 1} more` : ''}; remove it by id ("cairn forget ${first.id.slice(0, 8)}") or look at "cairn snapshots" first; nothing was removed`,
+              { cause: first.error },
+            );
+          }
+          const filter = snapshotFilter(flags);
+          const pool = snapshots.filter((x) => matchesFilter(x, filter));
           const groups = applyPolicy(pool, policy, groupBy as GroupKey[]);
           for (const grp of groups) {
             const label = Object.entries(grp.group)
@@ -266,10 +269,12 @@ Example: cairn forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune`,
           for (const d of doomed) await s.repo.backend.remove({ type: 'snapshots', name: d.id });
           s.out.line(`removed ${plural(doomed.length, 'snapshot')}`);
         }
+        const damaged = doomed.filter(isDamaged);
         s.out.emit({
           message_type: 'forget',
           dry_run: flags.dryRun === true,
           removed: doomed.map((d) => d.id),
+          ...(damaged.length > 0 ? { damaged: damaged.map((d) => ({ id: d.id, reason: d.reason })) } : {}),
         });
         if (flags.prune) {
           const r = await withSignals((signal) =>

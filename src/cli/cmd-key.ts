@@ -21,7 +21,7 @@ export function registerKey(program: Command): void {
     .description('list key slots')
     .action(async (_flags: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'none', command: 'key list', index: false });
+      const s = await openSession(g, { lock: 'none', command: 'key list', index: false, readOnly: true });
       try {
         const { slots, damaged } = await readKeySlots(s.repo.backend);
         // With --json stdout is one JSON array, so damaged slots are reported on stderr.

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
 import type { ReplacePolicy, RestoreProgress } from '../repo/index.ts';
 import { PluginRegistry, restoreWithPlugins } from '../plugins/index.ts';
+import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome, plural } from './output.ts';
 import { addPluginFlags, openRegistry, pluginLog, type PluginFlags } from './plugin-flags.ts';
@@ -11,8 +12,7 @@ import { withSignals } from './signals.ts';
 const repeatable = (v: string, p: string[] | undefined) => [...(p ?? []), v];
 
 export function registerRestore(program: Command): void {
-  const command = program
-    .command('restore')
+  const command = withFilterOptions(program.command('restore'))
     .description('restore a snapshot into a directory')
     .argument(
       '<snapshot>',
@@ -80,7 +80,8 @@ bpipe's file applies only to that file.`,
           interactive?: boolean;
           pluginOptions?: string[];
           asFiles?: boolean;
-        } & PluginFlags,
+        } & PluginFlags &
+          FilterFlags,
         cmd: Command,
       ) => {
         if (!['always', 'ifnewer', 'ifolder', 'never'].includes(flags.replace)) {
@@ -99,10 +100,10 @@ bpipe's file applies only to that file.`,
         const ref = colon < 0 ? spec : spec.slice(0, colon);
         const subpath = colon < 0 ? undefined : spec.slice(colon + 1);
         const g = cmd.optsWithGlobals<GlobalOptions>();
-        const s = await openSession(g, { lock: 'shared', command: 'restore' });
+        const s = await openSession(g, { lock: 'shared', command: 'restore', readOnly: true });
         try {
           const { repo, out } = s;
-          const snap = await repo.findSnapshot(ref);
+          const snap = await repo.findSnapshot(ref, snapshotFilter(flags));
           let includePaths: string[] | undefined;
           if (flags.interactive) {
             includePaths = await restoreShell(repo, snap, process.stdin, process.stdout);

@@ -1,44 +1,30 @@
-import path from 'node:path';
 import type { Command } from 'commander';
+import { matchesFilter } from '../repo/index.ts';
+import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts';
 import { openSession, type GlobalOptions } from './context.ts';
-import { formatBytes, outcome, snakeCase } from './output.ts';
-
-interface SnapshotsFlags {
-  readonly host?: string;
-  readonly tag?: string;
-  readonly path?: string;
-}
+import { formatBytes, outcome, plural, snakeCase } from './output.ts';
 
 export function registerSnapshots(program: Command): void {
-  program
-    .command('snapshots')
-    .description('list snapshots')
-    .option('--host <name>', 'only snapshots of this host')
-    .option('--tag <tag>', 'only snapshots with this tag')
-    .option('--path <path>', 'only snapshots that include this path')
-    .action(async (flags: SnapshotsFlags, cmd: Command) => {
+  withFilterOptions(program.command('snapshots'), 'only')
+    .description('list snapshots, and the snapshot files that cannot be read (marked damaged)')
+    .action(async (flags: FilterFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const s = await openSession(g, { lock: 'none', command: 'snapshots', index: false });
+      const s = await openSession(g, { lock: 'none', command: 'snapshots', index: false, readOnly: true });
       try {
-        const { snapshots, errors } = await s.repo.listSnapshots();
-        // With --json stdout is one JSON array, so damaged snapshots are reported on stderr.
-        for (const e of errors) {
-          if (s.out.json) process.stderr.write(`warning: ${e.message}\n`);
-          else s.out.warn(e.message);
+        const { snapshots, damaged } = await s.repo.listSnapshots();
+        // A damaged file is listed whatever the filter: its host, paths and tags are unknown.
+        // With --json stdout is one JSON array, so the warnings go to stderr.
+        for (const d of damaged) {
+          if (s.out.json) process.stderr.write(`warning: ${d.error.message}\n`);
+          else s.out.warn(d.error.message);
         }
-        outcome.warnings += errors.length;
-        // Snapshots record absolute, normalised paths (as backup wrote them): compare like with like.
-        const wanted = flags.path === undefined ? undefined : path.resolve(flags.path);
-        const shown = snapshots.filter(
-          (x) =>
-            (flags.host === undefined || x.host === flags.host) &&
-            (flags.tag === undefined || x.tags.includes(flags.tag)) &&
-            (wanted === undefined || x.paths.includes(wanted)),
-        );
+        outcome.warnings += damaged.length;
+        const filter = snapshotFilter(flags);
+        const shown = snapshots.filter((x) => matchesFilter(x, filter));
         if (s.out.json) {
           process.stdout.write(
-            JSON.stringify(
-              shown.map((x) => ({
+            JSON.stringify([
+              ...shown.map((x) => ({
                 id: x.id,
                 short_id: x.id.slice(0, 8),
                 time: x.time,
@@ -48,12 +34,20 @@ export function registerSnapshots(program: Command): void {
                 tags: x.tags,
                 tree: x.tree,
                 ...(x.parent ? { parent: x.parent } : {}),
+                ...(x.original ? { original: x.original } : {}),
                 program_version: x.programVersion,
                 ...(x.summary ? { summary: snakeCase(x.summary) } : {}),
                 ...(x.plugins ? { plugins: x.plugins } : {}),
                 ...(x.repaired ? { repaired: x.repaired } : {}),
               })),
-            ) + '\n',
+              ...damaged.map((d) => ({
+                id: d.id,
+                short_id: d.id.slice(0, 8),
+                damaged: true,
+                reason: d.reason,
+                code: d.error.code,
+              })),
+            ]) + '\n',
           );
           return;
         }
@@ -76,6 +70,12 @@ export function registerSnapshots(program: Command): void {
         s.out.line(widths.map((w) => '-'.repeat(w)).join('  '));
         for (const r of rows) s.out.line(fmt(r));
         s.out.line(`${shown.length} snapshots`);
+        if (damaged.length > 0) {
+          s.out.line(
+            `${plural(damaged.length, 'damaged snapshot file')} (cannot be read; "cairn forget ID" removes one, "cairn check" looks for other damage):`,
+          );
+          for (const d of damaged) s.out.line(`${d.id.slice(0, 8)}  damaged: ${d.reason}`);
+        }
       } finally {
         await s.close();
       }

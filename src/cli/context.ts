@@ -1,5 +1,5 @@
 /** Opening the repository a command names, with its secret, its index and a lock. */
-import { CairnError } from '../errors.ts';
+import { CairnError, errnoCode } from '../errors.ts';
 import {
   attachCache as attachBackendCache,
   openLocation,
@@ -17,6 +17,8 @@ export interface GlobalOptions {
   readonly kekFile?: string;
   readonly json?: boolean;
   readonly quiet?: boolean;
+  /** False with `--no-lock`: read-only commands take no lock (commander's negated option). */
+  readonly lock?: boolean;
 }
 
 export function repoLocation(g: GlobalOptions, env = process.env): string {
@@ -45,22 +47,71 @@ export interface Session {
   close(): Promise<void>;
 }
 
+/**
+ * Takes a lock for `command`, or says plainly that the storage is read-only (and that a
+ * read-only command can do without a lock) when writing the lock file is refused.
+ */
+export async function acquireLock(
+  repo: Repository,
+  options: { exclusive: boolean; gc?: boolean; command: string; readOnly?: boolean; option?: string },
+): Promise<Lock> {
+  try {
+    return await Lock.acquire(repo, {
+      exclusive: options.exclusive,
+      gc: options.gc === true,
+      command: options.command,
+    });
+  } catch (err) {
+    const errno = err instanceof CairnError ? errnoCode(err.cause) : undefined;
+    if (!(err instanceof CairnError) || (errno !== 'EROFS' && errno !== 'EACCES' && errno !== 'EPERM'))
+      throw err;
+    const why = errno === 'EROFS' ? 'its storage is read-only' : 'writing to it is not permitted';
+    throw new CairnError(
+      err.code,
+      `Cannot lock the repository at ${repo.backend.location}: ${why} (${errno}); ` +
+        (options.readOnly === true
+          ? `"${options.command}" only reads, so ${options.option ?? '--no-lock'} lets it run without a lock (nothing then keeps a prune from removing what it reads)`
+          : `"${options.command}" writes to the repository, so it needs storage it can write to`),
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Opens the repository for `command`. With `--no-lock` (`g.lock === false`) a `readOnly`
+ * command takes no lock; any other command refuses it (USAGE), as it would write anyway.
+ * Nothing else a session does writes to the repository (remote caches live under the user's
+ * cache folder).
+ */
 export async function openSession(
   g: GlobalOptions,
-  /** `gc`: a collector's lock (prune, forget), shared with backups, exclusive among collectors. */
-  options: { lock: 'shared' | 'gc' | 'exclusive' | 'none'; command: string; index?: boolean },
+  options: {
+    /** `gc`: a collector's lock (prune, forget), shared with backups, exclusive among collectors. */
+    lock: 'shared' | 'gc' | 'exclusive' | 'none';
+    command: string;
+    index?: boolean;
+    /** The command writes nothing to the repository, so `--no-lock` may leave its lock out. */
+    readOnly?: boolean;
+  },
 ): Promise<Session> {
+  if (g.lock === false && options.readOnly !== true) {
+    throw new CairnError(
+      'USAGE',
+      `Cannot use --no-lock with "${options.command}": it writes to the repository; --no-lock is for commands that only read`,
+    );
+  }
   const out = makeOutput(g);
   const backend = openBackend(repoLocation(g));
   const repo = await Repository.open(backend, await resolveSecret(g));
   attachCache(repo);
   const lock =
-    options.lock === 'none'
+    options.lock === 'none' || g.lock === false
       ? undefined
-      : await Lock.acquire(repo, {
+      : await acquireLock(repo, {
           exclusive: options.lock === 'exclusive',
           gc: options.lock === 'gc',
           command: options.command,
+          readOnly: options.readOnly === true,
         });
   try {
     if (options.index !== false) await repo.loadIndex();

@@ -21,6 +21,7 @@ import { registerRestore } from './cmd-restore.ts';
 import { registerServer } from './cmd-server.ts';
 import { registerSimulate } from './cmd-simulate.ts';
 import { registerSnapshots } from './cmd-snapshots.ts';
+import { registerTag } from './cmd-tag.ts';
 import { registerUnlock } from './cmd-unlock.ts';
 import { outcome } from './output.ts';
 
@@ -39,6 +40,10 @@ export function buildProgram(): Command {
     )
     .option('--json', 'print JSON instead of text')
     .option('-q, --quiet', 'print only warnings and errors')
+    .option(
+      '--no-lock',
+      'take no lock (commands that only read: restore, ls, find, dump, diff, stats, check, snapshots), for a read-only or immutable repository',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -63,6 +68,7 @@ in docs/errors.md.`,
   registerInit(program);
   registerBackup(program);
   registerSnapshots(program);
+  registerTag(program);
   registerRestore(program);
   registerBrowse(program);
   registerCheck(program);

@@ -23,6 +23,7 @@
 import { CairnError } from '../errors.ts';
 import { chunkStream, DEFAULT_READ_SIZE, defaultWindowSize } from '../chunker/index.ts';
 import { masterKeyBytes } from '../crypto/index.ts';
+import { matchesFilter, type SnapshotFilter } from './filter.ts';
 import { blobTypeName, type BlobType } from './format.ts';
 import type { Repository } from './repository.ts';
 import type { Snapshot, SnapshotInfo } from './snapshot.ts';
@@ -33,6 +34,8 @@ export type CopyMode = 'clone' | 'raw' | 'reencrypt' | 'rechunk';
 export interface CopyOptions {
   /** Snapshots of the source to copy ("latest" or id prefixes); all when empty. */
   readonly snapshots?: readonly string[];
+  /** Narrows "latest", and which snapshots "all" means (see filter.ts). */
+  readonly filter?: SnapshotFilter;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: CopyProgress) => void;
 }
@@ -89,7 +92,7 @@ export async function copySnapshots(
   let wanted: SnapshotInfo[];
   if (options.snapshots !== undefined && options.snapshots.length > 0) {
     wanted = [];
-    for (const ref of options.snapshots) wanted.push(await src.findSnapshot(ref));
+    for (const ref of options.snapshots) wanted.push(await src.findSnapshot(ref, options.filter));
     wanted = [...new Map(wanted.map((s) => [s.id, s])).values()];
     wanted.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
   } else {
@@ -99,7 +102,9 @@ export async function copySnapshots(
         cause: firstError,
       });
     }
-    wanted = listed.snapshots;
+    const filter = options.filter;
+    wanted =
+      filter === undefined ? listed.snapshots : listed.snapshots.filter((x) => matchesFilter(x, filter));
   }
   const srcById = new Map(listed.snapshots.map((s) => [s.id, s]));
   // The destination's copies by the snapshot they stand for (and its own snapshots by id).

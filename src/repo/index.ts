@@ -141,3 +141,7 @@ export {
 export type { Tree, TreeNode, NodeType } from './tree.ts';
 export { FORMAT_VERSION, BLOB_TYPE, ALIGN_THRESHOLD } from './format.ts';
 export { MasterIndex } from './master-index.ts';
+export { isDamaged, damagedError } from './repository.ts';
+export type { DamagedSnapshot } from './snapshot.ts';
+export { describeFilter, filterIsEmpty, matchesFilter, parseTagSet, type SnapshotFilter } from './filter.ts';
+export { changedTags, retagSnapshots, type RetagResult, type Retagged, type TagChange } from './tag.ts';

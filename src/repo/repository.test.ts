@@ -19,7 +19,7 @@ import {
 } from './fixtures.testing.ts';
 import { sealFile, type BlobEntry } from './format.ts';
 import { encodeIndex } from './index-file.ts';
-import { Repository } from './repository.ts';
+import { isDamaged, Repository } from './repository.ts';
 import type { Snapshot } from './snapshot.ts';
 
 function code(c: ErrorCode, message?: RegExp): (err: unknown) => boolean {
@@ -311,6 +311,47 @@ describe('Repository', () => {
     assert.match(byId(foreignId), /does not authenticate/);
     assert.match(byId(v2Id), /unknown manifest version/);
     await assert.rejects(repo.loadSnapshot(flipped), code('SNAPSHOT_CORRUPT'));
+  });
+
+  it('names a damaged snapshot file instead of passing over it, by id and as the latest', async (t) => {
+    const dir = await tempDir(t);
+    const repo = await initRepo(dir);
+    const older = await repo.saveSnapshot(snapshot('2024-01-01T00:00:00.000Z', 'h1'));
+    const newest = await repo.saveSnapshot(snapshot('2024-01-02T00:00:00.000Z', 'h2'));
+    await flipByte(path.join(dir, 'snapshots', newest), 30);
+
+    const { damaged } = await repo.listSnapshots();
+    assert.deepEqual(
+      damaged.map((d) => [d.id, d.reason]),
+      [[newest, 'its content does not match its name (SHA-256)']],
+    );
+    // Its host is unknown, so no filter can leave it out: "latest" refuses rather than guess.
+    for (const filter of [undefined, { hosts: ['h1'] }, (s: { host: string }) => s.host === 'h1']) {
+      await assert.rejects(
+        repo.findSnapshot('latest', filter),
+        code(
+          'SNAPSHOT_CORRUPT',
+          new RegExp(`latest snapshot: snapshot file ${newest} cannot be read.*forget`),
+        ),
+      );
+    }
+    await assert.rejects(
+      repo.findSnapshot(newest.slice(0, 8)),
+      code(
+        'SNAPSHOT_CORRUPT',
+        new RegExp(`snapshot ${newest}: its file is damaged \\(its content does not match`),
+      ),
+    );
+    const resolved = await repo.resolveSnapshotId(newest.slice(0, 8));
+    assert.ok(isDamaged(resolved));
+    assert.equal((await repo.findSnapshot(older)).id, older);
+
+    await fs.rm(path.join(dir, 'snapshots', newest));
+    assert.equal((await repo.findSnapshot('latest')).id, older);
+    await assert.rejects(
+      repo.findSnapshot('latest', { hosts: ['h2'] }),
+      code('SNAPSHOT_NOT_FOUND', /of host h2/),
+    );
   });
 
   it('reports a damaged index file as INDEX_CORRUPT, or returns it when tolerant', async (t) => {

@@ -51,7 +51,8 @@ import { Limiter } from './limiter.ts';
 import { MasterIndex, type Location } from './master-index.ts';
 import { PackWriter, type BlobSource } from './pack.ts';
 import { INLINE_LIMIT, SealPool, sealInline, type Sealed } from './seal-pool.ts';
-import type { Snapshot, SnapshotInfo } from './snapshot.ts';
+import { describeFilter, filterIsEmpty, matchesFilter, type SnapshotFilter } from './filter.ts';
+import type { DamagedSnapshot, Snapshot, SnapshotInfo } from './snapshot.ts';
 import type { WriteMonitor } from './stages.ts';
 import { decodeTree, encodeTree, type Tree } from './tree.ts';
 
@@ -625,12 +626,19 @@ export class Repository {
     return { ...snap, id };
   }
 
-  /** Every readable snapshot, oldest first; damaged ones are returned as errors. */
-  async listSnapshots(): Promise<{ snapshots: SnapshotInfo[]; errors: CairnError[] }> {
+  /**
+   * Every readable snapshot, oldest first; the files that cannot be read are returned as
+   * `damaged` (by id) and their errors as `errors` (in the same order).
+   */
+  async listSnapshots(): Promise<{
+    snapshots: SnapshotInfo[];
+    errors: CairnError[];
+    damaged: DamagedSnapshot[];
+  }> {
     const names: string[] = [];
     for await (const f of this.backend.list('snapshots')) if (isHexId(f.name)) names.push(f.name);
     const snapshots: SnapshotInfo[] = [];
-    const errors: CairnError[] = [];
+    const damaged: DamagedSnapshot[] = [];
     const limiter = new Limiter(8);
     await Promise.all(
       names.map((n) =>
@@ -638,36 +646,33 @@ export class Repository {
           try {
             snapshots.push(await this.loadSnapshot(n));
           } catch (err) {
-            if (err instanceof CairnError) errors.push(err);
-            else throw err;
+            if (!(err instanceof CairnError)) throw err;
+            const prefix = `Cannot read snapshot ${n}: `;
+            const why = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+            damaged.push({ id: n, reason: why, error: err });
           }
         }),
       ),
     );
     snapshots.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
-    return { snapshots, errors };
+    damaged.sort((a, b) => a.id.localeCompare(b.id));
+    return { snapshots, errors: damaged.map((d) => d.error), damaged };
   }
 
-  /** "latest" or an id prefix; `filter` narrows "latest" (same host and paths for a parent). */
-  async findSnapshot(ref: string, filter?: (s: SnapshotInfo) => boolean): Promise<SnapshotInfo> {
-    const { snapshots } = await this.listSnapshots();
-    if (ref === 'latest') {
-      const pool = filter ? snapshots.filter(filter) : snapshots;
-      const last = pool[pool.length - 1];
-      if (last === undefined)
-        throw new CairnError(
-          'SNAPSHOT_NOT_FOUND',
-          `Cannot find the latest snapshot: the repository has none${filter ? ' that matches' : ''}`,
-        );
-      return last;
-    }
+  /**
+   * The snapshot file an id or unique id prefix names, readable or damaged. Throws USAGE for
+   * what is not a hex id, SNAPSHOT_NOT_FOUND when no file has that id and SNAPSHOT_AMBIGUOUS
+   * when several do (damaged ones count: their names are known).
+   */
+  async resolveSnapshotId(ref: string): Promise<SnapshotInfo | DamagedSnapshot> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) {
       throw new CairnError(
         'USAGE',
         `Cannot find snapshot "${ref}": a snapshot is named by "latest" or a hex id (prefix)`,
       );
     }
-    const found = snapshots.filter((s) => s.id.startsWith(ref));
+    const { snapshots, damaged } = await this.listSnapshots();
+    const found = [...snapshots, ...damaged].filter((s) => s.id.startsWith(ref));
     if (found.length === 0)
       throw new CairnError('SNAPSHOT_NOT_FOUND', `Cannot find snapshot ${ref}: no snapshot has that id`);
     if (found.length > 1) {
@@ -676,7 +681,60 @@ export class Repository {
         `Cannot find snapshot ${ref}: it matches ${found.length} snapshots; give more characters`,
       );
     }
-    return found[0] as SnapshotInfo;
+    return found[0] as SnapshotInfo | DamagedSnapshot;
+  }
+
+  /**
+   * "latest" or an id prefix. `filter` narrows "latest" only (an id names one snapshot).
+   *
+   * A snapshot file that cannot be read is never passed over: named by id it throws
+   * SNAPSHOT_CORRUPT (or the storage's error) with the reason; and as its time, host, paths
+   * and tags are unknown it may be the newest of any filter, so "latest" throws
+   * SNAPSHOT_CORRUPT naming every such file rather than answer with an older snapshot.
+   */
+  async findSnapshot(
+    ref: string,
+    filter?: SnapshotFilter | ((s: SnapshotInfo) => boolean),
+  ): Promise<SnapshotInfo> {
+    if (ref !== 'latest') {
+      const found = await this.resolveSnapshotId(ref);
+      if (isDamaged(found)) throw damagedError(found);
+      return found;
+    }
+    const { snapshots, damaged } = await this.listSnapshots();
+    const matches =
+      filter === undefined
+        ? () => true
+        : typeof filter === 'function'
+          ? filter
+          : (s: SnapshotInfo) => matchesFilter(s, filter);
+    const narrowed = filter !== undefined && (typeof filter === 'function' || !filterIsEmpty(filter));
+    if (damaged.length > 0) {
+      const one = damaged.length === 1;
+      const list = damaged.map((d) => `${d.id} (${d.reason})`).join(', ');
+      const unknown = narrowed ? 'time, host, paths and tags are' : 'time is';
+      throw new CairnError(
+        'SNAPSHOT_CORRUPT',
+        `Cannot find the latest snapshot: ${one ? `snapshot file ${(damaged[0] as DamagedSnapshot).id} cannot be read (${(damaged[0] as DamagedSnapshot).reason})` : `${damaged.length} snapshot files cannot be read: ${list}`}; ` +
+          `${one ? 'its' : 'their'} ${unknown} unknown, so ${one ? 'it' : 'any of them'} may be the newest. ` +
+          `Name a snapshot by id instead, or remove a damaged file with "cairn forget ${(damaged[0] as DamagedSnapshot).id.slice(0, 8)}", and run "cairn check"`,
+      );
+    }
+    const pool = snapshots.filter(matches);
+    const last = pool[pool.length - 1];
+    if (last === undefined) {
+      const what =
+        filter !== undefined && typeof filter !== 'function' && !filterIsEmpty(filter)
+          ? ` of ${describeFilter(filter)}`
+          : narrowed
+            ? ' that matches'
+            : '';
+      throw new CairnError(
+        'SNAPSHOT_NOT_FOUND',
+        `Cannot find the latest snapshot: the repository has none${what}`,
+      );
+    }
+    return last;
   }
 
   /** Blob entries of packs indexed in this session's index files (for check). */
@@ -686,3 +744,20 @@ export class Repository {
 }
 
 export type { BlobEntry };
+
+/** Whether a resolved snapshot file is a damaged one. */
+export function isDamaged(s: SnapshotInfo | DamagedSnapshot): s is DamagedSnapshot {
+  return 'error' in s && !('tree' in s);
+}
+
+/** The error for using a damaged snapshot file: its reason, and what the user can do. */
+export function damagedError(d: DamagedSnapshot): CairnError {
+  // A storage error (not the file's bytes) keeps its own code: retrying may help.
+  const damaged = d.error.code === 'SNAPSHOT_CORRUPT';
+  return new CairnError(
+    d.error.code,
+    `Cannot use snapshot ${d.id}: its file ${damaged ? 'is damaged' : 'cannot be read'} (${d.reason}); ` +
+      `"cairn forget ${d.id.slice(0, 8)}" removes it (the data it named stays until "cairn prune"), "cairn check" looks for other damage`,
+    { cause: d.error },
+  );
+}

@@ -2,6 +2,7 @@
  * Snapshots: the files under snapshots/, one per restore point, each a sealed JSON manifest
  * naming the root tree. A snapshot's id is the SHA-256 of its file's bytes.
  */
+import type { CairnError } from '../errors.ts';
 
 export interface SnapshotSummary {
   readonly filesNew: number;
@@ -95,4 +96,16 @@ export interface Snapshot {
 
 export interface SnapshotInfo extends Snapshot {
   readonly id: string;
+}
+
+/**
+ * A snapshot file that cannot be read (it does not authenticate, its bytes do not match its
+ * name, the storage fails to read it): nothing in it is known, not even its time.
+ */
+export interface DamagedSnapshot {
+  /** The file's name. */
+  readonly id: string;
+  /** Why it cannot be read, e.g. "it does not authenticate". */
+  readonly reason: string;
+  readonly error: CairnError;
 }

@@ -321,7 +321,7 @@ describe('errors and faults', () => {
       fails(r, 'BLOB_CORRUPT', `in pack ${pack}`, 'fails authentication');
     });
 
-    it('a damaged snapshot file is a warning on stderr: snapshots --json still prints one array, and exits 3', async () => {
+    it('a damaged snapshot file is a warning on stderr: snapshots --json still prints one array, marking it, and exits 3', async () => {
       const r0 = await openRepo(damaged, PASSWORD);
       let garbled: string;
       try {
@@ -334,9 +334,18 @@ describe('errors and faults', () => {
       await fs.writeFile(path.join(damaged, 'snapshots', garbled), 'garbage');
       const r = await cairn(['snapshots', '--json'], { env: denv });
       assert.equal(r.code, 3, show(r));
-      const list = JSON.parse(r.stdout) as { id: string }[];
-      assert.equal(list.length, 1);
+      // The damaged file is listed too, marked, after the snapshots that can be read.
+      const list = JSON.parse(r.stdout) as { id: string; damaged?: boolean; reason?: string }[];
+      assert.equal(list.length, 2);
       assert.notEqual(list[0]!.id, garbled);
+      assert.equal(list[0]!.damaged, undefined);
+      assert.deepEqual(list[1], {
+        id: garbled,
+        short_id: garbled.slice(0, 8),
+        damaged: true,
+        reason: 'its content does not match its name (SHA-256)',
+        code: 'SNAPSHOT_CORRUPT',
+      });
       assert.match(
         r.stderr,
         new RegExp(`^warning: Cannot read snapshot ${garbled}: .*does not match its name`, 'm'),

@@ -25,6 +25,8 @@ const COMMANDS: Record<string, readonly string[]> = {
     'check',
     'key',
     'unlock',
+    'tag',
+    '--no-lock',
   ],
   init: [
     '--pack-size',
@@ -49,7 +51,8 @@ const COMMANDS: Record<string, readonly string[]> = {
     'Exit codes',
   ],
   snapshots: ['--host', '--tag', '--path'],
-  restore: ['<snapshot>', 'latest', '-t, --target <dir>'],
+  restore: ['<snapshot>', 'latest', '-t, --target <dir>', '--host', '--tag', '--path'],
+  tag: ['--add', '--remove', '--set', '--host', '--tag', '--path', '--dry-run', 'original'],
   check: ['--read-data', '--read-data-subset', 'Exit code 27'],
   key: ['list', 'add', 'remove', 'passwd'],
   'key list': [],
