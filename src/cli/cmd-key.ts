@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
-import { listKeySlots, readKeySlots, writeKeySlot } from '../repo/index.ts';
+import { readKeySlots, writeKeySlot } from '../repo/index.ts';
 import { outcome } from './output.ts';
 import { openSession, type GlobalOptions } from './context.ts';
 import { resolveNewSecret } from './secrets.ts';
@@ -100,8 +100,11 @@ export function registerKey(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const s = await openSession(g, { lock: 'exclusive', command: 'key remove', index: false });
       try {
-        const slots = await listKeySlots(s.repo.backend);
-        const found = slots.filter((k) => k.id.startsWith(ref));
+        // A damaged slot (one that does not parse) can be removed too: that is how one gets rid of it.
+        const { slots } = await readKeySlots(s.repo.backend);
+        const names: string[] = [];
+        for await (const f of s.repo.backend.list('keys')) names.push(f.name);
+        const found = names.filter((n) => n.startsWith(ref));
         if (ref.length === 0 || found.length === 0)
           throw new CairnError('KEY_NOT_FOUND', `Cannot remove key slot ${ref}: no slot has that id`);
         if (found.length > 1)
@@ -109,8 +112,14 @@ export function registerKey(program: Command): void {
             'USAGE',
             `Cannot remove key slot ${ref}: it matches ${found.length} slots; give more characters`,
           );
-        const slot = found[0];
-        if (!slot) return;
+        const name = found[0] as string;
+        const slot = slots.find((k) => k.id === name);
+        if (slot === undefined) {
+          await s.repo.backend.remove({ type: 'keys', name });
+          s.out.line(`removed damaged key slot ${name.slice(0, 8)}`);
+          s.out.emit({ message_type: 'key_removed', id: name, damaged: true });
+          return;
+        }
         if (slots.length === 1) {
           throw new CairnError(
             'KEY_LAST_SLOT',
