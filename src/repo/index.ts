@@ -41,6 +41,8 @@ export {
 } from './archiver.ts';
 export {
   restore,
+  makeFolders,
+  type NotRestored,
   type ReplacePolicy,
   type RestoreOptions,
   type RestoreProgress,
