@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -223,5 +224,26 @@ describe('makeFolders', () => {
       code: 'TARGET_UNWRITABLE',
       message: /^Cannot restore \/proc\/cairn-x\/y \(at \/proc\/cairn-x\): .*ENOENT/,
     });
+  });
+});
+
+describe('restore into a target in the way', () => {
+  it('a FIFO under a file name is replaced, not waited on for a reader', { timeout: 20_000 }, async (t) => {
+    const { repoDir, target, src } = await setup(t);
+    await fs.mkdir(src);
+    await fs.writeFile(path.join(src, 'a.txt'), 'alpha\n');
+    await fs.writeFile(path.join(src, 'empty'), '');
+    const repo = await initRepo(repoDir);
+    await backup(repo, [src]);
+    await fs.mkdir(path.join(target, src), { recursive: true });
+    for (const name of ['a.txt', 'empty']) {
+      const made = spawnSync('mkfifo', [path.join(target, src, name)]);
+      assert.equal(made.status, 0, String(made.stderr));
+    }
+    const sum = await restore(repo, await repo.findSnapshot('latest'), target);
+    assert.deepEqual(sum.notRestored, []);
+    assert.equal(await fs.readFile(path.join(target, src, 'a.txt'), 'utf8'), 'alpha\n');
+    assert.ok((await fs.lstat(path.join(target, src, 'empty'))).isFile());
+    await repo.close();
   });
 });

@@ -149,8 +149,14 @@ const MAX_READ = 32 * 1024 * 1024;
 /** Files collected before their blobs are fetched: bounds memory for any snapshot size. */
 const BATCH_FILES = 8192;
 const BATCH_BLOBS = 65536;
-const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
-const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW;
+/**
+ * O_NONBLOCK: a FIFO in the target under a file's name would make open wait for a reader forever,
+ * in a thread of the pool where no signal reaches it; with it the open fails (ENXIO) and the FIFO
+ * is replaced. It changes nothing for regular files.
+ */
+const OPEN_NEW =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** Files of a pack opened ahead of the writes. */
 const OPEN_AHEAD = 32;
 
@@ -951,7 +957,7 @@ class Restorer {
     if (job.created) return job.created.then(() => openCb(job.dest, OPEN_AGAIN)).catch(fail);
     const created = this.creator.create(job.dest, OPEN_NEW, 0o600).catch(async (err: unknown) => {
       const code = errnoCode(err);
-      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'ENXIO') throw err;
       await fs.promises.rm(job.dest, { recursive: true, force: true });
       return openCb(job.dest, OPEN_NEW, 0o600);
     });
