@@ -137,7 +137,7 @@ export interface RestoreSummary {
   /** Entries `divert` claimed, in walk order (with dry run too): the caller restores them. */
   readonly diverted: readonly Diverted[];
   /**
-   * What was left out, in the order it was found: nothing of it is under its name in the target
+   * What was left out, by path: nothing of it is under its name in the target
    * (a hard link to a file left out is left out too). Empty when everything was restored.
    */
   readonly notRestored: readonly NotRestored[];
@@ -319,7 +319,7 @@ export async function restore(
     bytes: r.bytes,
     warnings: r.warnings,
     diverted: r.diverted,
-    notRestored: r.notRestored,
+    notRestored: r.notRestored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
   };
 }
 
