@@ -4,10 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { FaultBackend } from '../backend/fault.ts';
+import { LocalBackend } from '../backend/index.ts';
 import { backup } from './archiver.ts';
 import { findNode } from './browse.ts';
-import { initRepo, KiB, openRepo, seededBytes, tempDir } from './fixtures.testing.ts';
-import type { Repository } from './repository.ts';
+import { initRepo, KiB, openRepo, PASSWORD, seededBytes, tempDir } from './fixtures.testing.ts';
+import { Repository } from './repository.ts';
 import { makeFolders, restore } from './restorer.ts';
 import type { SnapshotInfo } from './snapshot.ts';
 import type { TreeNode } from './tree.ts';
@@ -109,6 +111,37 @@ describe('restore of damaged snapshots', () => {
       dry.notRestored.map((n) => n.path),
       ['/x/gone'],
     );
+    await repo.close();
+  });
+
+  it('a folder whose tree cannot be read from storage is left out with the storage error', async (t) => {
+    const { repoDir, target, src } = await setup(t);
+    await fs.mkdir(path.join(src, 'unread'), { recursive: true });
+    await fs.writeFile(path.join(src, 'unread', 'in.txt'), 'in\n');
+    await fs.writeFile(path.join(src, 'beside.txt'), 'beside\n');
+    const made = await initRepo(repoDir);
+    await backup(made, [src]);
+    await made.close();
+    const fault = new FaultBackend(new LocalBackend(repoDir));
+    const repo = await Repository.open(fault, PASSWORD);
+    await repo.loadIndex();
+    const snap = await repo.findSnapshot('latest');
+    const unread = (await findNode(repo, snap, path.join(src, 'unread'))).subtree!;
+    const pack = repo.lookup(Buffer.from(unread, 'hex'))!.pack;
+    // Reads of that pack fail from now on, but only once the walk is inside src.
+    let walked = 0;
+    fault.failNext(
+      'read',
+      Infinity,
+      'BACKEND_IO',
+      (h) => h.name === pack && ++walked > src.split('/').length,
+    );
+    const sum = await restore(repo, snap, target);
+    assert.deepEqual(
+      sum.notRestored.map((n) => [n.path, n.kind, n.code, n.tree, n.pack]),
+      [[path.join(src, 'unread'), 'folder', 'BACKEND_IO', unread, pack]],
+    );
+    assert.deepEqual(await fs.readdir(path.join(target, src)), ['beside.txt']);
     await repo.close();
   });
 

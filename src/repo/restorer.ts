@@ -225,12 +225,17 @@ interface FileJob {
   failed: boolean;
 }
 
-/** Errors that mean a tree blob is damaged or gone: its folder is left out, the restore goes on. */
+/**
+ * Errors that mean a tree blob is damaged or gone: its folder is left out, the restore goes on.
+ * BACKEND_IO is a pack cut short too (a read past its end), and what a retrying backend could not
+ * read after its retries; a data blob's read fails its files on any storage error alike.
+ */
 const DAMAGE: ReadonlySet<ErrorCode> = new Set([
   'BLOB_MISSING',
   'BLOB_CORRUPT',
   'PACK_CORRUPT',
   'BACKEND_NOT_FOUND',
+  'BACKEND_IO',
 ]);
 
 /**
