@@ -889,6 +889,8 @@ class Restorer {
           for (const p of live) this.fail(p.job, err.code, err.message);
           continue;
         }
+        // A cancel during the read stops here, not after a worker has opened the whole range.
+        this.options.signal?.throwIfAborted();
         // Every file of the range open (ahead), then a worker opens the blobs and writes them:
         // decryption, decompression, the id check and the writes leave the main thread.
         const sent: { piece: Piece; fd: number }[] = [];
