@@ -7,6 +7,7 @@ import { openSession, type GlobalOptions } from './context.ts';
 import { formatBytes, formatDuration, outcome, plural } from './output.ts';
 import { addPluginFlags, openRegistry, pluginLog, type PluginFlags } from './plugin-flags.ts';
 import { restoreShell } from './restore-shell.ts';
+import { notRestoredJson, reportNotRestored } from './restore-outcome.ts';
 import { withSignals } from './signals.ts';
 
 const repeatable = (v: string, p: string[] | undefined) => [...(p ?? []), v];
@@ -53,6 +54,10 @@ export function registerRestore(program: Command): void {
       repeatable,
     )
     .option('--as-files', "restore plugins' entries as plain files under the target; no plugin runs")
+    .option(
+      '--keep-partial',
+      'keep what could be read of a file whose data is damaged as NAME.cairn-partial (damaged ranges left as holes)',
+    )
     .addHelpText(
       'after',
       `
@@ -63,7 +68,12 @@ Patterns follow backup --exclude and match paths as they are in the snapshot.
 Entries a plugin made are handed back to it: bpipe runs the writer (in the target folder) with
 the stored bytes on its standard input, or writes a plain file when there is no writer. With
 --plugin-options NAME:key=value the given options replace those stored; an override naming
-bpipe's file applies only to that file.`,
+bpipe's file applies only to that file.
+
+What is damaged or missing in the repository is left out and the rest restored: a file whose data
+cannot be read is not left under its name (with --keep-partial what could be read is kept as
+NAME.cairn-partial), a folder whose listing cannot be read is left out with all it holds. Each is
+listed with the reason, and the command exits 29 (RESTORE_INCOMPLETE).`,
     )
     .action(
       async (
@@ -80,6 +90,7 @@ bpipe's file applies only to that file.`,
           interactive?: boolean;
           pluginOptions?: string[];
           asFiles?: boolean;
+          keepPartial?: boolean;
         } & PluginFlags &
           FilterFlags,
         cmd: Command,
@@ -147,6 +158,7 @@ bpipe's file applies only to that file.`,
                 verify: flags.verify === true,
                 replace: flags.replace as ReplacePolicy,
                 delete: flags.delete === true,
+                keepPartial: flags.keepPartial === true,
                 onWarning: (w) => out.warn(`${w.path}: ${w.message}`, { path: w.path }),
               }),
             );
@@ -190,6 +202,9 @@ bpipe's file applies only to that file.`,
             entries_deleted: sum.deleted,
             total_duration: ms / 1000,
             warnings: sum.warnings.length,
+            files_not_restored: sum.notRestored.filter((n) => n.kind === 'file').length,
+            folders_not_restored: sum.notRestored.filter((n) => n.kind === 'folder').length,
+            not_restored: sum.notRestored.map(notRestoredJson),
             plugins: sum.plugins.map((p) => ({
               name: p.name,
               directive: p.directive,
@@ -200,6 +215,7 @@ bpipe's file applies only to that file.`,
             })),
           });
           outcome.warnings += sum.warnings.length;
+          reportNotRestored(out, sum.notRestored, snap.id);
         } finally {
           await s.close();
         }

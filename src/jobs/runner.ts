@@ -130,6 +130,12 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #plugins: PluginSettings | undefined;
   readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
   #timer: NodeJS.Timeout | undefined;
+  /**
+   * Log lines are written one after another: each takes the next number of its run in a
+   * transaction, and two at once under PostgreSQL's read committed took the same one (the second
+   * was lost with "duplicate key run_logs_pk").
+   */
+  #logTail: Promise<void> = Promise.resolve();
   #stopping = false;
   #polling = false;
 
@@ -211,8 +217,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
 
   async #log(run: RunRow, level: 'info' | 'warning' | 'error', message: string): Promise<void> {
     const at = new Date().toISOString();
+    const written = this.#logTail.then(() => this.#catalog.appendLog(run.id, level, message));
+    this.#logTail = written.catch(() => undefined);
     try {
-      await this.#catalog.appendLog(run.id, level, message);
+      await written;
     } catch (err) {
       process.stderr.write(`cairn server: cannot write the log of run ${run.id}: ${reason(err)}\n`);
     }

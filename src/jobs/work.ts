@@ -369,6 +369,9 @@ async function retentionWork(
   }
 }
 
+/** Entries left out that a restore run's statistics list (its count says how many in all). */
+const NOT_RESTORED_KEPT = 1000;
+
 async function restoreWork(
   t: WorkTask,
   p: RestoreParams,
@@ -423,15 +426,32 @@ async function restoreWork(
     } finally {
       await registry.close();
     }
-    const { diverted: _d, warnings: _w, plugins, ...counts } = summary;
-    Object.assign(stats, { snapshotId: snap.id, ...counts, plugins, warnings });
+    const { diverted: _d, warnings: _w, plugins, notRestored, ...counts } = summary;
+    // The run's record keeps the list (bounded: a row, not a report), its log names the first ones.
+    Object.assign(stats, {
+      snapshotId: snap.id,
+      ...counts,
+      plugins,
+      warnings,
+      notRestoredCount: notRestored.length,
+      notRestored: notRestored.slice(0, NOT_RESTORED_KEPT),
+    });
     io.stats(stats, snap.id);
     io.log('info', `restored ${summary.files} files, ${summary.dirs} folders`);
+    for (const n of notRestored.slice(0, 200))
+      io.log('error', `not restored: ${n.path} (${n.kind}): ${n.reason} [${n.code}]`);
     for (const u of plugins) {
       if (u.entries === 0) continue;
       io.log(
         'info',
         `${u.entries} ${u.entries === 1 ? 'entry' : 'entries'} went to ${u.name} (${u.restored} restored, ${u.core} written as files, ${u.skipped} skipped)`,
+      );
+    }
+    if (notRestored.length > 0) {
+      const files = notRestored.filter((n) => n.kind === 'file').length;
+      throw new CairnError(
+        'RESTORE_INCOMPLETE',
+        `Cannot restore all of restore point ${snap.id.slice(0, 12)}: ${files} file(s) and ${notRestored.length - files} folder(s) left out (damaged or missing data; listed in the run's log and statistics); the rest was restored to ${p.target}`,
       );
     }
   } finally {

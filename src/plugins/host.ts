@@ -11,6 +11,7 @@ import { CairnError, reason } from '../errors.ts';
 import {
   backupPlan,
   fileContent,
+  makeFolders,
   restore,
   type BackupLevel,
   type BackupOptions,
@@ -520,9 +521,9 @@ function entryOf(repo: Repository, d: Diverted): RestoreEntry {
 /** Writes an entry a plugin left to the host ("core") as a plain file, folder or symlink. */
 async function writePlain(repo: Repository, dest: string, node: TreeNode): Promise<void> {
   try {
-    await fs.mkdir(path.dirname(dest), { recursive: true });
+    makeFolders(path.dirname(dest));
     if (node.type === 'dir') {
-      await fs.mkdir(dest, { recursive: true });
+      makeFolders(dest);
       await fs.chmod(dest, node.mode & 0o7777);
       return;
     }

@@ -51,6 +51,8 @@ export {
 } from './archiver.ts';
 export {
   restore,
+  makeFolders,
+  type NotRestored,
   type ReplacePolicy,
   type RestoreOptions,
   type RestoreProgress,

@@ -15,7 +15,7 @@
  */
 import fs, { constants } from 'node:fs';
 import path from 'node:path';
-import { CairnError, errnoCode, reason } from '../errors.ts';
+import { CairnError, errnoCode, reason, type ErrorCode } from '../errors.ts';
 import { major, minor, native, splitNs } from '../native/index.ts';
 import { findNode, rootNode } from './browse.ts';
 import { blobId } from '../crypto/index.ts';
@@ -27,7 +27,7 @@ import type { Location } from './master-index.ts';
 import { BlobWriteError } from './seal-pool.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
-import type { TreeNode } from './tree.ts';
+import type { Tree, TreeNode } from './tree.ts';
 
 export interface RestoreWarning {
   readonly path: string;
@@ -76,6 +76,33 @@ export interface RestoreOptions {
    * is listed too) and its entries are asked about one by one.
    */
   readonly divert?: (path: string, node: TreeNode) => boolean;
+  /**
+   * Keep what could be read of a file that could not be restored as `NAME.cairn-partial`, its
+   * damaged ranges left as holes (listed in `notRestored`). By default nothing is left under the
+   * file's name, nor under a partial name.
+   */
+  readonly keepPartial?: boolean;
+}
+
+/**
+ * A file or folder of the snapshot that the restore left out, because its data is damaged or
+ * missing in the repository (or, with verify, it read back differently).
+ */
+export interface NotRestored {
+  /** Its path in the snapshot. */
+  readonly path: string;
+  /** Where it would have been restored. */
+  readonly dest: string;
+  /** A folder is lost with everything in it: the tree blob listing it could not be read. */
+  readonly kind: 'file' | 'folder';
+  /** BLOB_MISSING when the index does not know a blob; BLOB_CORRUPT, PACK_CORRUPT, BACKEND_NOT_FOUND… */
+  readonly code: ErrorCode;
+  readonly reason: string;
+  /** For a folder: the tree blob that could not be read, and the pack the index places it in. */
+  readonly tree?: string;
+  readonly pack?: string;
+  /** With keepPartial: where what could be read of the file was kept. */
+  readonly partial?: string;
 }
 
 /** An entry left to the caller by `divert`, in the order of the walk. */
@@ -109,6 +136,11 @@ export interface RestoreSummary {
   readonly warnings: readonly RestoreWarning[];
   /** Entries `divert` claimed, in walk order (with dry run too): the caller restores them. */
   readonly diverted: readonly Diverted[];
+  /**
+   * What was left out, by path: nothing of it is under its name in the target
+   * (a hard link to a file left out is left out too). Empty when everything was restored.
+   */
+  readonly notRestored: readonly NotRestored[];
 }
 
 /** Blobs of one pack closer than this are fetched by one read. */
@@ -117,8 +149,14 @@ const MAX_READ = 32 * 1024 * 1024;
 /** Files collected before their blobs are fetched: bounds memory for any snapshot size. */
 const BATCH_FILES = 8192;
 const BATCH_BLOBS = 65536;
-const OPEN_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
-const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW;
+/**
+ * O_NONBLOCK: a FIFO in the target under a file's name would make open wait for a reader forever,
+ * in a thread of the pool where no signal reaches it; with it the open fails (ENXIO) and the FIFO
+ * is replaced. It changes nothing for regular files.
+ */
+const OPEN_NEW =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const OPEN_AGAIN = constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** Files of a pack opened ahead of the writes. */
 const OPEN_AHEAD = 32;
 
@@ -160,19 +198,23 @@ function nsToSeconds(ns: string): number {
   return Number(BigInt(ns) / 1000n) / 1e6;
 }
 
-function targetError(p: string, err: unknown): CairnError {
+/** `within`: the restore target, when `p` is a folder above it that could not be made. */
+function targetError(p: string, err: unknown, within?: string): CairnError {
   if (err instanceof CairnError) return err;
   const code = errnoCode(err);
+  const what = within === undefined || within === p ? p : `${within} (at ${p})`;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new CairnError('NO_SPACE', `Cannot restore ${p}: no space left on the target device`, {
+    return new CairnError('NO_SPACE', `Cannot restore ${what}: no space left on the target device`, {
       cause: err,
     });
   }
-  return new CairnError('TARGET_UNWRITABLE', `Cannot restore ${p}: ${reason(err)}`, { cause: err });
+  return new CairnError('TARGET_UNWRITABLE', `Cannot restore ${what}: ${reason(err)}`, { cause: err });
 }
 
 interface FileJob {
   readonly dest: string;
+  /** Its path in the snapshot. */
+  readonly at: string;
   readonly node: TreeNode;
   /** Blobs not yet written. */
   remaining: number;
@@ -181,6 +223,54 @@ interface FileJob {
   /** Settles once the file exists (first open under way or done); undefined before. */
   created: Promise<void> | undefined;
   failed: boolean;
+}
+
+/**
+ * Errors that mean a tree blob is damaged or gone: its folder is left out, the restore goes on.
+ * BACKEND_IO is a pack cut short too (a read past its end), and what a retrying backend could not
+ * read after its retries; a data blob's read fails its files on any storage error alike.
+ */
+const DAMAGE: ReadonlySet<ErrorCode> = new Set([
+  'BLOB_MISSING',
+  'BLOB_CORRUPT',
+  'PACK_CORRUPT',
+  'BACKEND_NOT_FOUND',
+  'BACKEND_IO',
+]);
+
+/**
+ * Creates a folder and the folders above it that are missing, one level at a time: Node's
+ * recursive mkdir loops forever (and holds the thread, so no signal is handled) where mkdir keeps
+ * answering ENOENT for a parent that exists, as under /proc. Throws TARGET_UNWRITABLE naming the
+ * folder that could not be made and why.
+ */
+export function makeFolders(dir: string): void {
+  const full = path.resolve(dir);
+  const chain: string[] = [];
+  for (let p = full; ; p = path.dirname(p)) {
+    chain.unshift(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const p of chain) {
+    try {
+      fs.mkdirSync(p);
+      continue;
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw targetError(p, err, full);
+    }
+    let isDir: boolean;
+    try {
+      isDir = fs.statSync(p).isDirectory();
+    } catch (err) {
+      throw targetError(p, err, full);
+    }
+    if (!isDir)
+      throw targetError(
+        p,
+        Object.assign(new Error(`EEXIST: ${p} exists and is not a folder`), { code: 'EEXIST' }),
+        full,
+      );
+  }
 }
 
 interface Piece {
@@ -197,12 +287,8 @@ export async function restore(
   options: RestoreOptions = {},
 ): Promise<RestoreSummary> {
   const root = path.resolve(target);
-  try {
-    if (!options.dryRun) fs.mkdirSync(root, { recursive: true });
-  } catch (err) {
-    throw targetError(root, err);
-  }
-  const r = new Restorer(repo, options);
+  if (!options.dryRun) makeFolders(root);
+  const r = new Restorer(repo, root, options);
   r.markCreated(root);
   try {
     const sub = path.posix.normalize(`/${options.subpath ?? '/'}`).replace(/\/+$/, '') || '/';
@@ -210,11 +296,12 @@ export async function restore(
     if (start.type === 'dir') {
       if (start.subtree !== undefined) await r.restoreTree(start.subtree, root, sub, [], false);
     } else {
-      await r.restoreNodes([start], root, path.posix.dirname(sub), [], false, snapshot.tree, false);
+      await r.restoreNodes([start], root, path.posix.dirname(sub), [], false, false);
     }
     await r.flushBatch();
-    r.makeHardLinks();
+    // Verified before the links are made, so a file that reads back wrong takes its links along.
     if (options.verify && !options.dryRun) r.verifyFiles();
+    r.makeHardLinks();
   } catch (err) {
     if (options.signal?.aborted) {
       throw new CairnError('INTERRUPTED', `Restore cancelled after ${r.files} files: ${root} is incomplete`, {
@@ -224,7 +311,6 @@ export async function restore(
     throw err;
   }
   if (!options.dryRun) r.finishDirs();
-  r.throwIfFilesFailed();
   return {
     dryRun: options.dryRun === true,
     verified: r.verified,
@@ -238,6 +324,7 @@ export async function restore(
     bytes: r.bytes,
     warnings: r.warnings,
     diverted: r.diverted,
+    notRestored: r.notRestored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
   };
 }
 
@@ -248,7 +335,12 @@ class Restorer {
   bytes = 0;
   readonly warnings: RestoreWarning[] = [];
   readonly diverted: Diverted[] = [];
-  private readonly failures: { path: string; error: CairnError }[] = [];
+  readonly notRestored: NotRestored[] = [];
+  /** Files left out, by where they would have been: their other names are left out too. */
+  private readonly failedFiles = new Map<string, NotRestored>();
+  private readonly failureOf = new Map<FileJob, NotRestored>();
+  private readonly root: string;
+  private readonly keepPartial: boolean;
   private readonly repo: Repository;
   private readonly options: RestoreOptions;
   private readonly dirMeta: { path: string; node: TreeNode }[] = [];
@@ -257,7 +349,7 @@ class Restorer {
   private readonly numericOwner: boolean;
   /** First restored name of each file with several hard links: "device:inode" → path. */
   private readonly firstNames = new Map<string, string>();
-  private readonly links: { dest: string; first: string }[] = [];
+  private readonly links: { dest: string; at: string; first: string }[] = [];
   specials = 0;
   hardLinks = 0;
   verified = 0;
@@ -270,13 +362,15 @@ class Restorer {
   private readonly includes: ((p: string) => boolean) | undefined;
   private readonly dryRun: boolean;
   private readonly verify: boolean;
-  private readonly restoredFiles: { dest: string; node: TreeNode }[] = [];
+  private readonly restoredFiles: { dest: string; at: string; node: TreeNode }[] = [];
   private readonly creator = new FolderSerialCreator();
   private batch: FileJob[] = [];
   private batchBlobs = 0;
 
-  constructor(repo: Repository, options: RestoreOptions) {
+  constructor(repo: Repository, root: string, options: RestoreOptions) {
     this.repo = repo;
+    this.root = root;
+    this.keepPartial = options.keepPartial === true;
     this.options = options;
     this.progress = options.progress ?? { filesDone: 0, bytesDone: 0, currentFile: '' };
     this.owners = options.owners ?? process.getuid?.() === 0;
@@ -308,8 +402,49 @@ class Restorer {
     pending: readonly { dest: string; node: TreeNode }[],
     taken: boolean,
   ): Promise<void> {
-    const tree = await this.repo.loadTree(treeId);
-    await this.restoreNodes(tree.nodes, dir, at, pending, taken, treeId);
+    let tree: Tree;
+    try {
+      tree = await this.repo.loadTree(treeId);
+      for (const node of tree.nodes) {
+        if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
+          throw new CairnError(
+            'BLOB_CORRUPT',
+            `Cannot restore tree ${treeId}: it has an unsafe entry name ${JSON.stringify(node.name)}`,
+          );
+        }
+      }
+    } catch (err) {
+      this.options.signal?.throwIfAborted();
+      if (!(err instanceof CairnError) || !DAMAGE.has(err.code)) throw err;
+      this.loseFolder(dir, at, treeId, err);
+      return;
+    }
+    await this.restoreNodes(tree.nodes, dir, at, pending, taken);
+  }
+
+  /**
+   * A folder whose tree cannot be read is left out with all it holds; the folder itself is
+   * removed again when this restore made it and nothing is in it.
+   */
+  private loseFolder(dir: string, at: string, treeId: string, err: CairnError): void {
+    const pack = this.repo.lookup(Buffer.from(treeId, 'hex'))?.pack;
+    this.notRestored.push({
+      path: at,
+      dest: dir,
+      kind: 'folder',
+      code: err.code,
+      reason: err.message,
+      tree: treeId,
+      ...(pack === undefined ? {} : { pack }),
+    });
+    if (this.dryRun || dir === this.root || !this.created.has(dir)) return;
+    try {
+      fs.rmdirSync(dir);
+      this.created.delete(dir);
+      this.dirs--;
+    } catch {
+      // Not empty: it was there before, with entries of its own; they stay.
+    }
   }
 
   /**
@@ -323,18 +458,11 @@ class Restorer {
     at: string,
     pending: readonly { dest: string; node: TreeNode }[],
     taken: boolean,
-    treeId: string,
     /** The nodes are a whole folder (not one file picked by a subpath): --delete applies. */
     wholeFolder = true,
   ): Promise<void> {
     for (const node of nodes) {
       this.options.signal?.throwIfAborted();
-      if (node.name === '' || node.name === '.' || node.name === '..' || node.name.includes('/')) {
-        throw new CairnError(
-          'BLOB_CORRUPT',
-          `Cannot restore tree ${treeId}: it has an unsafe entry name ${JSON.stringify(node.name)}`,
-        );
-      }
       const dest = path.join(dir, node.name);
       const p = path.posix.join(at, node.name);
       if (this.excludes.excluded(p)) continue;
@@ -368,8 +496,8 @@ class Restorer {
           const key = node.links > 1 && node.inode !== 0 ? `${node.device}:${node.inode}` : undefined;
           const first = key === undefined ? undefined : this.firstNames.get(key);
           if (key !== undefined && first === undefined) this.firstNames.set(key, dest);
-          if (first !== undefined) this.links.push({ dest, first });
-          else await this.addFile(dest, node);
+          if (first !== undefined) this.links.push({ dest, at: p, first });
+          else await this.addFile(dest, p, node);
           break;
         }
         case 'symlink':
@@ -442,7 +570,7 @@ class Restorer {
 
   /** Reads every restored file back and checks each piece against its blob id. */
   verifyFiles(): void {
-    for (const { dest, node } of this.restoredFiles) {
+    for (const { dest, at, node } of this.restoredFiles) {
       let offset = 0;
       let bad: string | undefined;
       let fd: number | undefined;
@@ -471,10 +599,12 @@ class Restorer {
         if (fd !== undefined) fs.closeSync(fd);
       }
       if (bad !== undefined) {
-        this.failures.push({
-          path: dest,
-          error: new CairnError('TARGET_UNWRITABLE', `Cannot verify ${dest}: ${bad}`),
-        });
+        // It was written and counted, but what the target holds is not the snapshot's file.
+        this.files--;
+        this.discard(
+          this.recordFailure(dest, at, 'TARGET_UNWRITABLE', `read back after writing, ${bad}`),
+          undefined,
+        );
       } else this.verified++;
     }
   }
@@ -528,9 +658,26 @@ class Restorer {
     this.applyMeta(dest, undefined, node);
   }
 
-  /** Hard links last: every first name exists by now. */
+  /** Hard links last: every first name exists by now, or is known to be left out. */
   makeHardLinks(): void {
-    for (const { dest, first } of this.links) {
+    for (const { dest, at, first } of this.links) {
+      const lost = this.failedFiles.get(first);
+      if (lost !== undefined) {
+        // The file under its first name was left out: a link would point at nothing, or at an
+        // older file of the target under that name. Whatever is under this name goes too.
+        this.recordFailure(
+          dest,
+          at,
+          lost.code,
+          `it is a hard link of ${lost.path}, which was not restored: ${lost.reason}`,
+        );
+        try {
+          if (!fs.lstatSync(dest).isDirectory()) fs.unlinkSync(dest);
+        } catch {
+          // Nothing there.
+        }
+        continue;
+      }
       try {
         fs.rmSync(dest, { force: true, recursive: true });
         fs.linkSync(first, dest);
@@ -588,10 +735,11 @@ class Restorer {
     if (problems.length > 0) this.warn(p, `cannot set ${problems.join('; ')}`);
   }
 
-  private async addFile(dest: string, node: TreeNode): Promise<void> {
+  private async addFile(dest: string, at: string, node: TreeNode): Promise<void> {
     const content = node.content ?? [];
     const job: FileJob = {
       dest,
+      at,
       node,
       remaining: content.length,
       length: 0,
@@ -620,10 +768,9 @@ class Restorer {
         const id = Buffer.from(hex, 'hex');
         const loc = this.repo.lookup(id);
         if (loc === undefined) {
-          this.fail(
-            job,
-            new CairnError('BLOB_MISSING', `Cannot restore ${job.dest}: its data blob ${hex} is in no index`),
-          );
+          // Where the blobs after it go is unknown (its length is in the index): a partial file
+          // keeps what comes before it.
+          this.fail(job, 'BLOB_MISSING', `its data blob ${hex} is in no index`);
           break;
         }
         let list = byPack.get(loc.pack);
@@ -637,6 +784,55 @@ class Restorer {
     const tasks = [...byPack].map(([pack, pieces]) => limiter.run(() => this.restorePack(pack, pieces)));
     for (const t of tasks) t.catch(() => undefined);
     await Promise.all(tasks);
+    // Every write is done: the files left out are removed (or kept as partial files).
+    for (const job of jobs) {
+      const failure = this.failureOf.get(job);
+      if (failure === undefined) continue;
+      this.failureOf.delete(job);
+      // Never created (its blobs were known to be missing before it was opened): nothing to undo.
+      if (job.created === undefined) continue;
+      await job.created.catch(() => undefined);
+      this.discard(failure, job.length);
+    }
+  }
+
+  /** Whether a piece of a file is still written: a file left out is, only to keep a partial file. */
+  private wanted(job: FileJob): boolean {
+    return !job.failed || this.keepPartial;
+  }
+
+  /**
+   * Removes a file that could not be restored, or with keepPartial renames it NAME.cairn-partial
+   * (`length` sets its size: the ranges never written stay holes).
+   */
+  private discard(failure: NotRestored, length: number | undefined): void {
+    const dest = failure.dest;
+    if (this.keepPartial) {
+      const partial = `${dest}.cairn-partial`;
+      try {
+        if (length !== undefined) fs.truncateSync(dest, length);
+        fs.renameSync(dest, partial);
+        const i = this.notRestored.indexOf(failure);
+        const kept = { ...failure, partial };
+        if (i >= 0) this.notRestored[i] = kept;
+        this.failedFiles.set(dest, kept);
+        return;
+      } catch (err) {
+        this.warn(dest, `cannot keep what was read of it as ${partial}: ${reason(err)}`);
+      }
+    }
+    try {
+      fs.rmSync(dest, { force: true });
+    } catch (err) {
+      this.warn(dest, `cannot remove the partly written file: ${reason(err)}`);
+    }
+  }
+
+  private recordFailure(dest: string, at: string, code: ErrorCode, why: string): NotRestored {
+    const failure: NotRestored = { path: at, dest, kind: 'file', code, reason: why };
+    this.notRestored.push(failure);
+    this.failedFiles.set(dest, failure);
+    return failure;
   }
 
   private async restorePack(pack: string, pieces: Piece[]): Promise<void> {
@@ -653,7 +849,7 @@ class Restorer {
       const upto = Math.min((position.get(job) ?? 0) + OPEN_AHEAD, order.length);
       for (; ahead < upto; ahead++) {
         const next = order[ahead] as FileJob;
-        if (next.failed) continue;
+        if (!this.wanted(next)) continue;
         const p = this.openFileAsync(next);
         p.catch(() => undefined);
         opening.set(next, p);
@@ -667,6 +863,7 @@ class Restorer {
     try {
       let i = 0;
       while (i < pieces.length) {
+        this.options.signal?.throwIfAborted();
         const first = pieces[i] as Piece;
         let j = i + 1;
         let end = first.loc.offset + first.loc.length;
@@ -676,7 +873,7 @@ class Restorer {
           end = Math.max(end, next.offset + next.length);
           j++;
         }
-        const live = pieces.slice(i, j).filter((p) => !p.job.failed);
+        const live = pieces.slice(i, j).filter((p) => this.wanted(p.job));
         i = j;
         const head = live[0];
         if (head === undefined) continue;
@@ -689,20 +886,17 @@ class Restorer {
           );
         } catch (err) {
           if (!(err instanceof CairnError)) throw err;
-          for (const p of live) {
-            this.fail(
-              p.job,
-              new CairnError(err.code, `Cannot restore ${p.job.dest}: ${err.message}`, { cause: err }),
-            );
-          }
+          for (const p of live) this.fail(p.job, err.code, err.message);
           continue;
         }
+        // A cancel during the read stops here, not after a worker has opened the whole range.
+        this.options.signal?.throwIfAborted();
         // Every file of the range open (ahead), then a worker opens the blobs and writes them:
         // decryption, decompression, the id check and the writes leave the main thread.
         const sent: { piece: Piece; fd: number }[] = [];
         const entries: BlobEntry[] = [];
         for (const p of live) {
-          if (p.job.failed) continue;
+          if (!this.wanted(p.job)) continue;
           openAhead(p.job);
           const opened = opening.get(p.job);
           if (opened === undefined) throw new Error(`no file opened for ${p.job.dest}`);
@@ -737,8 +931,9 @@ class Restorer {
         for (const [i, { piece: p, fd }] of sent.entries()) {
           const message = bad.get(i);
           if (message !== undefined) {
-            this.fail(p.job, new CairnError('BLOB_CORRUPT', `Cannot restore ${p.job.dest}: ${message}`));
-            await close(p.job);
+            this.fail(p.job, 'BLOB_CORRUPT', message);
+            // A partial file goes on being written by the pieces after this one.
+            if (!this.keepPartial) await close(p.job);
             continue;
           }
           if (p.job.failed) continue;
@@ -769,7 +964,7 @@ class Restorer {
     if (job.created) return job.created.then(() => openCb(job.dest, OPEN_AGAIN)).catch(fail);
     const created = this.creator.create(job.dest, OPEN_NEW, 0o600).catch(async (err: unknown) => {
       const code = errnoCode(err);
-      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+      if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR' && code !== 'ENXIO') throw err;
       await fs.promises.rm(job.dest, { recursive: true, force: true });
       return openCb(job.dest, OPEN_NEW, 0o600);
     });
@@ -796,13 +991,14 @@ class Restorer {
       this.warn(job.dest, `restored ${job.length} bytes but the snapshot recorded ${node.size}`);
     this.files++;
     this.progress.filesDone++;
-    if (this.verify) this.restoredFiles.push({ dest: job.dest, node });
+    if (this.verify) this.restoredFiles.push({ dest: job.dest, at: job.at, node });
   }
 
-  private fail(job: FileJob, error: CairnError): void {
+  /** Marks a file left out; the first cause is the one reported. */
+  private fail(job: FileJob, code: ErrorCode, why: string): void {
     if (job.failed) return;
     job.failed = true;
-    this.failures.push({ path: job.dest, error });
+    this.failureOf.set(job, this.recordFailure(job.dest, job.at, code, why));
   }
 
   finishDirs(): void {
@@ -810,21 +1006,5 @@ class Restorer {
     // directory's times is not undone by writing inside it, and a parent's restrictive mode (0600)
     // is set only after its children no longer need to be entered.
     for (const d of this.dirMeta) this.applyMeta(d.path, undefined, d.node);
-  }
-
-  /** Files that could not be restored fail the restore, after everything else was restored. */
-  throwIfFilesFailed(): void {
-    const first = this.failures[0];
-    if (first === undefined) return;
-    const list = this.failures
-      .slice(0, 5)
-      .map((f) => f.path)
-      .join(', ');
-    const more = this.failures.length > 5 ? ` and ${this.failures.length - 5} more` : '';
-    throw new CairnError(
-      first.error.code,
-      `Cannot restore ${this.failures.length} file(s) (${list}${more}); the rest was restored. First cause: ${first.error.message}`,
-      { cause: first.error },
-    );
   }
 }

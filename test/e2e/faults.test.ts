@@ -12,7 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import { ERRORS } from '../../src/errors.ts';
 import { Lock } from '../../src/repo/index.ts';
 import { cairn, esc, makeTemp, message, removeTemp, show, startCairn, type Run } from './cli.testing.ts';
-import { deadPid, lockAs, makeRepo, openRepo, snapshotsSharingAPrefix } from './repo.testing.ts';
+import {
+  damageBlob,
+  deadPid,
+  lockAs,
+  makeRepo,
+  openRepo,
+  snapshotsSharingAPrefix,
+  treeOf,
+} from './repo.testing.ts';
 
 const PASSWORD = 'faults-e2e-password';
 
@@ -270,25 +278,7 @@ describe('errors and faults', () => {
       await makeRepo(damaged, PASSWORD, [src2]);
       denv = { CAIRN_REPOSITORY: damaged, CAIRN_PASSWORD: PASSWORD };
       // The pack with the victim's blob (the only data blob of 100 000 bytes), one byte flipped in it.
-      const r0 = await openRepo(damaged, PASSWORD);
-      try {
-        const entry = [...r0.index.entries()].find((e) => e.rawLength === 100_000);
-        assert.ok(entry, 'no blob of the victim file');
-        pack = entry.pack;
-        const file = path.join(damaged, 'data', pack.slice(0, 2), pack);
-        const fh = await fs.open(file, 'r+');
-        try {
-          const b = Buffer.alloc(1);
-          const at = entry.offset + Math.floor(entry.length / 2);
-          await fh.read(b, 0, 1, at);
-          b[0] = b[0]! ^ 0x01;
-          await fh.write(b, 0, 1, at);
-        } finally {
-          await fh.close();
-        }
-      } finally {
-        await r0.close();
-      }
+      pack = (await damageBlob(damaged, PASSWORD, (e) => e.rawLength === 100_000)).pack;
     });
 
     it('check --read-data exits 27 and names the damaged pack and the file that needs it', async () => {
@@ -315,10 +305,17 @@ describe('errors and faults', () => {
       );
     });
 
-    it('restore refuses the damaged blob: exit 26, naming the pack', async () => {
+    it('restore leaves out the file with the damaged blob: exit 29, naming it and the pack', async () => {
       const target = path.join(dir, 'restore-damaged');
       const r = await cairn(['restore', 'latest', '--target', target], { env: denv });
-      fails(r, 'BLOB_CORRUPT', `in pack ${pack}`, 'fails authentication');
+      fails(r, 'RESTORE_INCOMPLETE', '1 file left out', 'the rest was restored');
+      assert.match(
+        r.stdout,
+        new RegExp(`^  ${esc(victim)} \\(file\\): .*in pack ${pack}.*fails authentication`, 'm'),
+      );
+      assert.equal(existsSync(path.join(target, victim)), false, 'the damaged file is left under its name');
+      const bystander = path.join(path.dirname(victim), 'bystander.txt');
+      assert.equal(await fs.readFile(path.join(target, bystander), 'utf8'), 'in another blob\n');
     });
 
     it('a damaged snapshot file is a warning on stderr: snapshots --json still prints one array, marking it, and exits 3', async () => {
@@ -350,6 +347,141 @@ describe('errors and faults', () => {
         r.stderr,
         new RegExp(`^warning: Cannot read snapshot ${garbled}: .*does not match its name`, 'm'),
       );
+    });
+  });
+  describe('restoring a damaged snapshot', () => {
+    let broken: string;
+    let benv: Record<string, string>;
+    let src3: string;
+    let tree: { id: string; pack: string };
+    let dataPack: string;
+
+    /** A source with folders that stay whole, one whose tree blob is damaged, and a damaged file. */
+    before(async () => {
+      src3 = path.join(dir, 'source-3');
+      for (const d of ['keep/deep', 'lost/sub', 'data'])
+        await fs.mkdir(path.join(src3, d), { recursive: true });
+      await fs.writeFile(path.join(src3, 'top.txt'), 'top\n');
+      await fs.writeFile(path.join(src3, 'keep', 'one.txt'), 'one\n');
+      await fs.writeFile(path.join(src3, 'keep', 'deep', 'two.bin'), randomBytes(50_000));
+      await fs.writeFile(path.join(src3, 'lost', 'x.txt'), 'x\n');
+      await fs.writeFile(path.join(src3, 'lost', 'sub', 'y.txt'), 'y\n');
+      // The victim's content: one blob of 200 000 bytes, the second half of it not zeros.
+      await fs.writeFile(
+        path.join(src3, 'data', 'victim.bin'),
+        Buffer.concat([Buffer.alloc(100_000), randomBytes(100_000)]),
+      );
+      await fs.link(path.join(src3, 'data', 'victim.bin'), path.join(src3, 'data', 'zz-link.bin'));
+      await fs.writeFile(path.join(src3, 'data', 'fine.bin'), randomBytes(30_000));
+      broken = path.join(dir, 'broken');
+      await makeRepo(broken, PASSWORD, [src3]);
+      benv = { CAIRN_REPOSITORY: broken, CAIRN_PASSWORD: PASSWORD };
+      const r0 = await openRepo(broken, PASSWORD);
+      let lostTree: string;
+      try {
+        lostTree = await treeOf(r0, path.join(src3, 'lost'));
+      } finally {
+        await r0.close();
+      }
+      const t = await damageBlob(broken, PASSWORD, (e) => e.id.toString('hex') === lostTree);
+      tree = { id: lostTree, pack: t.pack };
+      dataPack = (await damageBlob(broken, PASSWORD, (e) => e.rawLength === 200_000)).pack;
+    });
+
+    /** Asserts the restored copy of `rel` (under the source) equals the source's, byte for byte. */
+    async function same(target: string, rel: string): Promise<void> {
+      const want = await fs.readFile(path.join(src3, rel));
+      const got = await fs.readFile(path.join(target, src3, rel));
+      assert.ok(got.equals(want), `${rel} differs from the source`);
+    }
+
+    it('restores every other folder and file byte for byte, lists what it left out and exits 29', async () => {
+      const target = path.join(dir, 'restore-broken');
+      const r = await cairn(['restore', 'latest', '--target', target], { env: benv });
+      fails(r, 'RESTORE_INCOMPLETE', '2 files and 1 folder left out', 'the rest was restored');
+      for (const rel of ['top.txt', 'keep/one.txt', 'keep/deep/two.bin', 'data/fine.bin'])
+        await same(target, rel);
+      const lost = path.join(src3, 'lost');
+      assert.match(r.stdout, /^not restored: 2 files and 1 folder$/m);
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `^  ${esc(lost)} \\(folder, with all it holds\\): .*${tree.pack}.*\\[BLOB_CORRUPT\\]$`,
+          'm',
+        ),
+      );
+      assert.match(
+        r.stdout,
+        new RegExp(`^  ${esc(path.join(src3, 'data', 'victim.bin'))} \\(file\\): .*in pack ${dataPack}`, 'm'),
+      );
+      assert.match(r.stdout, /hard link of .*victim\.bin, which was not restored/);
+      assert.match(r.stdout, /^hint: cairn check --read-data /m);
+      assert.match(r.stdout, /^hint: cairn repair snapshots /m);
+      // Nothing left under the names of what was not restored: no folder, no 0-byte file, no link.
+      assert.equal(existsSync(path.join(target, lost)), false);
+      assert.deepEqual((await fs.readdir(path.join(target, src3, 'data'))).sort(), ['fine.bin']);
+    });
+
+    it('--json lists each entry left out with its kind, code and reason', async () => {
+      const target = path.join(dir, 'restore-broken-json');
+      const r = await cairn(['restore', 'latest', '--target', target, '--json'], { env: benv });
+      assert.equal(r.code, ERRORS.RESTORE_INCOMPLETE.exit, show(r));
+      const sum = message(r.stdout, 'summary');
+      assert.equal(sum.files_not_restored, 2);
+      assert.equal(sum.folders_not_restored, 1);
+      const list = sum.not_restored as Record<string, string>[];
+      const byPath = new Map(list.map((n) => [n.path, n]));
+      const folder = byPath.get(path.join(src3, 'lost'))!;
+      assert.deepEqual(
+        { kind: folder.kind, code: folder.code, tree: folder.tree, pack: folder.pack },
+        { kind: 'folder', code: 'BLOB_CORRUPT', tree: tree.id, pack: tree.pack },
+      );
+      assert.equal(folder.target_path, path.join(target, src3, 'lost'));
+      const victim = byPath.get(path.join(src3, 'data', 'victim.bin'))!;
+      assert.equal(victim.kind, 'file');
+      assert.equal(victim.code, 'BLOB_CORRUPT');
+      assert.match(victim.reason ?? '', new RegExp(`in pack ${dataPack}`));
+      assert.equal(victim.partial, undefined);
+      assert.equal(byPath.get(path.join(src3, 'data', 'zz-link.bin'))?.code, 'BLOB_CORRUPT');
+      assert.equal(message(r.stdout, 'error').code, 'RESTORE_INCOMPLETE');
+    });
+
+    it('--keep-partial keeps what could be read as NAME.cairn-partial, the damaged range a hole', async () => {
+      const target = path.join(dir, 'restore-broken-partial');
+      const r = await cairn(['restore', 'latest', '--target', target, '--keep-partial', '--json'], {
+        env: benv,
+      });
+      assert.equal(r.code, ERRORS.RESTORE_INCOMPLETE.exit, show(r));
+      const victim = path.join(target, src3, 'data', 'victim.bin');
+      const list = message(r.stdout, 'summary').not_restored as Record<string, string>[];
+      assert.equal(list.find((n) => n.target_path === victim)?.partial, `${victim}.cairn-partial`);
+      assert.equal(existsSync(victim), false);
+      const kept = await fs.readFile(`${victim}.cairn-partial`);
+      // The one blob was damaged: the size is the file's, and every byte a hole (zeros).
+      assert.equal(kept.length, 200_000);
+      assert.ok(kept.equals(Buffer.alloc(200_000)), 'the damaged range holds bytes');
+      assert.deepEqual((await fs.readdir(path.dirname(victim))).sort(), [
+        'fine.bin',
+        'victim.bin.cairn-partial',
+      ]);
+    });
+
+    it('a subpath beside the damaged folder restores whole and exits 0', async () => {
+      const target = path.join(dir, 'restore-broken-sub');
+      const r = await cairn(['restore', `latest:${path.join(src3, 'keep')}`, '--target', target], {
+        env: benv,
+      });
+      assert.equal(r.code, 0, show(r));
+      assert.equal(await fs.readFile(path.join(target, 'one.txt'), 'utf8'), 'one\n');
+    });
+  });
+
+  describe('an unwritable target', () => {
+    it('restore --target under /proc ends at once with TARGET_UNWRITABLE naming the path', async () => {
+      const started = Date.now();
+      const r = await cairn(['restore', 'latest', '--target', '/proc/cairn-x'], { env, timeoutMs: 20_000 });
+      fails(r, 'TARGET_UNWRITABLE', 'Cannot restore /proc/cairn-x:', 'ENOENT');
+      assert.ok(Date.now() - started < 10_000, `it took ${Date.now() - started} ms`);
     });
   });
 });

@@ -4,11 +4,13 @@
  * process or by a process that is gone, and snapshot copies.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { LocalBackend } from '../../src/backend/index.ts';
 import { makeTemp } from './cli.testing.ts';
-import { backup, Lock, Repository, type LockEnv } from '../../src/repo/index.ts';
+import { backup, findNode, Lock, Repository, type LockEnv } from '../../src/repo/index.ts';
+import type { Location } from '../../src/repo/master-index.ts';
 
 /** Far below the default (N = 2^15, p = 4): for fixtures only. */
 export const CHEAP_SCRYPT = { N: 1024, r: 8, p: 1 };
@@ -80,4 +82,50 @@ export async function tempRepo(password: string): Promise<{ dir: string; env: Re
   const env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: password };
   await makeRepo(env.CAIRN_REPOSITORY, password);
   return { dir, env };
+}
+
+/** A stored blob as the index places it. */
+export type StoredBlob = { readonly id: Buffer } & Location;
+
+/**
+ * Flips one byte in the middle of the stored blob that `pick` chooses among the index's entries,
+ * in its pack file (so it fails authentication); returns that blob.
+ */
+export async function damageBlob(
+  location: string,
+  password: string,
+  pick: (blob: StoredBlob, repo: Repository) => boolean | Promise<boolean>,
+): Promise<StoredBlob> {
+  const repo = await openRepo(location, password);
+  try {
+    let found: StoredBlob | undefined;
+    for (const e of repo.index.entries()) {
+      if (await pick(e, repo)) {
+        found = e;
+        break;
+      }
+    }
+    if (found === undefined) throw new Error(`no blob in ${location} is the one asked for`);
+    const fh = await fs.open(path.join(location, 'data', found.pack.slice(0, 2), found.pack), 'r+');
+    try {
+      const b = Buffer.alloc(1);
+      const at = found.offset + Math.floor(found.length / 2);
+      await fh.read(b, 0, 1, at);
+      b[0] = b[0]! ^ 0x01;
+      await fh.write(b, 0, 1, at);
+    } finally {
+      await fh.close();
+    }
+    return found;
+  } finally {
+    await repo.close();
+  }
+}
+
+/** The id (hex) of the tree blob that lists folder `folder` (an absolute path) in the latest snapshot. */
+export async function treeOf(repo: Repository, folder: string): Promise<string> {
+  const node = await findNode(repo, await repo.findSnapshot('latest'), folder);
+  if (node.type !== 'dir' || node.subtree === undefined)
+    throw new Error(`${folder} is no folder with a tree`);
+  return node.subtree;
 }

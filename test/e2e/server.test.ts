@@ -5,10 +5,11 @@
  * real PostgreSQL started by the test.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPostgres, type TestPostgres } from '../../src/catalog/postgres.testing.ts';
+import { damageBlob, makeRepo } from './repo.testing.ts';
 import { http, link, logon, testServer, waitTask, type TestServer } from './server-api.testing.ts';
 
 function makeSource(dir: string): void {
@@ -220,6 +221,41 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
         runs.data.map((r) => r.kind),
         ['backup'],
       );
+    });
+
+    it('a restore task over damaged data ends failed and lists what it left out', async () => {
+      // A repository with a snapshot, made here and handed to the server, then one blob damaged.
+      const location = path.join(s.dir, 'damaged-repo');
+      const password = 'damaged-repository-password';
+      await makeRepo(location, password, [source]);
+      const { pack } = await damageBlob(location, password, (e) => e.rawLength === 300_000);
+      const repo = await http(s.url, 'POST', '/api/v1/repositories', {
+        token,
+        body: { name: 'damaged', location, password },
+      });
+      assert.equal(repo.status, 201, JSON.stringify(repo.body));
+      const target = path.join(s.dir, 'restored-damaged');
+      const restore = await http(s.url, 'POST', '/api/v1/restores', {
+        token,
+        body: { repository: 'damaged', snapshot: 'latest', target },
+      });
+      assert.equal(restore.status, 202, JSON.stringify(restore.body));
+      const task = await waitTask(s.url, token, (restore.body as { id: string }).id);
+      assert.equal(task.result, 'failed', JSON.stringify(task));
+      assert.match(String(task.message), /1 file\(s\) and 0 folder\(s\) left out.*\[RESTORE_INCOMPLETE\]$/);
+      const run = (await http(s.url, 'GET', link(task, 'run').href, { token })).body as {
+        stats: { files: number; notRestoredCount: number; notRestored: Record<string, string>[] };
+      };
+      const damaged = path.join(source, 'sub', 'b.bin');
+      assert.equal(run.stats.files, 1);
+      assert.equal(run.stats.notRestoredCount, 1);
+      assert.deepEqual(
+        run.stats.notRestored.map((n) => [n.path, n.kind, n.code]),
+        [[damaged, 'file', 'BLOB_CORRUPT']],
+      );
+      assert.match(run.stats.notRestored[0]!.reason!, new RegExp(`in pack ${pack}`));
+      assert.equal(readFileSync(path.join(target, source, 'a.txt'), 'utf8'), 'alpha\n');
+      assert.equal(existsSync(path.join(target, damaged)), false);
     });
 
     it('logs a browser on with a cookie, and refuses changes without the CSRF token', async () => {

@@ -4,7 +4,7 @@
  * behind that check objects to.
  */
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -12,6 +12,8 @@ import { LocalBackend, RetryBackend, type Backend } from '../../src/backend/inde
 import { sha256 } from '../../src/crypto/index.ts';
 import { FaultBackend } from '../../src/backend/fault.ts';
 import { backup } from '../../src/repo/archiver.ts';
+import { findNode } from '../../src/repo/browse.ts';
+import { restore } from '../../src/repo/restorer.ts';
 import { check, type CheckResult, type Finding } from '../../src/repo/check.ts';
 import {
   FAST_SCRYPT,
@@ -348,6 +350,49 @@ describe('corruption', () => {
     assert.ok(finding, describeFindings(r));
     assert.ok((finding.affected ?? []).length > 0, finding.message);
     assert.doesNotMatch(finding.message, /no file of any snapshot needs it/);
+    // A restore leaves out the folders whose trees were in that pack, and nothing of them is made.
+    const repo = await openRepo(repoDir);
+    await repo.loadIndex();
+    const target = path.join(path.dirname(repoDir), 'target');
+    const sum = await restore(repo, await repo.findSnapshot('latest'), target);
+    assert.ok(sum.notRestored.length > 0);
+    for (const n of sum.notRestored) {
+      assert.deepEqual([n.kind, n.code, n.pack], ['folder', 'BACKEND_NOT_FOUND', tree.name], n.path);
+      if (n.dest === target) assert.deepEqual(await fs.readdir(target), []);
+      else assert.equal(existsSync(n.dest), false, n.dest);
+    }
+  });
+
+  it('a damaged tree blob loses only its folder: the rest restores byte for byte', async (t) => {
+    const repoDir = await copyOf(t);
+    const repo = await openRepo(repoDir);
+    await repo.loadIndex();
+    const snap = await repo.findSnapshot('latest');
+    const old = path.join(src, 'docs', 'old');
+    const lost = (await findNode(repo, snap, old)).subtree!;
+    const tree = (await layouts(repo, repoDir)).find((p) => p.blobs.some((b) => b.id === lost))!;
+    const blob = tree.blobs.find((b) => b.id === lost)!;
+    const bytes = await fs.readFile(tree.file);
+    bytes[(blob.start + blob.end) >> 1]! ^= 0x40;
+    await fs.writeFile(tree.file, bytes);
+    const target = path.join(path.dirname(repoDir), 'target');
+    const sum = await restore(repo, snap, target);
+    assert.deepEqual(
+      sum.notRestored.map((n) => [n.path, n.kind, n.code, n.tree, n.pack]),
+      [[old, 'folder', 'BLOB_CORRUPT', lost, tree.name]],
+    );
+    assert.equal(existsSync(path.join(target, old)), false);
+    let compared = 0;
+    for (const dir of ['media', 'docs']) {
+      for (const e of await fs.readdir(path.join(src, dir), { withFileTypes: true })) {
+        if (!e.isFile()) continue;
+        const rel = path.join(src, dir, e.name);
+        assert.ok((await fs.readFile(path.join(target, rel))).equals(await fs.readFile(rel)), rel);
+        compared++;
+      }
+    }
+    assert.equal(compared, 12);
+    assert.equal(sum.files, 12);
   });
 
   it('a missing pack is an error naming it and the files and snapshots that need it', async (t) => {
