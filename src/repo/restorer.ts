@@ -862,12 +862,17 @@ class Restorer {
     };
     try {
       let i = 0;
+      // Pieces before this one are read one by one: a merged read of them failed (a pack cut
+      // short fails every read that reaches past its end), and each blob that is still whole
+      // must be restored.
+      let alone = 0;
       while (i < pieces.length) {
         this.options.signal?.throwIfAborted();
+        const start = i;
         const first = pieces[i] as Piece;
         let j = i + 1;
         let end = first.loc.offset + first.loc.length;
-        while (j < pieces.length) {
+        while (i >= alone && j < pieces.length) {
           const next = (pieces[j] as Piece).loc;
           if (next.offset - end > MERGE_GAP || next.offset + next.length - first.loc.offset > MAX_READ) break;
           end = Math.max(end, next.offset + next.length);
@@ -886,6 +891,11 @@ class Restorer {
           );
         } catch (err) {
           if (!(err instanceof CairnError)) throw err;
+          if (j - start > 1) {
+            alone = j;
+            i = start;
+            continue;
+          }
           for (const p of live) this.fail(p.job, err.code, err.message);
           continue;
         }
