@@ -4,7 +4,7 @@ import { copySnapshots, Lock, type CopyMode, type CopyProgress } from '../repo/i
 import { openSession, type GlobalOptions } from './context.ts';
 import { fromLocation, openFrom, withFromOptions, type FromFlags } from './from-repo.ts';
 import { formatBytes, formatDuration, plural } from './output.ts';
-import { withSignals } from './signals.ts';
+import { guardLock, withSignals } from './signals.ts';
 
 const HOW: Record<CopyMode, string> = {
   clone: 'shared keys on one file system: sealed blobs cloned, not read',
@@ -44,6 +44,7 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
     }
     const src = await openFrom(from, flags);
     const srcLock = await Lock.acquire(src, { exclusive: false, command: 'copy' });
+    const unguard = guardLock(srcLock, 'copy');
     try {
       const s = await openSession(g, { lock: 'shared', command: 'copy' });
       try {
@@ -98,6 +99,7 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
     } finally {
       await src.close();
       await srcLock.release();
+      unguard();
     }
   });
 }

@@ -10,6 +10,7 @@ import {
 import { Lock, Repository } from '../repo/index.ts';
 import { resolveSecret } from './secrets.ts';
 import { makeOutput, type Output } from './output.ts';
+import { guardLock } from './signals.ts';
 
 export interface GlobalOptions {
   readonly repo?: string;
@@ -57,10 +58,13 @@ export async function openSession(
     options.lock === 'none'
       ? undefined
       : await Lock.acquire(repo, { exclusive: options.lock === 'exclusive', command: options.command });
+  // Removed even if the command is ended before close() runs (an interrupt it cannot obey).
+  const unguard = lock ? guardLock(lock, options.command) : undefined;
   try {
     if (options.index !== false) await repo.loadIndex();
   } catch (err) {
     await lock?.release();
+    unguard?.();
     throw err;
   }
   return {
@@ -70,6 +74,7 @@ export async function openSession(
     async close() {
       await repo.close();
       await lock?.release();
+      unguard?.();
       await backend.close();
     },
   };
