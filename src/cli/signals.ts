@@ -127,6 +127,9 @@ function onSignal(name: NodeJS.Signals): void {
     void forceEnd(`Interrupted by a second ${name}`);
     return;
   }
+  process.stderr.write(
+    `${name}: stopping (within ${GRACE_MS / 1000} s; a second ${name === 'SIGINT' ? 'Ctrl-C' : name} ends at once)\n`,
+  );
   interrupt(
     name,
     new CairnError('INTERRUPTED', `Interrupted by ${name}: the command stopped before it was done`),
