@@ -124,7 +124,10 @@ describe('interrupting a backup whose read is stuck', () => {
     const seconds = (performance.now() - sent) / 1000;
     assert.equal(r.code, 130, show(r));
     assert.ok(seconds < GRACE_MS / 1000, `it took ${seconds.toFixed(1)} s to end`);
-    assert.match(errorLine(r), /at a second signal .* was abandoned; its repository lock was removed \[INTERRUPTED\]$/);
+    assert.match(
+      errorLine(r),
+      /at a second signal .* was abandoned; its repository lock was removed \[INTERRUPTED\]$/,
+    );
     await repositoryIntact(snapshots);
   });
 
