@@ -68,11 +68,15 @@ export function exitNow(code: number): never {
 /**
  * Turns SIGINT and SIGTERM into an AbortSignal for the duration of one operation. The operation is
  * aborted with a CairnError INTERRUPTED (exit 130); one started after an interruption is aborted
- * from the start.
+ * from the start, unless it is `afterInterrupt` (a --run-after program, which restarts what
+ * --run-before stopped): that one runs, within what is left of the grace period.
  */
-export async function withSignals<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withSignals<T>(
+  fn: (signal: AbortSignal) => Promise<T>,
+  options: { afterInterrupt?: boolean } = {},
+): Promise<T> {
   const controller = new AbortController();
-  if (interruption) controller.abort(interruption.reason);
+  if (interruption && !options.afterInterrupt) controller.abort(interruption.reason);
   running.add(controller);
   listen();
   try {

@@ -176,4 +176,21 @@ describe('interrupting a backup whose read is stuck', () => {
     assert.match(errorLine(r), /^error: Backup cancelled: no snapshot was written; .* \[INTERRUPTED\]$/);
     await repositoryIntact(snapshots);
   });
+  it('a --run-after program still runs after an interrupted backup, told it failed', async () => {
+    const marker = path.join(dir, 'after-ran');
+    const script = path.join(dir, 'after.sh');
+    await fs.writeFile(script, `#!/bin/sh\necho "$CAIRN_RESULT" > '${marker}'\n`, { mode: 0o755 });
+    const b = startCairn(['backup', '--json', '--run-after', script, '--stdin'], {
+      env,
+      timeoutMs: 60_000,
+      stdinOpen: true,
+    });
+    await b.lineMatching(/"message_type":"status"/);
+    b.child.kill('SIGINT');
+    const r = await b.done;
+    b.child.stdin.destroy();
+    assert.equal(r.code, 130, show(r));
+    assert.equal(await fs.readFile(marker, 'utf8'), 'failed\n');
+    assert.deepEqual(await fs.readdir(path.join(repo, 'locks')), []);
+  });
 });
