@@ -128,7 +128,7 @@ function unlisten(): void {
 
 function onSignal(name: NodeJS.Signals): void {
   if (interruption) {
-    void forceEnd(`Interrupted by a second ${name}`);
+    void forceEnd(name, true);
     return;
   }
   process.stderr.write(
@@ -146,11 +146,14 @@ function interrupt(cause: string, reason: CairnError): void {
   interruption = { cause, reason };
   for (const controller of running) controller.abort(reason);
   // Ref'd: the command ends within the grace period, or this ends it.
-  setTimeout(() => void forceEnd(`Interrupted by ${cause}`), GRACE_MS);
+  setTimeout(() => void forceEnd(cause, false), GRACE_MS);
 }
 
-/** Removes the locks still held, says what happened, and ends the process. */
-async function forceEnd(cause: string): Promise<void> {
+/**
+ * Removes the locks still held, says what happened, and ends the process: `second` when a second
+ * signal (`cause`) came, otherwise the grace period after `cause` is over.
+ */
+async function forceEnd(cause: string, second: boolean): Promise<void> {
   if (ending) return;
   ending = true;
   const commands = [...new Set([...held].map((h) => `cairn ${h.command}`))];
@@ -164,13 +167,12 @@ async function forceEnd(cause: string): Promise<void> {
       else kept++;
     }),
   );
-  const second = cause.startsWith('Interrupted by a second');
   const outcome = interruption?.outcome;
   let message = outcome
     ? // The operation stopped and said what it kept; what hung was after it (closing, a stuck read).
       `${outcome.message}; what was still running ${second ? 'at a second signal' : `${GRACE_MS / 1000} s after the signal`} (such as a read stuck in the kernel) was abandoned`
-    : `${cause}: ${what} ${second ? 'was ended at once' : `did not stop within ${GRACE_MS / 1000} s (a read stuck in the kernel?) and was ended`}; ` +
-      'what it had already stored stays, as after a crash (no snapshot for work in progress)';
+    : `Interrupted by ${second ? `a second ${cause}` : cause}: ${what} ${second ? 'was ended at once' : `did not stop within ${GRACE_MS / 1000} s (perhaps a read stuck in the kernel) and was ended`}; ` +
+      'the repository is left as a crash would leave it (consistent; what was already stored is kept)';
   if (unlocked > 0) message += '; its repository lock was removed';
   if (kept > 0) message += '; its repository lock could not be removed in time: run "cairn unlock"';
   forcedEnd(new CairnError('INTERRUPTED', message));

@@ -688,6 +688,8 @@ class Walker {
   }
 
   private warn(p: string, message: string): void {
+    // Once cancelled, a failure is the cancellation (an abandoned call on the sources), no warning.
+    this.options.signal?.throwIfAborted();
     const w = { path: p, message };
     this.warnings.push(w);
     this.options.onWarning?.(w);
