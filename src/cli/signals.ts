@@ -128,16 +128,24 @@ function unlisten(): void {
 
 function onSignal(name: NodeJS.Signals): void {
   if (interruption) {
-    void forceEnd(name, true);
+    void forceEnd(name, 'second');
+    return;
+  }
+  // Between operations (opening the repository, waiting for input) there is nothing to stop
+  // cleanly: the command ends at once.
+  if (running.size === 0) {
+    interruption = { cause: name, reason: interruptedBy(name) };
+    void forceEnd(name, 'idle');
     return;
   }
   process.stderr.write(
     `${name}: stopping (within ${GRACE_MS / 1000} s; a second ${name === 'SIGINT' ? 'Ctrl-C' : name} ends at once)\n`,
   );
-  interrupt(
-    name,
-    new CairnError('INTERRUPTED', `Interrupted by ${name}: the command stopped before it was done`),
-  );
+  interrupt(name, interruptedBy(name));
+}
+
+function interruptedBy(name: string): CairnError {
+  return new CairnError('INTERRUPTED', `Interrupted by ${name}: the command stopped before it was done`);
 }
 
 /** Aborts the running operations and gives the command GRACE_MS to end on its own. */
@@ -146,34 +154,50 @@ function interrupt(cause: string, reason: CairnError): void {
   interruption = { cause, reason };
   for (const controller of running) controller.abort(reason);
   // Ref'd: the command ends within the grace period, or this ends it.
-  setTimeout(() => void forceEnd(cause, false), GRACE_MS);
+  setTimeout(() => void forceEnd(cause, 'grace'), GRACE_MS);
+}
+
+/** Removes the locks still held; returns how many are gone and how many could not be removed. */
+async function releaseHeld(): Promise<{ removed: number; kept: number }> {
+  const counts = { removed: 0, kept: 0 };
+  // A local lock file goes synchronously, before anything could wait on libuv's threads.
+  await Promise.all(
+    [...held].map(async ({ lock }) => {
+      if (await lock.releaseNow(REMOTE_UNLOCK_MS)) counts.removed++;
+      else counts.kept++;
+    }),
+  );
+  return counts;
 }
 
 /**
- * Removes the locks still held, says what happened, and ends the process: `second` when a second
- * signal (`cause`) came, otherwise the grace period after `cause` is over.
+ * Removes the locks still held, says what happened, and ends the process: after a `second`
+ * signal, when the `grace` period after the first is over, or at once when the first came while
+ * no operation ran (`idle`). `cause` names the signal.
  */
-async function forceEnd(cause: string, second: boolean): Promise<void> {
+async function forceEnd(cause: string, when: 'second' | 'grace' | 'idle'): Promise<void> {
   if (ending) return;
   ending = true;
   const commands = [...new Set([...held].map((h) => `cairn ${h.command}`))];
   const what = commands.length > 0 ? `"${commands.join('", "')}"` : 'the command';
-  let unlocked = 0;
-  let kept = 0;
-  // A local lock file goes synchronously, before anything could wait on libuv's threads.
-  await Promise.all(
-    [...held].map(async ({ lock }) => {
-      if (await lock.releaseNow(REMOTE_UNLOCK_MS)) unlocked++;
-      else kept++;
-    }),
-  );
+  const { removed, kept } = await releaseHeld();
   const outcome = interruption?.outcome;
-  let message = outcome
-    ? // The operation stopped and said what it kept; what hung was after it (closing, a stuck read).
-      `${outcome.message}; what was still running ${second ? 'at a second signal' : `${GRACE_MS / 1000} s after the signal`} (such as a read stuck in the kernel) was abandoned`
-    : `Interrupted by ${second ? `a second ${cause}` : cause}: ${what} ${second ? 'was ended at once' : `did not stop within ${GRACE_MS / 1000} s (perhaps a read stuck in the kernel) and was ended`}; ` +
-      'the repository is left as a crash would leave it (consistent; what was already stored is kept)';
-  if (unlocked > 0) message += '; its repository lock was removed';
+  const grace = `${GRACE_MS / 1000} s`;
+  let message: string;
+  if (outcome) {
+    // The operation stopped and said what it kept; what hung came after it (closing, a stuck read).
+    const at = when === 'second' ? 'at a second signal' : `${grace} after the signal`;
+    message = `${outcome.message}; what was still running ${at} (such as a read stuck in the kernel) was abandoned`;
+  } else if (when === 'idle') {
+    message = `Interrupted by ${cause}: ${what} ended at once, between operations; what it had done is kept`;
+  } else {
+    message =
+      (when === 'second'
+        ? `Interrupted by a second ${cause}: ${what} was ended at once`
+        : `Interrupted by ${cause}: ${what} did not stop within ${grace} (perhaps a read stuck in the kernel) and was ended`) +
+      '; the repository is left as a crash would leave it (consistent; what was already stored is kept)';
+  }
+  if (removed > 0) message += '; its repository lock was removed';
   if (kept > 0) message += '; its repository lock could not be removed in time: run "cairn unlock"';
   forcedEnd(new CairnError('INTERRUPTED', message));
 }
@@ -188,7 +212,11 @@ async function forceEnd(cause: string, second: boolean): Promise<void> {
 export function endQuietlyWhenOutputCloses(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-    if (running.size === 0 && held.size === 0) process.exit();
+    if (running.size === 0) {
+      // Quietly, with the code the command has so far; its locks do not outlive it.
+      void releaseHeld().then(() => process.exit());
+      return;
+    }
     interrupt(
       'the reader of its output going away',
       new CairnError('INTERRUPTED', 'Interrupted: the reader of its output went away (EPIPE)'),

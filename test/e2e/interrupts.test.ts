@@ -1,7 +1,8 @@
 /**
  * Ctrl-C always works: a backup whose read is stuck (in the kernel, or on a pipe nobody writes
  * to) still ends on SIGINT or SIGTERM with exit 130, within the grace period, without leaving its
- * lock, and the repository checks clean afterwards.
+ * lock, and the repository checks clean afterwards; a locked command that runs no operation ends
+ * at once.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -57,7 +58,7 @@ function errorLine(r: Run): string {
   return r.stderr.trimEnd().split('\n').at(-1) ?? '';
 }
 
-describe('interrupting a backup whose read is stuck', () => {
+describe('interrupts', () => {
   let dir: string;
   let repo: string;
   let env: Record<string, string>;
@@ -192,5 +193,25 @@ describe('interrupting a backup whose read is stuck', () => {
     assert.equal(r.code, 130, show(r));
     assert.equal(await fs.readFile(marker, 'utf8'), 'failed\n');
     assert.deepEqual(await fs.readdir(path.join(repo, 'locks')), []);
+  });
+  it('SIGINT while a locked command runs no operation (restore --interactive at its prompt) ends it at once, its lock removed', async () => {
+    const target = path.join(dir, 'restore-target');
+    const r = startCairn(['restore', 'latest', '--interactive', '--target', target], {
+      env,
+      timeoutMs: 60_000,
+      stdinOpen: true,
+    });
+    await r.lineMatching(/type help for commands/);
+    assert.equal((await fs.readdir(path.join(repo, 'locks'))).length, 1);
+    r.child.kill('SIGINT');
+    const res = await r.done;
+    r.child.stdin.destroy();
+    assert.equal(res.code, 130, show(res));
+    assert.match(
+      errorLine(res),
+      /^error: Interrupted by SIGINT: "cairn restore" ended at once, between operations; .*; its repository lock was removed \[INTERRUPTED\]$/,
+    );
+    assert.deepEqual(await fs.readdir(path.join(repo, 'locks')), []);
+    assert.equal(existsSync(target), false);
   });
 });
