@@ -11,8 +11,11 @@
 import { CairnError } from '../errors.ts';
 import type { Lock } from '../repo/index.ts';
 
-/** How long an interrupted command may take to stop on its own. */
-export const GRACE_MS = 3000;
+/**
+ * How long an interrupted command may take to stop on its own: longer than the 3 s that plugins
+ * and --run-before/--run-after programs get between SIGTERM and SIGKILL, so they are gone first.
+ */
+export const GRACE_MS = 5000;
 /** How long removing a lock that is not a local file (S3) may take when the command is ended. */
 const REMOTE_UNLOCK_MS = 2000;
 
