@@ -200,8 +200,10 @@ async function forceEnd(cause: string, when: 'second' | 'grace' | 'idle'): Promi
         : `Interrupted by ${cause}: ${what} did not stop within ${grace} (perhaps a read stuck in the kernel) and was ended`) +
       '; the repository is left as a crash would leave it (consistent; what was already stored is kept)';
   }
-  if (removed > 0) message += '; its repository lock was removed';
-  if (kept > 0) message += '; its repository lock could not be removed in time: run "cairn unlock"';
+  if (removed > 0)
+    message += removed === 1 ? '; its repository lock was removed' : '; its repository locks were removed';
+  if (kept > 0)
+    message += `; ${kept === 1 ? 'a lock' : `${kept} locks`} could not be removed in time: run "cairn unlock"`;
   forcedEnd(new CairnError('INTERRUPTED', message));
 }
 
