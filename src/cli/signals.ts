@@ -85,12 +85,8 @@ export async function withSignals<T>(
   try {
     return await fn(controller.signal);
   } catch (err) {
-    if (
-      interruption &&
-      controller.signal.aborted &&
-      err instanceof CairnError &&
-      err.code === 'INTERRUPTED'
-    ) {
+    if (interruption && controller.signal.aborted && err instanceof CairnError) {
+      // INTERRUPTED, or how else it ended once stopped (a restore that kept part of its files).
       interruption.outcome = err;
     }
     throw err;
