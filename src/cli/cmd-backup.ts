@@ -339,19 +339,21 @@ Exit codes: 0 done, 3 done with warnings (files that could not be read, listed; 
         const result =
           failure !== undefined ? 'failed' : outcome.warnings > warningsBefore ? 'warning' : 'success';
         try {
-          await withSignals((signal) =>
-            runScripts(
-              'after',
-              scripts.after,
-              {
-                CAIRN_RESULT: result,
-                CAIRN_LEVEL: reached.level ?? level ?? 'incremental',
-                ...(reached.snapshot ? { CAIRN_SNAPSHOT: reached.snapshot } : {}),
-                ...(failure !== undefined ? { CAIRN_MESSAGE: reason(failure) } : {}),
-              },
-              scriptOutput(out),
-              signal,
-            ),
+          await withSignals(
+            (signal) =>
+              runScripts(
+                'after',
+                scripts.after,
+                {
+                  CAIRN_RESULT: result,
+                  CAIRN_LEVEL: reached.level ?? level ?? 'incremental',
+                  ...(reached.snapshot ? { CAIRN_SNAPSHOT: reached.snapshot } : {}),
+                  ...(failure !== undefined ? { CAIRN_MESSAGE: reason(failure) } : {}),
+                },
+                scriptOutput(out),
+                signal,
+              ),
+            { afterInterrupt: true },
           );
         } catch (err) {
           // The backup's own failure is what the command ends with; this one is said beside it.

@@ -5,7 +5,7 @@ import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts
 import { acquireLock, openSession, type GlobalOptions } from './context.ts';
 import { fromLocation, openFrom, withFromOptions, type FromFlags } from './from-repo.ts';
 import { formatBytes, formatDuration, plural } from './output.ts';
-import { withSignals } from './signals.ts';
+import { guardLock, withSignals } from './signals.ts';
 
 const HOW: Record<CopyMode, string> = {
   clone: 'shared keys on one file system: sealed blobs cloned, not read',
@@ -69,6 +69,7 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
             readOnly: true,
             option: '--from-no-lock',
           });
+    const unguard = srcLock ? guardLock(srcLock, 'copy') : undefined;
     try {
       const s = await openSession(g, { lock: 'shared', command: 'copy' });
       try {
@@ -124,6 +125,7 @@ Example: cairn -r /srv/offsite copy --from-repo /srv/backup --from-password-file
     } finally {
       await src.close();
       await srcLock?.release();
+      unguard?.();
     }
   });
 }

@@ -10,6 +10,7 @@ import {
 import { Lock, Repository } from '../repo/index.ts';
 import { resolveSecret } from './secrets.ts';
 import { makeOutput, type Output } from './output.ts';
+import { guardLock } from './signals.ts';
 
 export interface GlobalOptions {
   readonly repo?: string;
@@ -113,10 +114,13 @@ export async function openSession(
           command: options.command,
           readOnly: options.readOnly === true,
         });
+  // Removed even if the command is ended before close() runs (an interrupt it cannot obey).
+  const unguard = lock ? guardLock(lock, options.command) : undefined;
   try {
     if (options.index !== false) await repo.loadIndex();
   } catch (err) {
     await lock?.release();
+    unguard?.();
     throw err;
   }
   return {
@@ -126,6 +130,7 @@ export async function openSession(
     async close() {
       await repo.close();
       await lock?.release();
+      unguard?.();
       await backend.close();
     },
   };

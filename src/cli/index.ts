@@ -24,6 +24,7 @@ import { registerSnapshots } from './cmd-snapshots.ts';
 import { registerTag } from './cmd-tag.ts';
 import { registerUnlock } from './cmd-unlock.ts';
 import { outcome } from './output.ts';
+import { exitNow, onForcedEnd } from './signals.ts';
 
 export function buildProgram(): Command {
   const program = new Command('cairn')
@@ -89,9 +90,23 @@ in docs/errors.md.`,
   return program;
 }
 
+/**
+ * Runs one command and returns its exit code. An interrupted command that does not stop within
+ * the grace period (see signals.ts) does not return: its error is reported here and the process
+ * ends with that error's exit code.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const json = argv.includes('--json');
+  const report = (err: CairnError): number => {
+    if (json)
+      process.stdout.write(
+        JSON.stringify({ message_type: 'error', code: err.code, message: err.message }) + '\n',
+      );
+    process.stderr.write(`error: ${err.message} [${err.code}]\n`);
+    return err.spec.exit;
+  };
+  onForcedEnd((err) => exitNow(report(err)));
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return outcome.warnings > 0 ? 3 : 0;
@@ -100,14 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version end here too, with exit code 0.
       return err.exitCode === 0 ? 0 : ERRORS.USAGE.exit;
     }
-    if (err instanceof CairnError) {
-      if (json)
-        process.stdout.write(
-          JSON.stringify({ message_type: 'error', code: err.code, message: err.message }) + '\n',
-        );
-      process.stderr.write(`error: ${err.message} [${err.code}]\n`);
-      return err.spec.exit;
-    }
+    if (err instanceof CairnError) return report(err);
     process.stderr.write(
       `error: unexpected failure (a bug, please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );

@@ -476,6 +476,30 @@ export async function backupStream(
 }
 
 /**
+ * `work`, or a rejection with the signal's reason as soon as the signal fires: a read stuck in the
+ * kernel (a /proc file that blocks, a hung network mount, a pipe nobody writes to) must not keep a
+ * cancelled backup from stopping. Abandoned work runs on to its end, if it ever ends, unheeded.
+ */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: Error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
  * Runs `walk` (which returns the root tree), makes everything durable, then writes the snapshot:
  * the crash rule. On failure what was written stays durable and indexed, and no snapshot is made.
  */
@@ -637,9 +661,20 @@ class Walker {
     };
   }
 
-  /** An operation on the sources: its time counts as the source stage. */
+  /**
+   * An operation on the sources: its time counts as the source stage. Once the backup is
+   * cancelled it is no longer waited for (see unlessAborted).
+   */
   private source<T>(fn: () => Promise<T>): Promise<T> {
-    return this.clock.time('source', fn);
+    return unlessAborted(this.clock.time('source', fn), this.options.signal);
+  }
+
+  /**
+   * Gives a chunking window back for the next file, unless the backup was cancelled: an abandoned
+   * read may still write into it.
+   */
+  private giveBack(window: Buffer): void {
+    if (!this.options.signal?.aborted) this.windows.push(window);
   }
 
   /** Names a chunk (HMAC), timed as the chunk stage. */
@@ -653,6 +688,8 @@ class Walker {
   }
 
   private warn(p: string, message: string): void {
+    // Once cancelled, a failure is the cancellation (an abandoned call on the sources), no warning.
+    this.options.signal?.throwIfAborted();
     const w = { path: p, message };
     this.warnings.push(w);
     this.options.onWarning?.(w);
@@ -1093,7 +1130,10 @@ class Walker {
   ): Promise<TreeNode | undefined | 'grew'> {
     let blob: SealedFile | undefined;
     try {
-      blob = await this.repo.workers().sealFile(full, node.size, this.smallFile);
+      blob = await unlessAborted(
+        this.repo.workers().sealFile(full, node.size, this.smallFile),
+        this.options.signal,
+      );
     } catch (err) {
       if (!(err instanceof FileReadError)) throw err;
       if (this.volatile && err.errno === 'ENOENT') return undefined;
@@ -1186,7 +1226,7 @@ class Walker {
         await this.repo.saveBlob('data', chunk, id);
       }
     } finally {
-      this.windows.push(window);
+      this.giveBack(window);
     }
     await this.source(() => finish?.() ?? Promise.resolve());
     return { content, size };
@@ -1270,7 +1310,7 @@ class Walker {
       this.warn(full, `cannot read: ${reason(err)}`);
       return undefined;
     } finally {
-      if (window) this.windows.push(window);
+      if (window) this.giveBack(window);
       await this.source(() => closeFd(fd));
     }
     this.fileDone(full, node, prev, size);

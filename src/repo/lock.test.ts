@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { LocalBackend } from '../backend/index.ts';
+import { LocalBackend, type Backend } from '../backend/index.ts';
+import { FaultBackend } from '../backend/fault.ts';
 import { generateMasterKey } from '../crypto/index.ts';
 import { isCairnError } from '../errors.ts';
 import { tempDir } from './fixtures.testing.ts';
@@ -199,5 +200,49 @@ describe('locks', () => {
     assert.deepEqual(await unlock(repo, { env: env({ now: at(1) }) }), []);
     assert.deepEqual(await unlock(repo, { all: true }), [live.name]);
     assert.deepEqual(await readLocks(repo), []);
+  });
+  it('releaseNow removes a local lock file before it first waits, so blocked file-system threads cannot delay it', async (t) => {
+    const repo = await repoIn(t);
+    const lock = await Lock.acquire(repo, { exclusive: false, command: 'backup', refresh: false });
+    const file = repo.backend.localPath({ type: 'locks', name: lock.name });
+    assert.ok(existsSync(file));
+    const removed = lock.releaseNow(1000);
+    assert.ok(!existsSync(file));
+    assert.equal(await removed, true);
+    // A lock already gone counts as removed.
+    assert.equal(await lock.releaseNow(1000), true);
+  });
+
+  it('releaseNow gives a lock that is not a local file at most its timeout', async (t) => {
+    /** Storage elsewhere (no local path) whose removals never answer. */
+    class Unanswering extends FaultBackend {
+      override localPath(): undefined {
+        return undefined;
+      }
+      override remove(): Promise<void> {
+        return new Promise(() => undefined);
+      }
+    }
+    const local = await repoIn(t);
+    const backend: Backend = new Unanswering(local.backend);
+    const lock = await Lock.acquire(
+      { backend, key: local.key },
+      { exclusive: false, command: 'copy', refresh: false },
+    );
+    const started = performance.now();
+    assert.equal(await lock.releaseNow(100), false);
+    const ms = performance.now() - started;
+    assert.ok(ms >= 90 && ms < 1000, `took ${ms} ms`);
+    // Where removing works, it is done.
+    const reachable = new FaultBackend(local.backend);
+    const other = await Lock.acquire(
+      { backend: reachable, key: local.key },
+      { exclusive: false, command: 'copy', refresh: false },
+    );
+    assert.equal(await other.releaseNow(100), true);
+    assert.deepEqual(
+      (await readLocks(local)).map((l) => l.name),
+      [lock.name],
+    );
   });
 });

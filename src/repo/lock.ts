@@ -8,6 +8,7 @@
  * by a process that no longer runs: a killed backup never blocks the next command.
  */
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { CairnError, reason } from '../errors.ts';
 import { openFile, sealFile } from './format.ts';
@@ -188,6 +189,39 @@ export class Lock {
       await this.repo.backend.remove({ type: 'locks', name: this.name });
     } catch (err) {
       if (!(err instanceof CairnError && err.code === 'BACKEND_NOT_FOUND')) throw err;
+    }
+  }
+
+  /**
+   * Removes the lock when the process must end before release() could: synchronously where the
+   * lock is a file on this machine (reads stuck in the kernel can hold every thread of libuv's
+   * pool, which asynchronous file calls wait for), otherwise by release() given at most
+   * `timeoutMs`. Resolves to whether the lock is gone; never rejects.
+   */
+  async releaseNow(timeoutMs: number): Promise<boolean> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const file = this.repo.backend.localPath({ type: 'locks', name: this.name });
+    if (file !== undefined) {
+      try {
+        unlinkSync(file);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ENOENT';
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([
+        this.release().then(
+          () => true,
+          () => false,
+        ),
+        late,
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

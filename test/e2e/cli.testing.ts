@@ -28,6 +28,8 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Written to the child's standard input (a pipe, so never a terminal), then closed. */
   readonly input?: string | Buffer;
+  /** Leaves standard input open, and nothing written to it, until the process ends (no `input`). */
+  readonly stdinOpen?: boolean;
   readonly timeoutMs?: number;
 }
 
@@ -91,7 +93,7 @@ export function start(cmd: string, args: readonly string[], options: RunOptions 
     });
   });
   child.stdin.on('error', () => undefined);
-  child.stdin.end(options.input ?? '');
+  if (!options.stdinOpen) child.stdin.end(options.input ?? '');
   return {
     child,
     done,
