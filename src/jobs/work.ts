@@ -336,7 +336,10 @@ async function retentionWork(
     });
   } catch (err) {
     if (isCairnError(err, 'REPO_LOCKED')) {
-      io.log('info', 'retention postponed to the next run: another prune, forget or repair holds the repository');
+      io.log(
+        'info',
+        'retention postponed to the next run: another prune, forget or repair holds the repository',
+      );
       return;
     }
     throw err;
