@@ -76,7 +76,10 @@ describe('prune beside backups', () => {
 
       const offset = randInt(rng, 700);
       const pruneFirst = rng() < 0.5;
-      const startBackup = () => startCairn(['backup', src, '--json'], { env, timeoutMs: 300_000 });
+      // A backup that starts first lingers after loading the index (a --run-before program), so
+      // that prune meets it running in most of those trials, whatever the machine's speed.
+      const linger = pruneFirst ? [] : ['--run-before', 'sleep 3'];
+      const startBackup = () => startCairn(['backup', src, '--json', ...linger], { env, timeoutMs: 300_000 });
       const startPrune = () =>
         startCairn(['prune', '--max-unused', '0%', '--json'], { env, timeoutMs: 300_000 });
       const first = pruneFirst ? startPrune() : startBackup();
