@@ -125,3 +125,23 @@ export function assertSameTree(got: Map<string, EntryState>, want: Map<string, E
 export async function setMtime(p: string, seconds: number): Promise<void> {
   await fs.lutimes(p, seconds, seconds);
 }
+
+/** Flips the bits of `mask` in the byte at `at` of a file (negative: from its end; default: its middle). */
+export async function flipByte(file: string, at?: number, mask = 0xff): Promise<void> {
+  const bytes = await fs.readFile(file);
+  const i = at === undefined ? Math.floor(bytes.length / 2) : at < 0 ? bytes.length + at : at;
+  bytes[i] = (bytes[i] ?? 0) ^ mask;
+  await fs.writeFile(file, bytes);
+}
+
+/** Flips one bit in the middle of a stored blob, in its pack of the local repository at `repoDir`. */
+export async function flipBlob(
+  repoDir: string,
+  loc: { readonly pack: string; readonly offset: number; readonly length: number },
+): Promise<void> {
+  await flipByte(
+    path.join(repoDir, 'data', loc.pack.slice(0, 2), loc.pack),
+    loc.offset + Math.floor(loc.length / 2),
+    0x01,
+  );
+}

@@ -16,6 +16,7 @@ import {
   randInt,
   readTree,
   assertSameTree,
+  flipByte,
   seededBytes,
   tempDir,
 } from './fixtures.testing.ts';
@@ -37,13 +38,6 @@ async function files(dir: string, sub: string): Promise<string[]> {
   } catch {
     return [];
   }
-}
-
-async function flip(file: string, at?: number): Promise<void> {
-  const bytes = await fs.readFile(file);
-  const i = at ?? Math.floor(bytes.length / 2);
-  bytes[i] = (bytes[i] ?? 0) ^ 0xff;
-  await fs.writeFile(file, bytes);
 }
 
 /**
@@ -120,7 +114,7 @@ describe('prune never deletes a byte a snapshot needs', () => {
     const { dir, src, repoDir, ids, want } = await history(t);
     for (const id of ids.slice(0, 2)) await fs.rm(path.join(repoDir, 'snapshots', id));
     const [victim] = await files(repoDir, 'index');
-    await flip(victim!);
+    await flipByte(victim!);
     const before = (await files(repoDir, 'data')).sort();
     await assert.rejects(prune(await openRepo(repoDir)), (e: unknown) => {
       assert.ok(isCairnError(e, 'PRUNE_UNSAFE'), String(e));
@@ -190,7 +184,7 @@ describe('prune never deletes a byte a snapshot needs', () => {
     assert.ok(victim !== undefined);
     await fs.rm(victim.file);
     const packFile = path.join(repoDir, 'data', victim.pack.slice(0, 2), victim.pack);
-    await flip(packFile, (await fs.stat(packFile)).size - 20);
+    await flipByte(packFile, (await fs.stat(packFile)).size - 20);
     const r = await prune(await openRepo(repoDir));
     assert.deepEqual(r.packsUnreadable, [victim.pack]);
     assert.ok((await files(repoDir, 'data')).includes(packFile), 'the unreadable pack stays');
@@ -437,8 +431,8 @@ describe('prune, property', () => {
             const f = d === 'none' ? undefined : await pick(sub);
             if (f === undefined) continue;
             if (d.startsWith('rm-')) await fs.rm(f);
-            else if (d === 'flip-trailer') await flip(f, (await fs.stat(f)).size - 20);
-            else await flip(f, randInt(rng, (await fs.stat(f)).size));
+            else if (d === 'flip-trailer') await flipByte(f, (await fs.stat(f)).size - 20);
+            else await flipByte(f, randInt(rng, (await fs.stat(f)).size));
           }
           const before = await readable(repoDir, clean, needed, known);
           try {

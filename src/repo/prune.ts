@@ -33,6 +33,7 @@
  * they are needed by nothing.
  */
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { CairnError, reason } from '../errors.ts';
 import type { Handle } from '../backend/index.ts';
 import { Limiter } from './limiter.ts';
@@ -41,9 +42,9 @@ import type { IndexPack } from './index-file.ts';
 import { defaultLockEnv, locksInForce, removeDeadLocks, type LockEnv } from './lock.ts';
 import { MasterIndex, type Location } from './master-index.ts';
 import { PACK_TAIL_SIZE } from './pack.ts';
-import type { Repository } from './repository.ts';
+import type { IndexFile, Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
-import { readPackTrailer } from './trailer.ts';
+import { readPackTrailers } from './trailer.ts';
 import { decodeTree, type Tree } from './tree.ts';
 
 export interface PruneOptions {
@@ -274,32 +275,6 @@ export function repackedSize(blobs: readonly BlobEntry[], alignment: number, pac
   return total;
 }
 
-interface IndexRead {
-  readonly name: string;
-  readonly packs: readonly IndexPack[];
-  readonly supersedes: readonly string[];
-}
-
-/** Reads the index files named, 8 at a time; the first that cannot be read throws. */
-async function readIndexFiles(
-  repo: Repository,
-  names: readonly string[],
-  onDone?: (n: number) => void,
-): Promise<IndexRead[]> {
-  const out: IndexRead[] = [];
-  const limiter = new Limiter(8);
-  await Promise.all(
-    names.map((name) =>
-      limiter.run(async () => {
-        const c = repo.decodeIndexFile(name, await repo.backend.read({ type: 'index', name }));
-        out.push({ name, ...c });
-        onDone?.(out.length);
-      }),
-    ),
-  );
-  return out.sort((a, b) => a.name.localeCompare(b.name));
-}
-
 export async function prune(repo: Repository, options: PruneOptions = {}): Promise<PruneResult> {
   const maxUnused = options.maxUnused ?? 0.05;
   if (!(maxUnused >= 0 && maxUnused <= 1)) {
@@ -326,9 +301,11 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   }
   const indexNames: string[] = [];
   for await (const f of repo.backend.list('index')) indexNames.push(f.name);
-  let indexes: IndexRead[];
+  let indexes: IndexFile[];
   try {
-    indexes = await readIndexFiles(repo, indexNames, (n) => progress('index', n, indexNames.length));
+    ({ files: indexes } = await repo.readIndexFiles(indexNames, {
+      onRead: (done, total) => progress('index', done, total),
+    }));
   } catch (err) {
     throw unsafe(
       `${reason(err)}. Packs it names would look unused. Run "cairn repair index" to rebuild the index from the packs`,
@@ -356,34 +333,13 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
 
   // Packs no index names: their trailers say what they hold.
   const orphans = [...present.keys()].filter((p) => !packs.has(p) && isHexId(p)).sort();
-  const orphanEntries = new Map<string, readonly BlobEntry[]>();
-  const unreadable: string[] = [];
-  {
-    const limiter = new Limiter(8);
-    let done = 0;
-    await Promise.all(
-      orphans.map((pack) =>
-        limiter.run(async () => {
-          signal?.throwIfAborted();
-          try {
-            orphanEntries.set(
-              pack,
-              await readPackTrailer(repo.backend, repo.key, pack, present.get(pack) ?? 0),
-            );
-          } catch (err) {
-            if (!(err instanceof CairnError) || err.code === 'BACKEND_NOT_FOUND') {
-              // Removed since the listing (by a concurrent writer's cleanup): nothing to judge.
-              if (err instanceof CairnError) return;
-              throw err;
-            }
-            unreadable.push(pack);
-          }
-          progress('trailers', ++done, orphans.length);
-        }),
-      ),
-    );
-    unreadable.sort();
-  }
+  const { entries: orphanEntries, unreadable: damaged } = await readPackTrailers(
+    repo.backend,
+    repo.key,
+    new Map(orphans.map((p) => [p, present.get(p) ?? 0])),
+    { ...(signal ? { signal } : {}), onRead: (done, total) => progress('trailers', done, total) },
+  );
+  const unreadable = [...damaged.keys()].sort();
 
   // One lookup over both, indexed locations first, as readers would see them once indexed.
   const index = new MasterIndex();
@@ -581,7 +537,12 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
       deferredBecause = `${earlier.size} operation(s) that began before the new index were still running after ${Math.round(maxWait / 1000)} s`;
       break;
     }
-    await sleep(options.pollMs ?? DEFAULT_POLL_MS, signal);
+    try {
+      await delay(options.pollMs ?? DEFAULT_POLL_MS, undefined, signal ? { signal } : {});
+    } catch (err) {
+      signal?.throwIfAborted();
+      throw err;
+    }
   }
   const waitedMs = Date.now() - started;
 
@@ -595,7 +556,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     const current = new MasterIndex();
     for (const p of staying) current.addPack(p.id, p.entries);
     try {
-      for (const c of await readIndexFiles(repo, newer)) {
+      for (const c of (await repo.readIndexFiles(newer)).files) {
         for (const p of c.packs) {
           current.addPack(p.id, p.entries);
           spared.add(p.id);
@@ -684,19 +645,4 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     tempFilesRemoved,
     locksRemoved,
   };
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -11,9 +11,8 @@
 import { CairnError, reason, type ErrorCode } from '../errors.ts';
 import { isHexId, type BlobEntry } from './format.ts';
 import type { IndexPack } from './index-file.ts';
-import { Limiter } from './limiter.ts';
 import type { Repository } from './repository.ts';
-import { readPackTrailer } from './trailer.ts';
+import { readPackTrailers } from './trailer.ts';
 
 export interface RepairIndexOptions {
   readonly dryRun?: boolean;
@@ -60,71 +59,57 @@ export async function repairIndex(
   // What the old index says, from every file that can still be read.
   const oldNames: string[] = [];
   for await (const f of repo.backend.list('index')) oldNames.push(f.name);
+  const { files, damaged } = await repo.readIndexFiles(oldNames, {
+    tolerant: true,
+    onRead: (done, total) => progress('index', done, total),
+  });
   const old = new Map<string, readonly BlobEntry[]>();
-  const damagedFiles: PackProblem[] = [];
-  const limiter = new Limiter(8);
-  let n = 0;
-  await Promise.all(
-    oldNames.map((name) =>
-      limiter.run(async () => {
-        try {
-          const c = repo.decodeIndexFile(name, await repo.backend.read({ type: 'index', name }));
-          for (const p of c.packs) if (!old.has(p.id)) old.set(p.id, p.entries);
-        } catch (err) {
-          if (!(err instanceof CairnError)) throw err;
-          damagedFiles.push({ pack: name, code: err.code, message: err.message });
-        }
-        progress('index', ++n, oldNames.length);
-      }),
-    ),
-  );
+  for (const c of files) for (const p of c.packs) if (!old.has(p.id)) old.set(p.id, p.entries);
+  const damagedFiles: PackProblem[] = damaged.map((d) => ({
+    pack: d.name,
+    code: d.error.code,
+    message: d.error.message,
+  }));
 
   const present = new Map<string, number>();
   for await (const f of repo.backend.list('data')) if (isHexId(f.name)) present.set(f.name, f.size);
   const missing = [...old.keys()].filter((p) => !present.has(p)).sort();
 
-  // Every trailer; new index files are written as packs come in, the last one supersedes.
+  // Every trailer, a file's worth of packs at a time; each group is written as an index file as
+  // soon as it is read, and the last file supersedes the old ones.
   const names = [...present.keys()].sort();
   const unreadable: (PackProblem & { kept: boolean })[] = [];
-  let group: IndexPack[] = [];
   const written: string[] = [];
   let blobs = 0;
   let indexed = 0;
   let added = 0;
-  const flush = async (supersedes: readonly string[]) => {
-    const packs = group;
-    group = [];
-    if (options.dryRun || (packs.length === 0 && supersedes.length === 0)) return;
-    written.push(await repo.writeIndexFile({ supersedes, packs }));
-  };
-  let done = 0;
-  const take = (id: string, entries: readonly BlobEntry[]) => {
-    group.push({ id, entries });
-    blobs += entries.length;
-    indexed++;
-    if (!old.has(id)) added++;
-  };
-  const pending: Promise<void>[] = [];
-  for (const pack of names) {
-    pending.push(
-      limiter.run(async () => {
-        signal?.throwIfAborted();
-        try {
-          take(pack, await readPackTrailer(repo.backend, repo.key, pack, present.get(pack) ?? 0));
-        } catch (err) {
-          if (!(err instanceof CairnError)) throw err;
-          const known = old.get(pack);
-          unreadable.push({ pack, code: err.code, message: reason(err), kept: known !== undefined });
-          if (known !== undefined) take(pack, known);
-        }
-        progress('packs', ++done, names.length);
-        if (group.length >= PACKS_PER_FILE) await flush([]);
-      }),
+  for (let i = 0; i < names.length || i === 0; i += PACKS_PER_FILE) {
+    const chunk = names.slice(i, i + PACKS_PER_FILE);
+    const read = await readPackTrailers(
+      repo.backend,
+      repo.key,
+      new Map(chunk.map((p) => [p, present.get(p) ?? 0])),
+      { ...(signal ? { signal } : {}), onRead: (done) => progress('packs', i + done, names.length) },
     );
+    const group: IndexPack[] = [];
+    for (const pack of chunk) {
+      let entries: readonly BlobEntry[] | undefined = read.entries.get(pack);
+      const err = read.unreadable.get(pack);
+      if (err !== undefined) {
+        entries = old.get(pack);
+        unreadable.push({ pack, code: err.code, message: reason(err), kept: entries !== undefined });
+      }
+      if (entries === undefined) continue;
+      group.push({ id: pack, entries });
+      blobs += entries.length;
+      indexed++;
+      if (!old.has(pack)) added++;
+    }
+    signal?.throwIfAborted();
+    const last = i + PACKS_PER_FILE >= names.length;
+    if (!options.dryRun && (group.length > 0 || (last && oldNames.length > 0)))
+      written.push(await repo.writeIndexFile({ supersedes: last ? oldNames : [], packs: group }));
   }
-  await Promise.all(pending);
-  signal?.throwIfAborted();
-  await flush(oldNames);
   let removed = 0;
   if (!options.dryRun) {
     const mine = new Set(written);

@@ -12,6 +12,7 @@ import {
   KiB,
   PASSWORD,
   SMALL,
+  flipByte,
   initRepo,
   openRepo,
   seededBytes,
@@ -53,12 +54,6 @@ async function packFiles(dir: string): Promise<string[]> {
     for (const f of await fs.readdir(path.join(dir, 'data', sub))) out.push(path.join(dir, 'data', sub, f));
   }
   return out;
-}
-
-async function flipByte(file: string, at: number): Promise<void> {
-  const bytes = await fs.readFile(file);
-  bytes[at < 0 ? bytes.length + at : at]! ^= 0x40;
-  await fs.writeFile(file, bytes);
 }
 
 describe('Repository', () => {
@@ -287,7 +282,7 @@ describe('Repository', () => {
     const repo = await initRepo(dir);
     const good = await repo.saveSnapshot(snapshot('2024-01-01T00:00:00.000Z'));
     const flipped = await repo.saveSnapshot(snapshot('2024-01-02T00:00:00.000Z'));
-    await flipByte(path.join(dir, 'snapshots', flipped), 30);
+    await flipByte(path.join(dir, 'snapshots', flipped), 30, 0x40);
     // Bytes that match their name but were not sealed with this repository's key.
     const foreign = Buffer.from('sealed by someone else entirely, or just noise');
     const foreignId = sha256([foreign]).toString('hex');
@@ -318,7 +313,7 @@ describe('Repository', () => {
     const repo = await initRepo(dir);
     const older = await repo.saveSnapshot(snapshot('2024-01-01T00:00:00.000Z', 'h1'));
     const newest = await repo.saveSnapshot(snapshot('2024-01-02T00:00:00.000Z', 'h2'));
-    await flipByte(path.join(dir, 'snapshots', newest), 30);
+    await flipByte(path.join(dir, 'snapshots', newest), 30, 0x40);
 
     const { damaged } = await repo.listSnapshots();
     assert.deepEqual(
@@ -369,7 +364,7 @@ describe('Repository', () => {
       const content = repo.decodeIndexFile(n, await fs.readFile(path.join(dir, 'index', n)));
       if (content.packs.some((p) => p.entries.some((e) => e.id.equals(lost)))) target = n;
     }
-    await flipByte(path.join(dir, 'index', target), -3);
+    await flipByte(path.join(dir, 'index', target), -3, 0x40);
     await assert.rejects(
       openRepo(dir).then((r) => r.loadIndex()),
       code('INDEX_CORRUPT', new RegExp(`index file ${target}.*does not match its name`)),

@@ -56,6 +56,13 @@ import type { DamagedSnapshot, Snapshot, SnapshotInfo } from './snapshot.ts';
 import type { WriteMonitor } from './stages.ts';
 import { decodeTree, encodeTree, type Tree } from './tree.ts';
 
+/** One index file as read: its name, the packs it names and the index files it supersedes. */
+export interface IndexFile {
+  readonly name: string;
+  readonly packs: readonly IndexPack[];
+  readonly supersedes: readonly string[];
+}
+
 export interface InitOptions {
   readonly chunker?: Partial<ChunkerParams>;
   /** Target pack size in bytes (16 MiB by default; 64 KiB to 1 GiB). */
@@ -218,36 +225,57 @@ export class Repository {
    * `check`); otherwise the first damaged file throws INDEX_CORRUPT.
    */
   async loadIndex(options: { tolerant?: boolean } = {}): Promise<{ files: number; errors: CairnError[] }> {
-    const errors: CairnError[] = [];
-    const loaded: { name: string; packs: readonly IndexPack[]; supersedes: readonly string[] }[] = [];
-    const names: string[] = [];
-    for await (const f of this.backend.list('index')) names.push(f.name);
+    const { files, damaged } = await this.readIndexFiles(undefined, options);
+    const superseded = new Set(files.flatMap((l) => l.supersedes));
+    const live = files.filter((l) => !superseded.has(l.name));
+    this.index.reserve(live.reduce((n, l) => n + l.packs.reduce((m, p) => m + p.entries.length, 0), 0));
+    for (const l of live) {
+      this.indexFiles.add(l.name);
+      for (const p of l.packs) this.index.addPack(p.id, p.entries);
+    }
+    return { files: files.length, errors: damaged.map((d) => d.error) };
+  }
+
+  /**
+   * Reads and decodes index files, 8 at a time: those named, or every one there is; returned
+   * sorted by name (the order readers add them in), superseded ones included. With `tolerant`,
+   * a damaged file is returned among `damaged`; otherwise the first one throws INDEX_CORRUPT.
+   */
+  async readIndexFiles(
+    names?: readonly string[],
+    options: { tolerant?: boolean; onRead?: (done: number, total: number) => void } = {},
+  ): Promise<{ files: IndexFile[]; damaged: { name: string; error: CairnError }[] }> {
+    let all = names;
+    if (all === undefined) {
+      const listed: string[] = [];
+      for await (const f of this.backend.list('index')) listed.push(f.name);
+      all = listed;
+    }
+    const files: IndexFile[] = [];
+    const damaged: { name: string; error: CairnError }[] = [];
     const limiter = new Limiter(8);
+    let done = 0;
     await Promise.all(
-      names.map((name) =>
+      all.map((name) =>
         limiter.run(async () => {
           try {
-            const content = this.decodeIndexFile(name, await this.backend.read({ type: 'index', name }));
-            loaded.push({ name, ...content });
+            files.push({
+              name,
+              ...this.decodeIndexFile(name, await this.backend.read({ type: 'index', name })),
+            });
           } catch (err) {
             const e =
               err instanceof CairnError
                 ? err
                 : corrupt('INDEX_CORRUPT', `index file ${name}`, reason(err), err);
             if (!options.tolerant) throw e;
-            errors.push(e);
+            damaged.push({ name, error: e });
           }
+          options.onRead?.(++done, all.length);
         }),
       ),
     );
-    const superseded = new Set(loaded.flatMap((l) => l.supersedes));
-    const live = loaded.filter((l) => !superseded.has(l.name));
-    this.index.reserve(live.reduce((n, l) => n + l.packs.reduce((m, p) => m + p.entries.length, 0), 0));
-    for (const l of live.sort((a, b) => a.name.localeCompare(b.name))) {
-      this.indexFiles.add(l.name);
-      for (const p of l.packs) this.index.addPack(p.id, p.entries);
-    }
-    return { files: loaded.length, errors };
+    return { files: files.sort((x, y) => x.name.localeCompare(y.name)), damaged };
   }
 
   decodeIndexFile(

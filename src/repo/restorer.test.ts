@@ -8,7 +8,7 @@ import { FaultBackend } from '../backend/fault.ts';
 import { LocalBackend } from '../backend/index.ts';
 import { backup } from './archiver.ts';
 import { findNode } from './browse.ts';
-import { initRepo, KiB, openRepo, PASSWORD, seededBytes, tempDir } from './fixtures.testing.ts';
+import { flipBlob, initRepo, KiB, openRepo, PASSWORD, seededBytes, tempDir } from './fixtures.testing.ts';
 import { Repository } from './repository.ts';
 import { makeFolders, restore } from './restorer.ts';
 import type { SnapshotInfo } from './snapshot.ts';
@@ -50,16 +50,7 @@ function snapshotOf(tree: Buffer): SnapshotInfo {
 async function flipByteOf(repo: Repository, repoDir: string, id: string): Promise<void> {
   const loc = repo.lookup(Buffer.from(id, 'hex'));
   assert.ok(loc, `blob ${id} is in no index`);
-  const fh = await fs.open(path.join(repoDir, 'data', loc.pack.slice(0, 2), loc.pack), 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    const at = loc.offset + Math.floor(loc.length / 2);
-    await fh.read(b, 0, 1, at);
-    b[0] = b[0]! ^ 0x01;
-    await fh.write(b, 0, 1, at);
-  } finally {
-    await fh.close();
-  }
+  await flipBlob(repoDir, loc);
 }
 
 async function setup(t: TestContext): Promise<{ repoDir: string; target: string; src: string; dir: string }> {

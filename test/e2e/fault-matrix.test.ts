@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { ERRORS } from '../../src/errors.ts';
 import { LocalBackend } from '../../src/backend/index.ts';
 import { Repository, readPackTrailer, type SnapshotInfo } from '../../src/repo/index.ts';
-import { seededBytes } from '../../src/repo/fixtures.testing.ts';
+import { flipByte, seededBytes } from '../../src/repo/fixtures.testing.ts';
 import { cairn, makeTemp, removeTemp, show, type Run } from './cli.testing.ts';
 
 const PASSWORD = 'fault-matrix';
@@ -170,11 +170,7 @@ async function damage(
   }
   if (how === 'delete') await fs.rm(file);
   else if (how === 'truncate') await fs.truncate(file, at);
-  else {
-    const bytes = await fs.readFile(file);
-    bytes[at] = (bytes[at] ?? 0) ^ 0x55;
-    await fs.writeFile(file, bytes);
-  }
+  else await flipByte(file, at, 0x55);
   if (pack !== undefined) {
     for (const [id, b] of blobs) {
       if (b.pack !== pack) continue;

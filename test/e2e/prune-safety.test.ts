@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { ERRORS } from '../../src/errors.ts';
-import { seededBytes } from '../../src/repo/fixtures.testing.ts';
+import { flipByte, seededBytes } from '../../src/repo/fixtures.testing.ts';
 import { cairn, message, show, tempDir, walkTree, type Run } from './cli.testing.ts';
 
 const PASSWORD = 'prune-safety-e2e';
@@ -65,9 +65,7 @@ describe('prune after damage, from the command line', () => {
 
     // A damaged index file: prune refuses, deleting nothing.
     const [victim] = await listFiles(indexDir);
-    const bytes = await fs.readFile(victim!);
-    bytes[40] = (bytes[40] ?? 0) ^ 1;
-    await fs.writeFile(victim!, bytes);
+    await flipByte(victim!, 40, 1);
     const refused = ok(await run(['prune']), ERRORS.PRUNE_UNSAFE.exit);
     assert.match(refused.stderr, /nothing was deleted/);
     assert.match(refused.stderr, /repair index/);

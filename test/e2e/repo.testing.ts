@@ -4,10 +4,10 @@
  * process or by a process that is gone, and snapshot copies.
  */
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs/promises';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { LocalBackend } from '../../src/backend/index.ts';
+import { flipBlob } from '../../src/repo/fixtures.testing.ts';
 import { makeTemp } from './cli.testing.ts';
 import { backup, findNode, Lock, Repository, type LockEnv } from '../../src/repo/index.ts';
 import type { Location } from '../../src/repo/master-index.ts';
@@ -106,16 +106,7 @@ export async function damageBlob(
       }
     }
     if (found === undefined) throw new Error(`no blob in ${location} is the one asked for`);
-    const fh = await fs.open(path.join(location, 'data', found.pack.slice(0, 2), found.pack), 'r+');
-    try {
-      const b = Buffer.alloc(1);
-      const at = found.offset + Math.floor(found.length / 2);
-      await fh.read(b, 0, 1, at);
-      b[0] = b[0]! ^ 0x01;
-      await fh.write(b, 0, 1, at);
-    } finally {
-      await fh.close();
-    }
+    await flipBlob(location, found);
     return found;
   } finally {
     await repo.close();

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { flipByte } from '../../src/repo/fixtures.testing.ts';
 import { cairn, esc, jsonLines, message, removeTemp, show } from './cli.testing.ts';
 import { tempRepo } from './repo.testing.ts';
 
@@ -184,9 +185,7 @@ describe('choosing snapshots', () => {
   it('names a damaged newest snapshot instead of restoring an older one, until forget removes it', async () => {
     const newest = ids['db-etc']!;
     const file = path.join(env.CAIRN_REPOSITORY!, 'snapshots', newest);
-    const bytes = await fs.readFile(file);
-    bytes[40] = bytes[40]! ^ 0xff;
-    await fs.writeFile(file, bytes);
+    await flipByte(file, 40);
 
     const latest = await cairn(['restore', 'latest', '--target', path.join(dir, 'r1')], { env });
     assert.equal(latest.code, 24, show(latest));
