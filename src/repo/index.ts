@@ -23,17 +23,7 @@ export {
   type KeySlotInfo,
   type Secret,
 } from './keys.ts';
-export {
-  Lock,
-  unlock,
-  readLocks,
-  isStale,
-  locksInForce,
-  removeDeadLocks,
-  STALE_AFTER_MS,
-  type LockEnv,
-  type LockInfo,
-} from './lock.ts';
+export { Lock, unlock, readLocks, isStale, STALE_AFTER_MS, type LockEnv, type LockInfo } from './lock.ts';
 export {
   backup,
   backupPlan,
@@ -97,15 +87,7 @@ export {
   type GroupKey,
   type RetentionPolicy,
 } from './forget.ts';
-export {
-  prune,
-  repackedSize,
-  usedBlobs,
-  walkNeeded,
-  type MissingBlob,
-  type PruneOptions,
-  type PruneResult,
-} from './prune.ts';
+export { prune, walkNeeded, type MissingBlob, type PruneOptions, type PruneResult } from './prune.ts';
 export {
   repairIndex,
   type PackProblem,

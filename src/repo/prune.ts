@@ -215,21 +215,6 @@ export async function walkNeeded(
   for (const s of snapshots) await visit(s.tree, s.id, '/');
 }
 
-/** The ids (hex) of every blob a snapshot needs, trees included; throws when one cannot be read. */
-export async function usedBlobs(repo: Repository, snapshots: readonly SnapshotInfo[]): Promise<Set<string>> {
-  const used = new Set<string>();
-  const missing: MissingBlob[] = [];
-  await walkNeeded(
-    repo,
-    (id) => repo.lookup(id),
-    snapshots,
-    used,
-    (m) => missing.push(m),
-  );
-  if (missing.length > 0) throw missingError(missing, []);
-  return used;
-}
-
 function missingError(missing: readonly MissingBlob[], unreadable: readonly string[]): CairnError {
   const shown = missing
     .slice(0, 5)
@@ -583,7 +568,8 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
         return g;
       };
       const lost: MissingBlob[] = [];
-      await walkNeeded(repo, lookup, fresh, new Set(used), (m) => lost.push(m), signal);
+      // `used` is done with (its size is counted): the walk adds to it rather than to a copy.
+      await walkNeeded(repo, lookup, fresh, used, (m) => lost.push(m), signal);
       if (lost.length > 0) {
         // Not prune's doing (the blobs were never in the picture), but deleting now could only
         // make it worse: leave everything for the next prune, which will say what is missing.

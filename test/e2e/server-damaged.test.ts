@@ -60,5 +60,20 @@ describe('server API and a damaged snapshot file', () => {
     const problem = one.body as { code: string; detail: string };
     assert.equal(problem.code, 'SNAPSHOT_CORRUPT');
     assert.match(problem.detail, new RegExp(`snapshot ${id}: its file is damaged`));
+
+    // The least privileged: a viewer reads the same verdict; without a session, nothing.
+    const viewer = await http(s.url, 'POST', '/api/v1/users', {
+      token,
+      body: { name: 'vic', password: 'viewer password', role: 'viewer' },
+    });
+    assert.equal(viewer.status, 201, JSON.stringify(viewer.body));
+    const vt = await logon(s.url, 'vic', 'viewer password');
+    const seen = await http(s.url, 'GET', `/api/v1/repositories/${repoId}/snapshots`, { token: vt });
+    assert.equal(seen.status, 200, JSON.stringify(seen.body));
+    assert.deepEqual((seen.body as { damaged: unknown }).damaged, body.damaged);
+    const anonymous = await http(s.url, 'GET', `/api/v1/repositories/${repoId}/snapshots`);
+    assert.equal(anonymous.status, 401, JSON.stringify(anonymous.body));
+    // Its detail names the snapshot and the reason, never the repository's place on the server.
+    assert.ok(!problem.detail.includes(location), problem.detail);
   });
 });
