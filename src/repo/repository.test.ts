@@ -420,6 +420,44 @@ describe('Repository', () => {
     assert.equal(r.indexFileNames().includes(old), false);
   });
 
+  it('loads the replacement of an index file that a collector removes while it is being read', async (t) => {
+    const dir = await tempDir(t);
+    const repo = await initRepo(dir);
+    const entry = (n: number): BlobEntry => ({
+      type: 0,
+      codec: 0,
+      id: Buffer.alloc(32, n),
+      offset: 0,
+      length: 1,
+      rawLength: 1,
+    });
+    const old = await repo.writeIndexFile({
+      supersedes: [],
+      packs: [{ id: 'aa'.repeat(32), entries: [entry(1)] }],
+    });
+    const reader = await openRepo(dir);
+    // Between the reader's listing and its read of the old file, a prune writes the file that
+    // replaces it and removes the old one, as prune does (new index first, then the old goes).
+    const backend = reader.backend as LocalBackend;
+    const read = backend.read.bind(backend);
+    let raced = 0;
+    backend.read = async (h) => {
+      if (h.type === 'index' && h.name === old && raced++ === 0) {
+        await repo.writeIndexFile({
+          supersedes: [old],
+          packs: [{ id: 'aa'.repeat(32), entries: [entry(1)] }],
+        });
+        await fs.rm(path.join(dir, 'index', old));
+      }
+      return read(h);
+    };
+    await reader.loadIndex();
+    assert.equal(raced, 1);
+    assert.equal(reader.index.has(Buffer.alloc(32, 1)), true, 'the blob of the replaced file is indexed');
+    // Named files are not re-listed: a file asked for by name that is gone is an error.
+    await assert.rejects(reader.readIndexFiles([old]), code('BACKEND_NOT_FOUND'));
+  });
+
   it('holds a loaded index of 100 000 blobs in under 70 bytes a blob', async (t) => {
     const dir = await tempDir(t);
     const repo = await initRepo(dir);

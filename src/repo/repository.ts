@@ -245,36 +245,57 @@ export class Repository {
     names?: readonly string[],
     options: { tolerant?: boolean; onRead?: (done: number, total: number) => void } = {},
   ): Promise<{ files: IndexFile[]; damaged: { name: string; error: CairnError }[] }> {
-    let all = names;
-    if (all === undefined) {
-      const listed: string[] = [];
-      for await (const f of this.backend.list('index')) listed.push(f.name);
-      all = listed;
-    }
     const files: IndexFile[] = [];
     const damaged: { name: string; error: CairnError }[] = [];
     const limiter = new Limiter(8);
+    const seen = new Set<string>();
     let done = 0;
-    await Promise.all(
-      all.map((name) =>
-        limiter.run(async () => {
-          try {
-            files.push({
-              name,
-              ...this.decodeIndexFile(name, await this.backend.read({ type: 'index', name })),
-            });
-          } catch (err) {
-            const e =
-              err instanceof CairnError
-                ? err
-                : corrupt('INDEX_CORRUPT', `index file ${name}`, reason(err), err);
-            if (!options.tolerant) throw e;
-            damaged.push({ name, error: e });
-          }
-          options.onRead?.(++done, all.length);
-        }),
-      ),
-    );
+    let total = 0;
+    // Listing every file: a collector (prune) that runs beside this reader writes the index file
+    // that replaces others before it removes them, so a listed file that is gone when read was
+    // superseded, and a fresh listing names its replacement. Read until a round loses nothing.
+    for (let round = 0; ; round++) {
+      let batch: readonly string[];
+      if (names !== undefined) batch = names;
+      else {
+        const listed: string[] = [];
+        for await (const f of this.backend.list('index')) if (!seen.has(f.name)) listed.push(f.name);
+        batch = listed;
+      }
+      for (const name of batch) seen.add(name);
+      total += batch.length;
+      let vanished = 0;
+      await Promise.all(
+        batch.map((name) =>
+          limiter.run(async () => {
+            try {
+              files.push({
+                name,
+                ...this.decodeIndexFile(name, await this.backend.read({ type: 'index', name })),
+              });
+            } catch (err) {
+              if (
+                names === undefined &&
+                err instanceof CairnError &&
+                err.code === 'BACKEND_NOT_FOUND' &&
+                round < 8
+              ) {
+                vanished++;
+              } else {
+                const e =
+                  err instanceof CairnError
+                    ? err
+                    : corrupt('INDEX_CORRUPT', `index file ${name}`, reason(err), err);
+                if (!options.tolerant) throw e;
+                damaged.push({ name, error: e });
+              }
+            }
+            options.onRead?.(++done, total);
+          }),
+        ),
+      );
+      if (names !== undefined || vanished === 0) break;
+    }
     return { files: files.sort((x, y) => x.name.localeCompare(y.name)), damaged };
   }
 
