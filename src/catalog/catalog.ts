@@ -15,6 +15,7 @@ import type {
   RepositoryRow,
   RunLogRow,
   RunRow,
+  ScriptRow,
   SessionRow,
   TaskRow,
   TenantRow,
@@ -51,6 +52,27 @@ export interface NewRun {
   readonly trigger: 'schedule' | 'manual' | 'retry' | 'api';
   readonly attempt?: number;
   readonly notBefore?: string;
+}
+
+export interface NewTenant {
+  readonly name: string;
+  readonly storageRoot?: string | null;
+  readonly quotaBytes?: number | null;
+  readonly sourceRoots?: readonly string[];
+  readonly restoreRoots?: readonly string[];
+  readonly webhookAllow?: readonly string[];
+  readonly maxRuns?: number | null;
+  readonly protectionDays?: number;
+}
+
+export interface NewScript {
+  readonly name: string;
+  readonly command: readonly string[];
+  readonly description?: string;
+  readonly timeoutSeconds?: number | null;
+  /** Tenant names that may use it; ["*"]: every tenant. */
+  readonly tenants?: readonly string[];
+  readonly origin: 'config' | 'api';
 }
 
 const newId = (): string => randomUUID();
@@ -92,23 +114,144 @@ export class Catalog {
   // --- tenants and users ---
 
   async ensureTenant(name: string): Promise<TenantRow> {
-    const found = await this.db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirst();
+    const found = await this.tenantByName(name);
     if (found) return found;
-    const row: TenantRow = { id: newId(), name, created_at: this.iso() };
     await this.db
       .insertInto('tenants')
-      .values(row)
+      .values(this.newTenantRow({ name }))
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
     return await this.db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+  }
+
+  private newTenantRow(t: NewTenant): TenantRow {
+    return {
+      id: newId(),
+      name: t.name,
+      created_at: this.iso(),
+      storage_root: t.storageRoot ?? null,
+      quota_bytes: t.quotaBytes ?? null,
+      source_roots: JSON.stringify(t.sourceRoots ?? []),
+      restore_roots: JSON.stringify(t.restoreRoots ?? []),
+      webhook_allow: JSON.stringify(t.webhookAllow ?? []),
+      max_runs: t.maxRuns ?? null,
+      protection_days: t.protectionDays ?? 0,
+      usage_bytes: null,
+      updated_at: null,
+    };
+  }
+
+  async createTenant(t: NewTenant): Promise<TenantRow> {
+    const row = this.newTenantRow(t);
+    try {
+      await this.db.insertInto('tenants').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError('CONFLICT', `Cannot create tenant ${t.name}: the name is taken`);
+      throw err;
+    }
+    return row;
+  }
+
+  /** Changes a tenant's settings; fields left out stay as they are. */
+  async updateTenant(id: string, t: Partial<Omit<NewTenant, 'name'>>): Promise<void> {
+    const set: Partial<TenantRow> = { updated_at: this.iso() };
+    if (t.storageRoot !== undefined) set.storage_root = t.storageRoot;
+    if (t.quotaBytes !== undefined) set.quota_bytes = t.quotaBytes;
+    if (t.sourceRoots !== undefined) set.source_roots = JSON.stringify(t.sourceRoots);
+    if (t.restoreRoots !== undefined) set.restore_roots = JSON.stringify(t.restoreRoots);
+    if (t.webhookAllow !== undefined) set.webhook_allow = JSON.stringify(t.webhookAllow);
+    if (t.maxRuns !== undefined) set.max_runs = t.maxRuns;
+    if (t.protectionDays !== undefined) set.protection_days = t.protectionDays;
+    await this.db.updateTable('tenants').set(set).where('id', '=', id).execute();
+  }
+
+  async setTenantUsage(id: string, bytes: number): Promise<void> {
+    await this.db.updateTable('tenants').set({ usage_bytes: bytes }).where('id', '=', id).execute();
+  }
+
+  /** Deletes a tenant that holds no repository; its users' roles, jobs and runs go with it. */
+  async deleteTenant(id: string): Promise<void> {
+    const repos = await this.db
+      .selectFrom('repositories')
+      .select('name')
+      .where('tenant_id', '=', id)
+      .execute();
+    if (repos.length > 0)
+      throw new CairnError(
+        'CONFLICT',
+        `Cannot delete the tenant: it still has repositories (${repos.map((r) => r.name).join(', ')}); delete them first`,
+      );
+    await this.db.deleteFrom('tenants').where('id', '=', id).execute();
   }
 
   tenant(id: string): Promise<TenantRow | undefined> {
     return this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  tenantByName(name: string): Promise<TenantRow | undefined> {
+    return this.db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
   listTenants(): Promise<TenantRow[]> {
     return this.db.selectFrom('tenants').selectAll().orderBy('name').execute();
+  }
+
+  // --- scripts: programs the system administrator defines, that tenants' jobs name ---
+
+  async createScript(x: NewScript): Promise<ScriptRow> {
+    const now = this.iso();
+    const row: ScriptRow = {
+      id: newId(),
+      name: x.name,
+      command: JSON.stringify(x.command),
+      description: x.description ?? '',
+      timeout_seconds: x.timeoutSeconds ?? null,
+      tenants: JSON.stringify(x.tenants ?? []),
+      origin: x.origin,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.db.insertInto('scripts').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError('CONFLICT', `Cannot create script ${x.name}: the name is taken`);
+      throw err;
+    }
+    return row;
+  }
+
+  async updateScript(id: string, x: Partial<Omit<NewScript, 'origin'>>): Promise<void> {
+    const set: Partial<ScriptRow> = { updated_at: this.iso() };
+    if (x.name !== undefined) set.name = x.name;
+    if (x.command !== undefined) set.command = JSON.stringify(x.command);
+    if (x.description !== undefined) set.description = x.description;
+    if (x.timeoutSeconds !== undefined) set.timeout_seconds = x.timeoutSeconds;
+    if (x.tenants !== undefined) set.tenants = JSON.stringify(x.tenants);
+    try {
+      await this.db.updateTable('scripts').set(set).where('id', '=', id).execute();
+    } catch (err) {
+      if (isUniqueViolation(err))
+        throw new CairnError('CONFLICT', `Cannot rename the script to ${x.name ?? ''}: the name is taken`);
+      throw err;
+    }
+  }
+
+  async deleteScript(id: string): Promise<void> {
+    await this.db.deleteFrom('scripts').where('id', '=', id).execute();
+  }
+
+  script(id: string): Promise<ScriptRow | undefined> {
+    return this.db.selectFrom('scripts').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  scriptByName(name: string): Promise<ScriptRow | undefined> {
+    return this.db.selectFrom('scripts').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  listScripts(): Promise<ScriptRow[]> {
+    return this.db.selectFrom('scripts').selectAll().orderBy('name').execute();
   }
 
   async countUsers(): Promise<number> {
@@ -310,6 +453,8 @@ export class Catalog {
     name: string;
     location: string;
     passwordFile: string;
+    wrappedKey?: string | null;
+    keyCustody?: 'server' | 'tenant';
     maxConcurrent: number;
     origin: 'config' | 'api';
   }): Promise<RepositoryRow> {
@@ -322,6 +467,10 @@ export class Catalog {
       max_concurrent: r.maxConcurrent,
       origin: r.origin,
       created_at: this.iso(),
+      wrapped_key: r.wrappedKey ?? null,
+      key_custody: r.keyCustody ?? 'server',
+      stored_bytes: null,
+      measured_at: null,
     };
     try {
       await this.db.insertInto('repositories').values(row).execute();
@@ -339,7 +488,9 @@ export class Catalog {
   async updateRepository(
     tenantId: string,
     id: string,
-    set: Partial<Pick<RepositoryRow, 'location' | 'password_file' | 'max_concurrent'>>,
+    set: Partial<
+      Pick<RepositoryRow, 'location' | 'password_file' | 'max_concurrent' | 'stored_bytes' | 'measured_at'>
+    >,
   ): Promise<void> {
     await this.db
       .updateTable('repositories')
@@ -377,6 +528,13 @@ export class Catalog {
     return page(data, Number(total.n), skip, limit);
   }
 
+  /** Every repository of every tenant (for the system administrator and usage). */
+  allRepositories(tenantId?: string): Promise<RepositoryRow[]> {
+    let q = this.db.selectFrom('repositories').selectAll();
+    if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+    return q.orderBy('name').execute();
+  }
+
   async deleteRepository(tenantId: string, id: string): Promise<void> {
     const jobs = await this.db
       .selectFrom('jobs')
@@ -402,6 +560,7 @@ export class Catalog {
     enabled: boolean;
     origin: 'config' | 'api';
     nextRunAt: string | null;
+    confined?: boolean;
   }): Promise<JobRow> {
     const now = this.iso();
     const row: JobRow = {
@@ -415,6 +574,7 @@ export class Catalog {
       next_run_at: j.nextRunAt,
       created_at: now,
       updated_at: now,
+      confined: j.confined ? 1 : 0,
     };
     try {
       await this.db.insertInto('jobs').values(row).execute();
@@ -429,7 +589,14 @@ export class Catalog {
   async updateJob(
     tenantId: string,
     id: string,
-    j: { name?: string; repositoryId?: string; spec?: unknown; enabled?: boolean; nextRunAt?: string | null },
+    j: {
+      name?: string;
+      repositoryId?: string;
+      spec?: unknown;
+      enabled?: boolean;
+      nextRunAt?: string | null;
+      confined?: boolean;
+    },
   ): Promise<void> {
     try {
       await this.db
@@ -440,6 +607,7 @@ export class Catalog {
           ...(j.spec !== undefined ? { spec: JSON.stringify(j.spec) } : {}),
           ...(j.enabled !== undefined ? { enabled: j.enabled ? 1 : 0 } : {}),
           ...(j.nextRunAt !== undefined ? { next_run_at: j.nextRunAt } : {}),
+          ...(j.confined !== undefined ? { confined: j.confined ? 1 : 0 } : {}),
           updated_at: this.iso(),
         })
         .where('tenant_id', '=', tenantId)

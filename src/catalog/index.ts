@@ -11,6 +11,8 @@ export {
   type RunFilter,
   type RunState,
   type NewRun,
+  type NewScript,
+  type NewTenant,
 } from './catalog.ts';
 export { describeCatalog } from './connect.ts';
 export type {
@@ -20,6 +22,7 @@ export type {
   RepositoryRow,
   RunLogRow,
   RunRow,
+  ScriptRow,
   SessionRow,
   TaskRow,
   TenantRow,

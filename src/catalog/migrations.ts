@@ -133,6 +133,53 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_at').on('audit').columns(['tenant_id', 'at']).execute();
     },
   },
+  // Tenants as the system administrator provisions them (issue 19): where their repositories
+  // live, how much they may store, which folders of the server their jobs may read and restore
+  // into; repositories whose password the server keeps wrapped under its own key; jobs saved by
+  // a tenant user (checked again at run time); programs only the system administrator defines.
+  '0002_tenants': {
+    async up(db: Kysely<unknown>) {
+      const add = (table: string) => db.schema.alterTable(table);
+      await add('tenants').addColumn('storage_root', 'text').execute();
+      await add('tenants').addColumn('quota_bytes', 'double precision').execute();
+      await add('tenants')
+        .addColumn('source_roots', 'text', (c) => c.notNull().defaultTo('[]'))
+        .execute();
+      await add('tenants')
+        .addColumn('restore_roots', 'text', (c) => c.notNull().defaultTo('[]'))
+        .execute();
+      await add('tenants')
+        .addColumn('webhook_allow', 'text', (c) => c.notNull().defaultTo('[]'))
+        .execute();
+      await add('tenants').addColumn('max_runs', 'integer').execute();
+      await add('tenants')
+        .addColumn('protection_days', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await add('tenants').addColumn('usage_bytes', 'double precision').execute();
+      await add('tenants').addColumn('updated_at', 'text').execute();
+      await add('repositories').addColumn('wrapped_key', 'text').execute();
+      await add('repositories')
+        .addColumn('key_custody', 'text', (c) => c.notNull().defaultTo('server'))
+        .execute();
+      await add('repositories').addColumn('stored_bytes', 'double precision').execute();
+      await add('repositories').addColumn('measured_at', 'text').execute();
+      await add('jobs')
+        .addColumn('confined', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('scripts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('command', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('timeout_seconds', 'integer')
+        .addColumn('tenants', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('origin', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -8,6 +8,23 @@ export interface TenantRow {
   id: string;
   name: string;
   created_at: string;
+  /** Where the tenant's repositories live: a folder or s3:…; null: only the system administrator places them. */
+  storage_root: string | null;
+  /** Bytes the tenant's repositories may hold after deduplication and compression; null: no limit. */
+  quota_bytes: number | null;
+  /** JSON array of folders of this machine the tenant's jobs may read. */
+  source_roots: string;
+  /** JSON array of folders of this machine the tenant's restores may write into. */
+  restore_roots: string;
+  /** JSON array of URL prefixes the tenant's webhooks may call. */
+  webhook_allow: string;
+  /** Runs of the tenant at once; null: no limit of its own. */
+  max_runs: number | null;
+  /** Days a restore point the tenant deletes is kept before it is really removed. */
+  protection_days: number;
+  /** The stored size of all its repositories when last measured. */
+  usage_bytes: number | null;
+  updated_at: string | null;
 }
 
 export interface UserRow {
@@ -57,6 +74,13 @@ export interface RepositoryRow {
   max_concurrent: number;
   origin: string;
   created_at: string;
+  /** The repository password wrapped (RFC 3394) under the server key, base64; null: password_file. */
+  wrapped_key: string | null;
+  /** `server`: the server holds the key; `tenant`: only the tenant does (its agents run its jobs). */
+  key_custody: string;
+  /** The repository's stored size (bytes) when last measured. */
+  stored_bytes: number | null;
+  measured_at: string | null;
 }
 
 export interface JobRow {
@@ -71,6 +95,8 @@ export interface JobRow {
   next_run_at: string | null;
   created_at: string;
   updated_at: string;
+  /** 1 when a tenant user saved it: its sources, scripts and hooks are checked again at run time. */
+  confined: number;
 }
 
 export interface RunRow {
@@ -126,6 +152,20 @@ export interface AuditRow {
   detail: string;
 }
 
+export interface ScriptRow {
+  id: string;
+  name: string;
+  /** JSON array: the program and its arguments. */
+  command: string;
+  description: string;
+  timeout_seconds: number | null;
+  /** JSON array of tenant names that may use it; ["*"]: every tenant. */
+  tenants: string;
+  origin: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   tenants: TenantRow;
   users: UserRow;
@@ -138,4 +178,5 @@ export interface Database {
   run_logs: RunLogRow;
   tasks: TaskRow;
   audit: AuditRow;
+  scripts: ScriptRow;
 }
