@@ -17,6 +17,7 @@ import { problemFor, problemOf, sendProblem } from './problem.ts';
 import { registerAccessRoutes } from './routes-access.ts';
 import { registerBackupRoutes } from './routes-backup.ts';
 import { registerBrowseRoutes } from './routes-browse.ts';
+import { registerTenantRoutes } from './routes-tenants.ts';
 
 export interface AppOptions {
   /** Largest accepted request body (default 1 MiB). */
@@ -221,5 +222,6 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
   registerAccessRoutes(app, ctx);
   registerBackupRoutes(app, ctx);
   registerBrowseRoutes(app, ctx);
+  registerTenantRoutes(app, ctx);
   return app;
 }

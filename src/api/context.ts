@@ -2,7 +2,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
-import type { Actor, PluginSettings, Runner } from '../jobs/index.ts';
+import {
+  confinementOf,
+  type Actor,
+  type Confinement,
+  type PluginSettings,
+  type Runner,
+  type Tenancy,
+} from '../jobs/index.ts';
 import { allows, type LogonLimiter, type Permission } from './auth.ts';
 
 export interface ApiContext {
@@ -18,6 +25,8 @@ export interface ApiContext {
   readonly webRoot?: string;
   /** Where plugins come from, to check jobs' directives (the runner has the same). */
   readonly plugins?: PluginSettings;
+  /** The server key and data directory: tenant repositories and tenants' limits. */
+  readonly tenancy: Tenancy;
 }
 
 export interface Caller extends Actor {
@@ -52,4 +61,12 @@ export function demand(request: FastifyRequest, need: Permission): Caller {
     );
   }
   return c;
+}
+
+/**
+ * The limits a caller works within: none for the system administrator (who owns the machine),
+ * its tenant's roots, scripts and allow-lists for everyone else (docs/security.md, "Trust model").
+ */
+export async function guardOf(ctx: ApiContext, c: Caller): Promise<Confinement | undefined> {
+  return c.systemAdmin ? undefined : confinementOf(ctx.catalog, ctx.tenancy, c.tenantId);
 }

@@ -6,3 +6,13 @@ export { buildApp, type AppOptions } from './app.ts';
 export { startServer, defaultDataDir, type ServerOptions, type RunningServer } from './server.ts';
 export { hashPassword, verifyPassword, LogonLimiter, ROLES, type Role, type Permission } from './auth.ts';
 export type { ApiContext } from './context.ts';
+export {
+  changeTenant,
+  provisionTenant,
+  removeTenant,
+  tenantUserName,
+  tenantView,
+  type Provisioned,
+  type TenantInput,
+  type TenantSettings,
+} from './tenants.ts';

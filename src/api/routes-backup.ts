@@ -11,6 +11,7 @@ import {
   LevelSchema,
   nextRuns,
   openRepository,
+  refOf,
   RepositoryInputSchema,
   ScheduleSchema,
   startJob,
@@ -22,7 +23,7 @@ import {
   type RestoreParams,
 } from '../jobs/index.ts';
 import { simulate, validateInput } from '../simulate/index.ts';
-import { callerOf, demand, type ApiContext, type Caller } from './context.ts';
+import { callerOf, demand, guardOf, type ApiContext, type Caller } from './context.ts';
 import { problemOf, sendProblem } from './problem.ts';
 import { API, jobView, repositoryView, runView, taskView } from './views.ts';
 
@@ -130,7 +131,15 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
     },
     async (request, reply) => {
       const c = demand(request, 'admin');
-      const row = await createRepository(catalog, c, request.body as RepositoryInput, ctx.secretsDir);
+      const row = await createRepository(
+        catalog,
+        c,
+        request.body as RepositoryInput,
+        ctx.secretsDir,
+        'api',
+        ctx.tenancy,
+        !c.systemAdmin,
+      );
       return reply.code(201).header('location', `${API}/repositories/${row.id}`).send(repositoryView(row, c));
     },
   );
@@ -190,7 +199,11 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
       const c = callerOf(request);
       const r = await repositoryOf(c, (request.params as { id: string }).id);
       const q = request.query as { skip?: number; limit?: number; job?: string };
-      const open = await openRepository(r, { lock: 'none', command: 'list', index: false });
+      const open = await openRepository(refOf(r, ctx.tenancy), {
+        lock: 'none',
+        command: 'list',
+        index: false,
+      });
       try {
         const { snapshots, damaged } = await open.repo.listSnapshots();
         const filtered = snapshots.filter((s) => !q.job || s.tags.includes(`job:${q.job}`)).reverse();
@@ -238,7 +251,11 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
       const c = callerOf(request);
       const p = request.params as { id: string; snapshot: string };
       const r = await repositoryOf(c, p.id);
-      const open = await openRepository(r, { lock: 'none', command: 'list', index: false });
+      const open = await openRepository(refOf(r, ctx.tenancy), {
+        lock: 'none',
+        command: 'list',
+        index: false,
+      });
       try {
         const s = await open.repo.findSnapshot(p.snapshot);
         return {
@@ -311,7 +328,14 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
     },
     async (request, reply) => {
       const c = demand(request, 'admin');
-      const job = await createJob(catalog, c, request.body as JobInput, 'api', ctx.plugins);
+      const job = await createJob(
+        catalog,
+        c,
+        request.body as JobInput,
+        'api',
+        ctx.plugins,
+        await guardOf(ctx, c),
+      );
       return reply
         .code(201)
         .header('location', `${API}/jobs/${job.id}`)
@@ -342,6 +366,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
         (request.params as { id: string }).id,
         request.body as JobInput,
         ctx.plugins,
+        await guardOf(ctx, c),
       );
       return fullJob(c, job.id);
     },
@@ -620,7 +645,7 @@ export function registerBackupRoutes(app: FastifyInstance, ctx: ApiContext): voi
         ...(b.asFiles ? { asFiles: true } : {}),
         ...(b.pluginOptions?.length ? { pluginOptions: b.pluginOptions } : {}),
       };
-      const { run, task } = await startRestore(catalog, c, b.repository, params);
+      const { run, task } = await startRestore(catalog, c, b.repository, params, await guardOf(ctx, c));
       runner.poke();
       return accepted(reply, taskView({ ...task, run }, c));
     },

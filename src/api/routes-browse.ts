@@ -13,7 +13,7 @@ import picomatch from 'picomatch';
 import tar from 'tar-stream';
 import type { RepositoryRow } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
-import { openRepository, jobTag, type OpenRepo } from '../jobs/index.ts';
+import { openRepository, jobTag, refOf, type OpenRepo } from '../jobs/index.ts';
 import type { SnapshotInfo } from '../repo/index.ts';
 import { fileContent, findNode, walk, type TreeNode } from '../repo/index.ts';
 import { callerOf, type ApiContext } from './context.ts';
@@ -72,7 +72,7 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
     const { id } = request.params as { id: string };
     const row = await catalog.repository(c.tenantId, id);
     if (!row) throw new CairnError('NOT_FOUND', `No repository ${id} in this tenant`);
-    const open = await openRepository(row, { lock: 'none', command: 'browse', index });
+    const open = await openRepository(refOf(row, ctx.tenancy), { lock: 'none', command: 'browse', index });
     try {
       return await fn(open, row);
     } finally {
@@ -230,7 +230,11 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
       const at = path.posix.normalize((request.query as { path?: string }).path ?? '/');
       const row = await catalog.repository(c.tenantId, id);
       if (!row) throw new CairnError('NOT_FOUND', `No repository ${id} in this tenant`);
-      const open = await openRepository(row, { lock: 'shared', command: 'download (server)', index: true });
+      const open = await openRepository(refOf(row, ctx.tenancy), {
+        lock: 'shared',
+        command: 'download (server)',
+        index: true,
+      });
       let handedOver = false;
       try {
         const snap = await open.repo.findSnapshot(snapshot);

@@ -19,9 +19,11 @@ import {
   pluginSettingsOf,
   Runner,
   Scheduler,
+  ServerKey,
   startJob,
   type Actor,
   type RunObserver,
+  type Tenancy,
 } from '../jobs/index.ts';
 import { newToken, hashPassword, LogonLimiter } from './auth.ts';
 import { buildApp } from './app.ts';
@@ -185,6 +187,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   await (await openPlugins(plugins)).close();
   if (config) await checkConfigPlugins(config, plugins);
   const catalog = await Catalog.open(catalogUrl);
+  const tenancy: Tenancy = {
+    dataDir,
+    serverKey: ServerKey.load(dataDir),
+    ...(!/^[a-z]+:\/\//i.test(catalogUrl)
+      ? { catalogFile: path.resolve(catalogUrl.replace(/^sqlite:(\/\/)?/, '')) }
+      : {}),
+  };
   let runner: Runner | undefined;
   let scheduler: Scheduler | undefined;
   let app: FastifyInstance | undefined;
@@ -202,6 +211,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...(options.sampleMs ? { sampleMs: options.sampleMs } : {}),
       ...(options.metrics?.observer ? { observer: options.metrics.observer } : {}),
       plugins,
+      tenancy,
     });
     const r = runner;
     const webRoot = options.webRoot ?? builtWebRoot();
@@ -215,6 +225,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(webRoot ? { webRoot } : {}),
       plugins,
+      tenancy,
     };
     app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
     await app.listen({ host, port });

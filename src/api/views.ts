@@ -25,7 +25,9 @@ export function repositoryView(r: RepositoryRow, caller: Caller) {
   return {
     id: r.id,
     name: r.name,
-    location: r.location,
+    // Where it lies on the server is the system administrator's business.
+    location: caller.systemAdmin ? r.location : null,
+    storage: r.wrapped_key ? 'tenant' : 'server',
     maxConcurrent: r.max_concurrent,
     origin: r.origin,
     createdAt: r.created_at,

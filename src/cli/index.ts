@@ -22,6 +22,7 @@ import { registerServer } from './cmd-server.ts';
 import { registerSimulate } from './cmd-simulate.ts';
 import { registerSnapshots } from './cmd-snapshots.ts';
 import { registerTag } from './cmd-tag.ts';
+import { registerTenant } from './cmd-tenant.ts';
 import { registerUnlock } from './cmd-unlock.ts';
 import { outcome } from './output.ts';
 import { exitNow, onForcedEnd } from './signals.ts';
@@ -81,6 +82,7 @@ in docs/errors.md.`,
   registerClone(program);
   registerSimulate(program);
   registerServer(program);
+  registerTenant(program);
   registerCopy(program);
   registerPlugins(program);
   for (const c of program.commands) {

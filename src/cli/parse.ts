@@ -12,6 +12,9 @@ const UNITS: Record<string, number> = {
   g: 1024 ** 3,
   gb: 1000 ** 3,
   gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
 };
 
 /** "4096", "512KiB", "16M" (binary), "1GB" (decimal) → bytes. */

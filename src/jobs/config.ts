@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { CairnError, reason } from '../errors.ts';
+import { commandWords } from '../plugins/index.ts';
 import { checkJobPlugins, type PluginSettings } from './plugins.ts';
 import { checkSpec, JobInputSchema, NameSchema } from './spec.ts';
 import { formatPath, validate, type Problem } from './validate.ts';
@@ -21,6 +22,31 @@ export const RepositoryConfigSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A program the system administrator defines once, that jobs (tenants' too) name. */
+export const NamedScriptSchema = Type.Object(
+  {
+    name: NameSchema,
+    command: Type.Union([
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description: 'one line, split into words as a shell would',
+      }),
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 }),
+    ]),
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86400 })),
+    tenants: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+        maxItems: 10000,
+        description: 'tenants whose jobs may name it ("*": all); none by default',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type NamedScript = Static<typeof NamedScriptSchema>;
 
 export const ConfigSchema = Type.Object(
   {
@@ -38,6 +64,7 @@ export const ConfigSchema = Type.Object(
         description: 'load only these plugins of the plugin directory (Bareos pluginNames)',
       }),
     ),
+    scripts: Type.Optional(Type.Array(NamedScriptSchema)),
     repositories: Type.Optional(Type.Array(RepositoryConfigSchema)),
     jobs: Type.Optional(Type.Array(JobInputSchema)),
   },
@@ -101,6 +128,17 @@ export function parseConfig(text: string, file: string): ServerConfig {
   const problems = validate(ConfigSchema, value);
   if (problems.length > 0) throw report(problems);
   const config = value as ServerConfig;
+  const scriptNames = new Set<string>();
+  (config.scripts ?? []).forEach((x, i) => {
+    if (scriptNames.has(x.name))
+      throw report([{ path: ['scripts', i, 'name'], message: `"${x.name}" is defined twice` }]);
+    scriptNames.add(x.name);
+    try {
+      commandWords(x.command);
+    } catch (err) {
+      throw report([{ path: ['scripts', i, 'command'], message: reason(err) }]);
+    }
+  });
   const repoNames = new Set<string>();
   (config.repositories ?? []).forEach((r, i) => {
     if (repoNames.has(r.name))

@@ -33,6 +33,8 @@ export {
   parseConfig,
   pluginSettingsOf,
   ConfigSchema,
+  NamedScriptSchema,
+  type NamedScript,
   type ServerConfig,
 } from './config.ts';
 export { checkJobPlugins, openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
@@ -53,6 +55,7 @@ export {
   ensureRepository,
   openRepository,
   readPasswordFile,
+  secretOf,
   writePasswordFile,
   type OpenRepo,
 } from './repos.ts';
@@ -67,4 +70,23 @@ export {
   type Actor,
 } from './service.ts';
 export { measure, type Measured } from './measure.ts';
+export {
+  checkConfinedSpec,
+  checkTenantPlaces,
+  confinementOf,
+  confinePath,
+  createTenantRepository,
+  grantedScript,
+  isUnder,
+  locationIn,
+  realPathOf,
+  refOf,
+  resolveScripts,
+  scriptsFor,
+  ServerKey,
+  tenantLists,
+  webhookAllowed,
+  type Confinement,
+  type Tenancy,
+} from './tenancy.ts';
 export { runWork, type WorkIO, type WorkTask } from './work.ts';

@@ -14,6 +14,14 @@ export interface RepoRef {
   readonly name: string;
   readonly location: string;
   readonly password_file: string;
+  /** The repository's key-encryption key (base64), unwrapped from the catalog with the server key. */
+  readonly kek?: string;
+}
+
+/** How a repository is opened: its key-encryption key, else its password file. */
+export function secretOf(ref: RepoRef): Secret {
+  if (ref.kek) return { kek: Buffer.from(ref.kek, 'base64') };
+  return readPasswordFile(ref.password_file, ref.name);
 }
 
 export function readPasswordFile(file: string, repoName: string): Secret {
@@ -87,7 +95,7 @@ export async function ensureRepository(ref: RepoRef, create: boolean): Promise<'
     );
   const backend = backendFor(ref.location);
   try {
-    const repo = await Repository.init(backend, readPasswordFile(ref.password_file, ref.name));
+    const repo = await Repository.init(backend, secretOf(ref));
     await repo.close();
   } finally {
     await backend.close();
@@ -110,7 +118,7 @@ export async function openRepository(
   let repo: Repository | undefined;
   let lock: Lock | undefined;
   try {
-    repo = await Repository.open(backend, readPasswordFile(ref.password_file, ref.name));
+    repo = await Repository.open(backend, secretOf(ref));
     attachCache(backend, repo.config.id);
     if (options.lock !== 'none')
       lock = await Lock.acquire(repo, {

@@ -18,6 +18,14 @@ import { runHooks, type HookEvent } from './hooks.ts';
 import type { FromWorker, ToWorker } from './run-worker.ts';
 import type { PluginSettings } from './plugins.ts';
 import type { JobSpec } from './spec.ts';
+import {
+  checkConfinedSpec,
+  confinementOf,
+  confinePath,
+  refOf,
+  resolveScripts,
+  type Tenancy,
+} from './tenancy.ts';
 import { runWork, type BackupRunParams, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
 
 export { jobTag, type BackupRunParams, type RestoreParams } from './work.ts';
@@ -67,6 +75,8 @@ export interface RunnerOptions {
   readonly isolate?: boolean;
   /** The server's plugin directory and names, for jobs with directives and for restores. */
   readonly plugins?: PluginSettings;
+  /** The server key and data directory: tenant repositories' keys, tenants' limits at run time. */
+  readonly tenancy?: Tenancy;
 }
 
 const MAX_SAMPLES = 900;
@@ -128,6 +138,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #host: string;
   readonly #isolate: boolean;
   readonly #plugins: PluginSettings | undefined;
+  readonly #tenancy: Tenancy | undefined;
   readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
   #timer: NodeJS.Timeout | undefined;
   /**
@@ -150,6 +161,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.#host = options.host ?? hostname();
     this.#isolate = options.isolate ?? true;
     this.#plugins = options.plugins;
+    this.#tenancy = options.tenancy;
   }
 
   async start(): Promise<void> {
@@ -264,7 +276,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
         job = run.job_id ? await this.#catalog.job(run.tenant_id, run.job_id) : undefined;
         if (!job) throw new CairnError('NOT_FOUND', `job ${run.job_name} no longer exists`);
         jobName = job.name;
-        spec = JSON.parse(job.spec) as JobSpec;
+        // Checked before anything of it runs: a job a tenant user saved must still keep within
+        // the tenant's limits (a symlink may have changed since), and named scripts become the
+        // commands the system administrator defined. Until then no hook of it runs either.
+        spec = await this.#prepare(run, job, JSON.parse(job.spec) as JobSpec);
         if (spec.limits?.timeoutSeconds) {
           const limit = spec.limits.timeoutSeconds;
           timeout = setTimeout(
@@ -285,9 +300,11 @@ export class Runner extends EventEmitter<RunnerEvents> {
         jobName,
         runId: run.id,
         ...(spec ? { spec } : {}),
-        ...(run.kind === 'restore' ? { params: JSON.parse(run.params) as RestoreParams } : {}),
+        ...(run.kind === 'restore'
+          ? { params: await this.#checkRestore(run, JSON.parse(run.params) as RestoreParams) }
+          : {}),
         ...(backupParams?.level ? { level: backupParams.level } : {}),
-        repo: { name: repoRow.name, location: repoRow.location, password_file: repoRow.password_file },
+        repo: refOf(repoRow, this.#tenancy),
         host: this.#host,
         ...(this.#plugins ? { plugins: this.#plugins } : {}),
       };
@@ -337,6 +354,29 @@ export class Runner extends EventEmitter<RunnerEvents> {
     await this.#hooks(run, spec, 'end', { state, message, stats, seconds });
     this.emit('state', { id: run.id, tenantId: run.tenant_id, state });
     if (state === 'failed' && run.kind === 'backup' && spec && job) await this.#retry(run, job, spec);
+  }
+
+  async #prepare(run: RunRow, job: JobRow, raw: JobSpec): Promise<JobSpec> {
+    const tenancy = this.#tenancy;
+    if (!tenancy) return raw;
+    const tenant = await this.#catalog.tenant(run.tenant_id);
+    if (!tenant) throw new CairnError('NOT_FOUND', `the tenant of job ${job.name} no longer exists`);
+    if (job.confined === 1) {
+      await checkConfinedSpec(this.#catalog, await confinementOf(this.#catalog, tenancy, run.tenant_id), raw);
+    }
+    return resolveScripts(this.#catalog, tenant, raw, job.confined === 1);
+  }
+
+  /** A restore a tenant user asked for: its target is checked again, symlinks resolved now. */
+  async #checkRestore(run: RunRow, params: RestoreParams): Promise<RestoreParams> {
+    if (!params.confined) return params;
+    if (!this.#tenancy)
+      throw new CairnError(
+        'FORBIDDEN',
+        "a tenant user's restore cannot be checked on a server without tenancy",
+      );
+    const c = await confinementOf(this.#catalog, this.#tenancy, run.tenant_id);
+    return { ...params, target: confinePath(c, params.target, 'restore', 'target'), asFiles: true };
   }
 
   async #retry(run: RunRow, job: JobRow, spec: JobSpec): Promise<void> {

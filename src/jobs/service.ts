@@ -7,8 +7,17 @@ import path from 'node:path';
 import type { Catalog, JobRow, RepositoryRow, RunRow, TaskRow } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
 import type { ServerConfig } from './config.ts';
+import { commandWords } from '../plugins/index.ts';
 import { checkJobPlugins, type PluginSettings } from './plugins.ts';
 import { ensureRepository, writePasswordFile } from './repos.ts';
+import {
+  checkConfinedSpec,
+  checkScriptNames,
+  confinePath,
+  createTenantRepository,
+  type Confinement,
+  type Tenancy,
+} from './tenancy.ts';
 import type { BackupRunParams, RestoreParams } from './work.ts';
 import { checkSpec, nextRunOf, type JobInput, type JobSpec, type RepositoryInput } from './spec.ts';
 
@@ -41,11 +50,16 @@ export async function createJob(
   input: JobInput,
   origin: 'config' | 'api' = 'api',
   plugins?: PluginSettings,
+  /** A tenant user's limits: the job is checked against them now and again whenever it runs. */
+  guard?: Confinement,
 ): Promise<JobRow> {
   await checkJob(input, plugins);
   const repo = await resolveRepository(catalog, actor.tenantId, input.repository);
   const spec = specOf(input);
+  if (guard) await checkConfinedSpec(catalog, guard, spec);
+  else await checkScriptNames(catalog, spec);
   const job = await catalog.createJob({
+    confined: guard !== undefined,
     tenantId: actor.tenantId,
     name: input.name,
     repositoryId: repo.id,
@@ -70,16 +84,21 @@ export async function updateJob(
   id: string,
   input: JobInput,
   plugins?: PluginSettings,
+  guard?: Confinement,
 ): Promise<JobRow> {
   const old = await catalog.job(actor.tenantId, id);
   if (!old) throw new CairnError('NOT_FOUND', `Cannot change job ${id}: no such job`);
   await checkJob(input, plugins);
   const repo = await resolveRepository(catalog, actor.tenantId, input.repository);
   const spec = specOf(input);
+  if (guard) await checkConfinedSpec(catalog, guard, spec);
+  else await checkScriptNames(catalog, spec);
   const oldSpec = JSON.parse(old.spec) as JobSpec;
   const scheduleChanged = JSON.stringify(oldSpec.schedule ?? null) !== JSON.stringify(spec.schedule ?? null);
   const enabled = spec.enabled !== false;
   await catalog.updateJob(actor.tenantId, id, {
+    // Saved by a tenant user: checked again at every run. Saved by the system administrator: trusted.
+    confined: guard !== undefined,
     name: input.name,
     repositoryId: repo.id,
     spec,
@@ -163,11 +182,24 @@ export async function startRestore(
   catalog: Catalog,
   actor: Actor,
   repositoryRef: string,
-  params: RestoreParams,
+  given: RestoreParams,
+  /** A tenant user's limits: the target must lie under its restore roots; no plugin runs. */
+  guard?: Confinement,
 ): Promise<{ run: RunRow; task: TaskRow }> {
   const repo = await resolveRepository(catalog, actor.tenantId, repositoryRef);
+  let params = given;
   if (!path.isAbsolute(params.target))
     throw new CairnError('INVALID_INPUT', `target: "${params.target}" is not an absolute path`);
+  if (guard) {
+    if ((params.pluginOptions ?? []).length > 0)
+      throw new CairnError(
+        'FORBIDDEN',
+        'pluginOptions: they name programs to run on the server; only the system administrator may give them',
+      );
+    const target = confinePath(guard, params.target, 'restore', 'target');
+    // Plugin entries (a bpipe dump) come back as files: their stored writer programs do not run.
+    params = { ...params, target, asFiles: true, confined: true };
+  }
   (params.paths ?? []).forEach((p, i) => {
     if (!p.startsWith('/'))
       throw new CairnError(
@@ -206,7 +238,52 @@ export async function createRepository(
   input: RepositoryInput,
   secretsDir: string,
   origin: 'config' | 'api' = 'api',
+  /** Given for the API: a repository without a location is made in the tenant's storage root. */
+  tenancy?: Tenancy,
+  /** A tenant user: only a name, never a location or a password file of the server. */
+  confined = false,
 ): Promise<RepositoryRow> {
+  if (confined) {
+    const named = (['location', 'password', 'passwordFile'] as const).filter((k) => input[k] !== undefined);
+    if (named.length > 0)
+      throw new CairnError(
+        'FORBIDDEN',
+        `${named.join(', ')}: only the system administrator places repositories and names password files; give only a name and the repository is made in this tenant's storage`,
+      );
+  }
+  if (await catalog.repositoryByName(actor.tenantId, input.name))
+    throw new CairnError(
+      'CONFLICT',
+      `Cannot create repository ${input.name}: the name is taken in this tenant`,
+    );
+  if (input.location === undefined) {
+    if (!tenancy) throw new CairnError('INVALID_INPUT', "location: give the repository's location");
+    if (input.password !== undefined || input.passwordFile !== undefined)
+      throw new CairnError(
+        'INVALID_INPUT',
+        "password: a repository made in the tenant's storage gets a key of its own; give a location to use a password",
+      );
+    const tenant = await catalog.tenant(actor.tenantId);
+    if (!tenant) throw new CairnError('NOT_FOUND', `No tenant ${actor.tenantId}`);
+    const made = await createTenantRepository(tenancy, tenant, input.name);
+    const row = await catalog.createRepository({
+      tenantId: actor.tenantId,
+      name: input.name,
+      location: made.location,
+      passwordFile: '',
+      wrappedKey: made.wrappedKey,
+      maxConcurrent: input.maxConcurrent ?? 2,
+      origin,
+    });
+    await catalog.audit({
+      tenantId: actor.tenantId,
+      user: actor.userName,
+      action: 'repository.create',
+      object: row.id,
+      detail: { name: row.name, storage: 'tenant' },
+    });
+    return row;
+  }
   if (!/^s3:/i.test(input.location) && !path.isAbsolute(input.location))
     throw new CairnError(
       'INVALID_INPUT',
@@ -214,11 +291,6 @@ export async function createRepository(
     );
   if (input.password && input.passwordFile)
     throw new CairnError('INVALID_INPUT', 'password: give password or passwordFile, not both');
-  if (await catalog.repositoryByName(actor.tenantId, input.name))
-    throw new CairnError(
-      'CONFLICT',
-      `Cannot create repository ${input.name}: the name is taken in this tenant`,
-    );
   const tenantDir = path.join(secretsDir, actor.tenantId);
   const passwordFile = input.passwordFile ?? writePasswordFile(tenantDir, input.name, input.password);
   await ensureRepository(
@@ -254,6 +326,18 @@ export async function applyConfig(
   secretsDir: string,
   plugins?: PluginSettings,
 ): Promise<{ repositories: number; jobs: number }> {
+  for (const x of config.scripts ?? []) {
+    const command = commandWords(x.command);
+    const existing = await catalog.scriptByName(x.name);
+    const fields = {
+      command,
+      description: x.description ?? '',
+      timeoutSeconds: x.timeoutSeconds ?? null,
+      tenants: x.tenants ?? [],
+    };
+    if (existing) await catalog.updateScript(existing.id, fields);
+    else await catalog.createScript({ name: x.name, ...fields, origin: 'config' });
+  }
   for (const r of config.repositories ?? []) {
     const existing = await catalog.repositoryByName(actor.tenantId, r.name);
     if (!existing) {

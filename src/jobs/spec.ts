@@ -55,6 +55,12 @@ export const RetentionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const ScriptNameOptions = {
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+} as const;
+
 export const HookSchema = Type.Object(
   {
     on: Type.Array(
@@ -71,6 +77,13 @@ export const HookSchema = Type.Object(
         minItems: 1,
         maxItems: 64,
         description: 'program and arguments, run without a shell; the run is described in CAIRN_* variables',
+      }),
+    ),
+    script: Type.Optional(
+      Type.String({
+        ...ScriptNameOptions,
+        description:
+          'a named script the system administrator defined (GET /api/v1/scripts), instead of a command',
       }),
     ),
     webhook: Type.Optional(
@@ -101,17 +114,26 @@ export const LevelSchema = Type.Union(
 /** A program run before or after the backup (Bareos' client RunScript). */
 export const ScriptSchema = Type.Object(
   {
-    command: Type.Union(
-      [
-        Type.String({
-          minLength: 1,
-          maxLength: 4096,
-          description:
-            'program and arguments in one line, split into words as a shell would (no shell runs it)',
-        }),
-        Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 }),
-      ],
-      { description: 'the program and its arguments, run without a shell' },
+    script: Type.Optional(
+      Type.String({
+        ...ScriptNameOptions,
+        description:
+          'a named script the system administrator defined (GET /api/v1/scripts), instead of a command; the only kind a tenant user may use',
+      }),
+    ),
+    command: Type.Optional(
+      Type.Union(
+        [
+          Type.String({
+            minLength: 1,
+            maxLength: 4096,
+            description:
+              'program and arguments in one line, split into words as a shell would (no shell runs it)',
+          }),
+          Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 }),
+        ],
+        { description: 'the program and its arguments, run without a shell (system administrators only)' },
+      ),
     ),
     onError: Type.Optional(
       Type.Union([Type.Literal('fail'), Type.Literal('warn')], {
@@ -190,7 +212,14 @@ export type JobInput = Static<typeof JobInputSchema>;
 export const RepositoryInputSchema = Type.Object(
   {
     name: Name,
-    location: Type.String({ minLength: 1, maxLength: 4096, description: 'a local directory' }),
+    location: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description:
+          "a local directory or s3:…; left out, the repository is made in the tenant's storage root with a key of its own (system administrators only may give one)",
+      }),
+    ),
     password: Type.Optional(
       Type.String({ minLength: 8, maxLength: 1024, description: 'kept in a file of the data directory' }),
     ),
@@ -252,6 +281,11 @@ export function nextRuns(schedule: Schedule, after: Date, n: number): Date[] {
 export function scriptsOf(spec: JobSpec, phase: 'before' | 'after'): Script[] {
   const field = phase === 'before' ? 'runBefore' : 'runAfter';
   return (spec[field] ?? []).map((s, i) => {
+    if (s.command === undefined)
+      throw new CairnError(
+        'INVALID_INPUT',
+        `${field}[${i}]: give a command or a script${s.script ? ` (script "${s.script}" is resolved by the server)` : ''}`,
+      );
     let argv: string[];
     try {
       argv = commandWords(s.command);
@@ -282,11 +316,21 @@ export function checkSpec(spec: JobSpec): void {
   });
   nextRunOf(spec.schedule, new Date(0));
   (spec.hooks ?? []).forEach((h, i) => {
-    if (!h.command && !h.webhook)
-      throw new CairnError('INVALID_INPUT', `hooks[${i}]: give a command or a webhook`);
+    const kinds = [h.command, h.script, h.webhook].filter((x) => x !== undefined).length;
+    if (kinds !== 1)
+      throw new CairnError('INVALID_INPUT', `hooks[${i}]: give one of command, script or webhook`);
   });
-  scriptsOf(spec, 'before');
-  scriptsOf(spec, 'after');
+  for (const field of ['runBefore', 'runAfter'] as const) {
+    (spec[field] ?? []).forEach((s, i) => {
+      if ((s.command === undefined) === (s.script === undefined))
+        throw new CairnError('INVALID_INPUT', `${field}[${i}]: give either a command or a script`);
+    });
+  }
+  // Commands split into words (named scripts are resolved by the server when the job runs).
+  for (const phase of ['before', 'after'] as const) {
+    const field = phase === 'before' ? 'runBefore' : 'runAfter';
+    scriptsOf({ ...spec, [field]: (spec[field] ?? []).filter((s) => s.command !== undefined) }, phase);
+  }
 }
 
 export type { TSchema };

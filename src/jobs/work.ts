@@ -45,6 +45,8 @@ export interface RestoreParams {
   readonly asFiles?: boolean;
   /** Directives whose options replace those stored (cairn restore --plugin-options). */
   readonly pluginOptions?: readonly string[];
+  /** Asked for by a tenant user: the target is checked against its restore roots again at run time. */
+  readonly confined?: boolean;
 }
 
 /** What a backup run may change of its job (a run started by hand at another level). */

@@ -218,7 +218,10 @@ export interface Task {
 export interface Repository {
   readonly id: string;
   readonly name: string;
-  readonly location: string;
+  /** Shown to system administrators only. */
+  readonly location: string | null;
+  /** `tenant`: made in the tenant's storage with a key of its own. */
+  readonly storage?: 'tenant' | 'server';
   readonly maxConcurrent: number;
   readonly origin?: string;
   readonly createdAt: string;

@@ -162,7 +162,7 @@ export function RepositoryUsage({ repo }: { repo: Repository }) {
   const usage = useApi<Usage>(`repositories/${repo.id}/usage`, 60_000);
   return (
     <Card title={repo.name}>
-      <p className="muted path" title={repo.location}>
+      <p className="muted path" title={repo.location ?? undefined}>
         {repo.location}
       </p>
       <ErrorBox error={usage.error} title="Usage unavailable" />

@@ -265,7 +265,8 @@ export function JobForm({ id }: { id?: string | undefined }) {
                 >
                   {repos.data?.data.map((r) => (
                     <option key={r.id} value={r.id}>
-                      {r.name} ({r.location})
+                      {r.name}
+                      {r.location ? ` (${r.location})` : ''}
                     </option>
                   ))}
                 </select>

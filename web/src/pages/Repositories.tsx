@@ -36,14 +36,16 @@ export function Repositories() {
             onDelete={() => {
               if (
                 !window.confirm(
-                  `Forget repository ${r.name}? Its data stays in ${r.location}; jobs that use it stop working.`,
+                  `Forget repository ${r.name}? Its data stays ${r.location ? `in ${r.location}` : 'where it is'}; jobs that use it stop working.`,
                 )
               )
                 return;
               setError(undefined);
               api('DELETE', `repositories/${r.id}`).then(
                 () => {
-                  setNotice(`Repository ${r.name} forgotten; its data is still in ${r.location}.`);
+                  setNotice(
+                    `Repository ${r.name} forgotten; its data is still ${r.location ? `in ${r.location}` : 'where it was'}.`,
+                  );
                   repos.reload();
                 },
                 (err: unknown) => setError(err),
@@ -90,7 +92,7 @@ function RepositoryCard({ repo, onDelete }: { repo: Repository; onDelete: () => 
       <dl className="facts compact">
         <dt>Location</dt>
         <dd className="path">
-          <code>{repo.location}</code>
+          <code>{repo.location ?? "in this tenant's storage"}</code>
         </dd>
         <dt>Runs at once</dt>
         <dd>{count(repo.maxConcurrent)}</dd>
