@@ -225,8 +225,9 @@ describe('tenant quotas', () => {
     // 90 %: one warning in the run's log, one audit event; no retry of a run out of quota.
     const log = await logLines(s.url, ada, run.id);
     assert.equal(
-      log.filter((l) => l.level === 'warning' && /tenant acme uses (9\d|100)(\.\d)? % of its quota/.test(l.message))
-        .length,
+      log.filter(
+        (l) => l.level === 'warning' && /tenant acme uses (9\d|100)(\.\d)? % of its quota/.test(l.message),
+      ).length,
       1,
       JSON.stringify(log),
     );
