@@ -17,6 +17,7 @@
  */
 import type { Catalog, RepositoryRow, TenantRow } from '../catalog/index.ts';
 import type { FileType } from '../backend/index.ts';
+import { CairnError } from '../errors.ts';
 import type { WriteBudget } from '../repo/index.ts';
 import { backendFor } from './repos.ts';
 
@@ -73,7 +74,8 @@ export interface TenantUsage {
 /** A tenant's quota and usage from the catalog (nothing is measured). */
 export async function tenantUsage(catalog: Catalog, tenantId: string): Promise<TenantUsage> {
   const tenant = await catalog.tenant(tenantId);
-  if (!tenant) throw new Error(`tenantUsage: no tenant ${tenantId}`);
+  if (!tenant)
+    throw new CairnError('NOT_FOUND', `Cannot show the usage of tenant ${tenantId}: no such tenant`);
   const repos = await catalog.allRepositories(tenantId);
   const usageBytes = repos.reduce((n, r) => n + (r.stored_bytes ?? 0), 0);
   const times = repos.map((r) => r.measured_at).filter((t): t is string => t !== null);
@@ -131,7 +133,11 @@ export function measureRepository(catalog: Catalog, repo: RepositoryRow): Promis
       measured_at: catalog.now().toISOString(),
     });
     const tenant = await catalog.tenant(repo.tenant_id);
-    if (!tenant) throw new Error(`measureRepository: no tenant ${repo.tenant_id}`);
+    if (!tenant)
+      throw new CairnError(
+        'NOT_FOUND',
+        `Cannot measure repository ${repo.name}: its tenant no longer exists`,
+      );
     const usage = (await catalog.allRepositories(tenant.id)).reduce((n, r) => n + (r.stored_bytes ?? 0), 0);
     await catalog.setTenantUsage(tenant.id, usage);
     const quota = tenant.quota_bytes;
@@ -238,7 +244,7 @@ export function quotaBudget(q: QuotaTask, repository: string): WriteBudget {
       const others = all - mine;
       const left = Math.max(0, q.limitBytes);
       return (
-        `Cannot back up to repository ${repository}: tenant ${q.tenant} has a quota of ${sizeText(q.quotaBytes)} ` +
+        `Cannot back up to repository ${repository}: tenant ${q.tenant} has a quota of ${sizeText(q.quotaBytes)} (${q.quotaBytes} bytes) ` +
         `and stored ${sizeText(q.usageBytes)} when this backup began (${sizeText(q.repositoryBytes)} in this repository, ` +
         `${sizeText(q.usageBytes - q.repositoryBytes)} in its others), which left ${sizeText(left)} to write; ` +
         `this backup wrote ${sizeText(mine)}${others > 0 ? ` (other backups of the tenant ${sizeText(others)})` : ''} ` +
