@@ -259,7 +259,9 @@ describe('tenant quotas', () => {
     const c = await check(repo);
     assert.equal(c.run.code, 0, show(c.run));
     assert.equal(c.summary?.snapshots, 1);
-    process.stdout.write(`# quota run: succeeded in ${seconds.toFixed(1)} s, usage ${u.usageBytes} bytes\n`);
+    process.stdout.write(
+      `# quota run: succeeded in ${seconds.toFixed(1)} s, ${added} bytes stored by it, usage ${u.usageBytes} bytes\n`,
+    );
   });
 
   it('lowers the usage when retention forgets and prunes', async () => {
