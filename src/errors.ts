@@ -149,6 +149,16 @@ export const ERRORS = {
     summary:
       "A program run before or after a backup (--run-before, --run-after, a job's runBefore or runAfter) failed, could not be started or ran out of time; the message ends with its stderr.",
   },
+  QUOTA_EXCEEDED: {
+    exit: 46,
+    // 507 Insufficient Storage (RFC 4918 §11.5): the account's storage cannot hold what the
+    // operation needs. Not 413: nothing is wrong with the size of any request, and the same
+    // request succeeds once the quota is raised or space is freed.
+    http: 507,
+    retryable: false,
+    summary:
+      "A backup stopped before it wrote its restore point: the next pack would take the tenant's stored bytes past its quota (the message names the tenant, the quota, the usage and what the backup needed). What it wrote stays for the next backup; raise the quota or forget and prune restore points.",
+  },
 
   BACKEND_IO: {
     exit: 50,

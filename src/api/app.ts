@@ -18,6 +18,7 @@ import { registerAccessRoutes } from './routes-access.ts';
 import { registerBackupRoutes } from './routes-backup.ts';
 import { registerBrowseRoutes } from './routes-browse.ts';
 import { registerTenantRoutes } from './routes-tenants.ts';
+import { registerUsageRoutes } from './routes-usage.ts';
 
 export interface AppOptions {
   /** Largest accepted request body (default 1 MiB). */
@@ -213,15 +214,21 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     await ctx.catalog.ping();
     return { status: 'ok', version: VERSION, running: ctx.runner.running };
   });
-  app.get('/metrics', { config: { permission: 'read' }, schema: { hide: true } }, async (_request, reply) => {
-    if (!ctx.metrics) throw new CairnError('NOT_FOUND', 'Metrics are not enabled on this server');
-    const text = await ctx.metrics.render();
-    return reply.type(ctx.metrics.contentType).send(text);
-  });
+  // Every tenant's job names and sizes are in it: for the system administrator only.
+  app.get(
+    '/metrics',
+    { config: { permission: 'system' }, schema: { hide: true } },
+    async (_request, reply) => {
+      if (!ctx.metrics) throw new CairnError('NOT_FOUND', 'Metrics are not enabled on this server');
+      const text = await ctx.metrics.render();
+      return reply.type(ctx.metrics.contentType).send(text);
+    },
+  );
 
   registerAccessRoutes(app, ctx);
   registerBackupRoutes(app, ctx);
   registerBrowseRoutes(app, ctx);
   registerTenantRoutes(app, ctx);
+  registerUsageRoutes(app, ctx);
   return app;
 }

@@ -8,19 +8,21 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Catalog, describeCatalog } from '../catalog/index.ts';
-import { CairnError } from '../errors.ts';
+import { CairnError, reason } from '../errors.ts';
 import {
   applyConfig,
   checkConfigPlugins,
   createJob,
   createRepository,
   loadConfig,
+  measureAllRepositories,
   openPlugins,
   pluginSettingsOf,
   Runner,
   Scheduler,
   ServerKey,
   startJob,
+  tenantFigures,
   type Actor,
   type RunObserver,
   type Tenancy,
@@ -52,6 +54,10 @@ export interface ServerOptions {
     render(): Promise<string>;
     contentType: string;
     observer?: RunObserver;
+    /** Takes where the tenants' usage and quota gauges come from (the catalog). */
+    watchTenants?: (
+      source: () => Promise<{ tenant: string; usageBytes: number | null; quotaBytes: number | null }[]>,
+    ) => void;
     stop?: () => void;
   };
   /** Where to say what happens (default: stderr). */
@@ -197,6 +203,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let runner: Runner | undefined;
   let scheduler: Scheduler | undefined;
   let app: FastifyInstance | undefined;
+  let measuring: Promise<void> = Promise.resolve();
   try {
     const tenant = await catalog.ensureTenant(config?.tenant ?? 'default');
     await firstAdministrator(catalog, tenant.id, dataDir, env, say);
@@ -234,6 +241,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
     await runner.start();
     scheduler.start();
+    options.metrics?.watchTenants?.(() => tenantFigures(catalog));
+    // What each repository stores, measured again in the background (a listing each): usage and
+    // quotas start from the truth, whatever changed while the server was down.
+    measuring = measureAllRepositories(catalog).then(
+      ({ failed }) => {
+        for (const f of failed)
+          say(`cannot measure what repository ${f.repository.name} stores: ${reason(f.error)}`);
+      },
+      (err: unknown) => say(`cannot measure the repositories: ${reason(err)}`),
+    );
     if (options.demo) {
       const jobId = await setUpDemo(catalog, system, dataDir, options.demoSource, say);
       const job = jobId ? await catalog.job(tenant.id, jobId) : undefined;
@@ -276,6 +293,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         s.stop();
         await a.close();
         await r.stop();
+        await measuring;
         options.metrics?.stop?.();
         await catalog.close();
       },
@@ -284,6 +302,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     scheduler?.stop();
     await app?.close().catch(() => undefined);
     await runner?.stop().catch(() => undefined);
+    await measuring;
     await catalog.close();
     throw err;
   }

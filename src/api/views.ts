@@ -103,6 +103,7 @@ export function runView(r: RunRow, live: LiveProgress | undefined, caller: Calle
         method: 'GET',
       },
     ]);
+  const stats = r.stats ? (JSON.parse(r.stats) as Record<string, unknown>) : null;
   return {
     id: r.id,
     job: { id: r.job_id, name: r.job_name },
@@ -117,8 +118,10 @@ export function runView(r: RunRow, live: LiveProgress | undefined, caller: Calle
     startedAt: r.started_at,
     endedAt: r.ended_at,
     message: r.message,
+    /** The registry code (errors.md) of a failed or canceled run's error; null otherwise. */
+    errorCode: typeof stats?.errorCode === 'string' ? stats.errorCode : null,
     snapshotId: r.snapshot_id,
-    stats: r.stats ? (JSON.parse(r.stats) as unknown) : null,
+    stats,
     progress: live
       ? {
           phase: live.phase,

@@ -105,7 +105,8 @@ API documentation: http://127.0.0.1:8470/api/docs`,
       const metrics = {
         render: () => m.render(),
         contentType: m.contentType,
-        observer: (job: string) => m.startRun(job),
+        observer: (job: string, tenant: string) => m.startRun(job, tenant),
+        watchTenants: (source: Parameters<typeof m.watchTenants>[0]) => m.watchTenants(source),
         stop: () => host.stop(),
       };
       const server = await startServer({

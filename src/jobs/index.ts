@@ -1,8 +1,8 @@
 /**
  * Jobs: the job model and its schema, the YAML configuration, the runner (runs and their states),
  * the scheduler (cron with time zones and a missed-run policy), event hooks, scripts run before and
- * after a backup (also for the CLI), plugins in jobs, and the operations the API and the
- * configuration share.
+ * after a backup (also for the CLI), plugins in jobs, tenants' usage and quotas, and the
+ * operations the API and the configuration share.
  */
 export {
   JobSpecSchema,
@@ -89,4 +89,14 @@ export {
   type Confinement,
   type Tenancy,
 } from './tenancy.ts';
+export {
+  measureAllRepositories,
+  measureRepository,
+  QUOTA_WARNING,
+  storedBytes,
+  tenantFigures,
+  tenantUsage,
+  type Measurement,
+  type TenantUsage,
+} from './quota.ts';
 export { runWork, type WorkIO, type WorkTask } from './work.ts';

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import type { Catalog, JobRow, RepositoryRow, RunRow, RunState } from '../catalog/index.ts';
+import type { Catalog, JobRow, RepositoryRow, RunRow, RunState, TenantRow } from '../catalog/index.ts';
 import { Worker } from 'node:worker_threads';
 import { CairnError, ERRORS, isCairnError, reason, type ErrorCode } from '../errors.ts';
 import { newBackupProgress, type BackupProgress } from '../repo/index.ts';
@@ -17,6 +17,7 @@ import { RateTracker, type RunMetrics } from '../metrics/index.ts';
 import { runHooks, type HookEvent } from './hooks.ts';
 import type { FromWorker, ToWorker } from './run-worker.ts';
 import type { PluginSettings } from './plugins.ts';
+import { measureRepository, QUOTA_WARNING, QuotaBook, sizeText, type QuotaTask } from './quota.ts';
 import type { JobSpec } from './spec.ts';
 import {
   checkConfinedSpec,
@@ -60,7 +61,7 @@ export interface RunnerEvents {
 }
 
 /** What the metrics exposition learns from the runner: one handle per run (see metrics/). */
-export type RunObserver = (job: string) => RunMetrics;
+export type RunObserver = (job: string, tenant: string) => RunMetrics;
 
 export interface RunnerOptions {
   readonly workerId?: string;
@@ -140,6 +141,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #plugins: PluginSettings | undefined;
   readonly #tenancy: Tenancy | undefined;
   readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
+  readonly #quotas: QuotaBook;
   #timer: NodeJS.Timeout | undefined;
   /**
    * Log lines are written one after another: each takes the next number of its run in a
@@ -162,6 +164,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.#isolate = options.isolate ?? true;
     this.#plugins = options.plugins;
     this.#tenancy = options.tenancy;
+    this.#quotas = new QuotaBook(catalog);
   }
 
   async start(): Promise<void> {
@@ -250,6 +253,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
     let spec: JobSpec | undefined;
     let job: JobRow | undefined;
     let repoRow: RepositoryRow | undefined;
+    let tenant: TenantRow | undefined;
+    let quota: QuotaTask | undefined;
+    let joined = false;
+    let errorCode: string | undefined;
     // Cancellation requested through the catalog (perhaps by another server) and the time limit.
     let timeout: NodeJS.Timeout | undefined;
     let metrics: RunMetrics | undefined;
@@ -289,7 +296,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
           timeout.unref();
         }
       }
-      metrics = this.#observer?.(jobName);
+      tenant = await this.#catalog.tenant(run.tenant_id);
+      metrics = this.#observer?.(jobName, tenant?.name ?? run.tenant_id);
       await this.#hooks(run, spec, 'start', { state: 'running' });
       if (run.kind !== 'backup' && run.kind !== 'restore')
         throw new CairnError('INTERNAL', `unknown run kind ${run.kind}`);
@@ -308,7 +316,20 @@ export class Runner extends EventEmitter<RunnerEvents> {
         host: this.#host,
         ...(this.#plugins ? { plugins: this.#plugins } : {}),
       };
-      warnings = await this.#work(run, task, abort, live, stats);
+      if (run.kind === 'backup' && tenant) {
+        joined = true;
+        const q = await this.#quotas.join(tenant, repoRow);
+        quota = q.task;
+        if (q.measured) await this.#quotaWarning(run, q.measured);
+        if (quota)
+          await this.#log(
+            run,
+            'info',
+            `tenant ${quota.tenant}: ${sizeText(quota.usageBytes)} stored of a quota of ${sizeText(quota.quotaBytes)}`,
+          );
+      }
+      const work: WorkTask = quota ? { ...task, quota } : task;
+      warnings = await this.#work(run, work, abort, live, stats);
       if (warnings > 0) state = 'warning';
       message = warnings > 0 ? `finished with ${warnings} warning(s)` : 'finished';
     } catch (err) {
@@ -317,6 +338,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
       const timedOut = aborted && reason(why).includes('time limit');
       state = aborted && !timedOut ? 'canceled' : 'failed';
       message = isCairnError(why) ? `${why.message} [${why.code}]` : reason(why);
+      errorCode = isCairnError(why) ? why.code : 'INTERNAL';
+      stats.errorCode = errorCode;
       if (!isCairnError(err) && !aborted) {
         process.stderr.write(
           `cairn server: run ${run.id} failed unexpectedly: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
@@ -326,6 +349,12 @@ export class Runner extends EventEmitter<RunnerEvents> {
     } finally {
       clearInterval(watcher);
       if (timeout) clearTimeout(timeout);
+    }
+    try {
+      // A backup, its retention and prune change what the repository stores; a restore does not.
+      if (repoRow && run.kind !== 'restore') await this.#measure(run, repoRow);
+    } finally {
+      if (joined) this.#quotas.leave(run.tenant_id);
     }
     live.sample();
     const seconds = (performance.now() - started) / 1000;
@@ -353,7 +382,42 @@ export class Runner extends EventEmitter<RunnerEvents> {
     });
     await this.#hooks(run, spec, 'end', { state, message, stats, seconds });
     this.emit('state', { id: run.id, tenantId: run.tenant_id, state });
-    if (state === 'failed' && run.kind === 'backup' && spec && job) await this.#retry(run, job, spec);
+    if (state === 'failed' && run.kind === 'backup' && spec && job) {
+      // The quota does not grow by waiting: another attempt would read everything again to fail.
+      if (errorCode === 'QUOTA_EXCEEDED') {
+        if ((spec.limits?.retries ?? 0) > 0)
+          await this.#log(run, 'info', 'not retried: the tenant is out of quota');
+      } else await this.#retry(run, job, spec);
+    }
+  }
+
+  /** Measures the repository of a run, keeps its size and its tenant's usage, warns at 90 %. */
+  async #measure(run: RunRow, repo: RepositoryRow): Promise<void> {
+    try {
+      const m = await measureRepository(this.#catalog, repo);
+      await this.#log(
+        run,
+        'info',
+        `repository ${m.repository} stores ${sizeText(m.storedBytes)}; tenant ${m.tenant} uses ${sizeText(m.usageBytes)}` +
+          (m.quotaBytes !== null ? ` of its quota of ${sizeText(m.quotaBytes)}` : ''),
+      );
+      await this.#quotaWarning(run, m);
+    } catch (err) {
+      await this.#log(run, 'warning', `cannot measure what repository ${repo.name} stores: ${reason(err)}`);
+    }
+  }
+
+  async #quotaWarning(
+    run: RunRow,
+    m: { crossedWarning: boolean; tenant: string; usageBytes: number; quotaBytes: number | null },
+  ): Promise<void> {
+    if (!m.crossedWarning || m.quotaBytes === null) return;
+    const percent = Math.round((m.usageBytes / m.quotaBytes) * 1000) / 10;
+    await this.#log(
+      run,
+      'warning',
+      `tenant ${m.tenant} uses ${percent} % of its quota (${sizeText(m.usageBytes)} of ${sizeText(m.quotaBytes)}; warned from ${QUOTA_WARNING * 100} %)`,
+    );
   }
 
   async #prepare(run: RunRow, job: JobRow, raw: JobSpec): Promise<JobSpec> {

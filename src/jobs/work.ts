@@ -30,6 +30,7 @@ import {
   type PluginUse,
 } from '../plugins/index.ts';
 import { openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
+import { quotaBudget, type QuotaTask } from './quota.ts';
 import { openRepository, type RepoRef } from './repos.ts';
 import { runScripts, type Script, type ScriptIO } from '../plugins/index.ts';
 import { scriptsOf, type JobSpec, type Retention } from './spec.ts';
@@ -67,6 +68,8 @@ export interface WorkTask {
   readonly host: string;
   /** The server's plugin directory and names. */
   readonly plugins?: PluginSettings;
+  /** A backup's share of its tenant's quota: no pack past it is written. */
+  readonly quota?: QuotaTask;
 }
 
 /** How the work reports: the runner's thread or messages from a worker implement it. */
@@ -212,6 +215,7 @@ async function backupAndRetention(
       command: `backup (job ${t.jobName})`,
       index: true,
     });
+    if (t.quota) open.repo.budget = quotaBudget(t.quota, repoRow.name);
     try {
       const { snapshots } = await open.repo.listSnapshots();
       // Only the job's own restore points: another job of the same paths is not its parent.

@@ -28,4 +28,5 @@ export {
   type MetricsOptions,
   type RunCounts,
   type RunMetrics,
+  type TenantFigures,
 } from './prometheus.ts';

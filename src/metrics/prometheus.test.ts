@@ -22,6 +22,8 @@ describe('prometheus metrics', () => {
       'cairn_run_duration_seconds',
       'cairn_runs_running',
       'cairn_last_run_timestamp_seconds',
+      'cairn_tenant_usage_bytes',
+      'cairn_tenant_quota_bytes',
       'cairn_host_disk_read_bytes_per_second',
       'cairn_host_disk_written_bytes_per_second',
       'cairn_host_network_receive_bytes_per_second',
@@ -41,7 +43,7 @@ describe('prometheus metrics', () => {
   it('counts a run: progress deltas, result, duration, last-run time and the running gauge', async () => {
     let mono = 1000;
     const m = createMetrics({ defaultMetrics: false, now: () => mono, clock: () => 1_700_000_000_000 });
-    const run = m.startRun('home');
+    const run = m.startRun('home', 'acme');
     assert.equal(valueOf(await m.render(), 'cairn_runs_running'), 1);
     run.progress({ bytesRead: 100, bytesWritten: 10, files: 1 });
     run.progress({ bytesRead: 250, files: 3 });
@@ -51,19 +53,69 @@ describe('prometheus metrics', () => {
     run.finish('failure'); // once only
     run.progress({ bytesRead: 1e9 }); // after the end: ignored
     const text = await m.render();
-    assert.equal(valueOf(text, 'cairn_backup_bytes_read_total{job="home"}'), 250);
-    assert.equal(valueOf(text, 'cairn_backup_bytes_written_total{job="home"}'), 10);
-    assert.equal(valueOf(text, 'cairn_backup_files_total{job="home"}'), 3);
-    assert.equal(valueOf(text, 'cairn_runs_total{job="home",result="success"}'), 1);
-    assert.equal(valueOf(text, 'cairn_runs_total{job="home",result="failure"}'), undefined);
-    assert.equal(valueOf(text, 'cairn_run_duration_seconds_sum{job="home"}'), 42);
-    assert.equal(valueOf(text, 'cairn_run_duration_seconds_bucket{le="60",job="home"}'), 1);
-    assert.equal(valueOf(text, 'cairn_run_duration_seconds_bucket{le="30",job="home"}'), 0);
+    assert.equal(valueOf(text, 'cairn_backup_bytes_read_total{tenant="acme",job="home"}'), 250);
+    assert.equal(valueOf(text, 'cairn_backup_bytes_written_total{tenant="acme",job="home"}'), 10);
+    assert.equal(valueOf(text, 'cairn_backup_files_total{tenant="acme",job="home"}'), 3);
+    assert.equal(valueOf(text, 'cairn_runs_total{tenant="acme",job="home",result="success"}'), 1);
+    assert.equal(valueOf(text, 'cairn_runs_total{tenant="acme",job="home",result="failure"}'), undefined);
+    assert.equal(valueOf(text, 'cairn_run_duration_seconds_sum{tenant="acme",job="home"}'), 42);
+    assert.equal(valueOf(text, 'cairn_run_duration_seconds_bucket{le="60",tenant="acme",job="home"}'), 1);
+    assert.equal(valueOf(text, 'cairn_run_duration_seconds_bucket{le="30",tenant="acme",job="home"}'), 0);
     assert.equal(
-      valueOf(text, 'cairn_last_run_timestamp_seconds{job="home",result="success"}'),
+      valueOf(text, 'cairn_last_run_timestamp_seconds{tenant="acme",job="home",result="success"}'),
       1_700_000_000,
     );
     assert.equal(valueOf(text, 'cairn_runs_running'), 0);
+  });
+
+  it('labels each job by its tenant: the same job name in two tenants is two series', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const a = m.startRun('nightly', 'acme');
+    const b = m.startRun('nightly', 'globex');
+    a.progress({ bytesRead: 10 });
+    b.progress({ bytesRead: 7 });
+    a.finish('success');
+    b.finish('failed');
+    const text = await m.render();
+    assert.equal(valueOf(text, 'cairn_backup_bytes_read_total{tenant="acme",job="nightly"}'), 10);
+    assert.equal(valueOf(text, 'cairn_backup_bytes_read_total{tenant="globex",job="nightly"}'), 7);
+    assert.equal(valueOf(text, 'cairn_runs_total{tenant="globex",job="nightly",result="failed"}'), 1);
+    assert.equal(valueOf(text, 'cairn_runs_total{tenant="acme",job="nightly",result="failed"}'), undefined);
+    // No series without a tenant label.
+    assert.doesNotMatch(
+      text,
+      /^cairn_(backup|runs_total|run_duration|last_run)[^ ]*\{(?!(le="[^"]*",)?tenant=)/m,
+    );
+  });
+
+  it("reads the tenants' usage and quota at each scrape, and drops what is gone", async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    assert.doesNotMatch(await m.render(), /^cairn_tenant_usage_bytes\{/m, 'no source yet: no series');
+    let figures = [
+      { tenant: 'acme', usageBytes: 18_000_000, quotaBytes: 20_000_000 },
+      { tenant: 'globex', usageBytes: 5, quotaBytes: null },
+      { tenant: 'new', usageBytes: null, quotaBytes: null },
+    ];
+    m.watchTenants(async () => figures);
+    let text = await m.render();
+    assert.equal(valueOf(text, 'cairn_tenant_usage_bytes{tenant="acme"}'), 18_000_000);
+    assert.equal(valueOf(text, 'cairn_tenant_quota_bytes{tenant="acme"}'), 20_000_000);
+    assert.equal(valueOf(text, 'cairn_tenant_usage_bytes{tenant="globex"}'), 5);
+    assert.equal(
+      valueOf(text, 'cairn_tenant_quota_bytes{tenant="globex"}'),
+      undefined,
+      'no quota: no series',
+    );
+    assert.equal(
+      valueOf(text, 'cairn_tenant_usage_bytes{tenant="new"}'),
+      undefined,
+      'not measured: no series',
+    );
+    figures = [{ tenant: 'acme', usageBytes: 1000, quotaBytes: null }];
+    text = await m.render();
+    assert.equal(valueOf(text, 'cairn_tenant_usage_bytes{tenant="acme"}'), 1000);
+    assert.equal(valueOf(text, 'cairn_tenant_quota_bytes{tenant="acme"}'), undefined);
+    assert.equal(valueOf(text, 'cairn_tenant_usage_bytes{tenant="globex"}'), undefined);
   });
 
   it("feeds the host gauges from the sampler's latest rates at each scrape", async () => {

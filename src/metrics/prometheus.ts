@@ -2,6 +2,10 @@
  * Cairn's Prometheus metrics: one Registry per server (never prom-client's global one, so two
  * servers in one process, or tests, do not share counters), the metric families below, the
  * process's default metrics, and the text exposition.
+ *
+ * Every series of a job or a run carries the `tenant` label (the tenant's name) beside `job`: job
+ * names are unique only within a tenant. The exposition names every tenant's jobs and sizes, so
+ * the server shows it to the system administrator only.
  */
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
@@ -37,6 +41,15 @@ export interface MetricsOptions {
   readonly clock?: () => number;
 }
 
+/** One tenant's storage for cairn_tenant_usage_bytes and cairn_tenant_quota_bytes. */
+export interface TenantFigures {
+  readonly tenant: string;
+  /** null: not measured yet (no series). */
+  readonly usageBytes: number | null;
+  /** null: no quota (no series). */
+  readonly quotaBytes: number | null;
+}
+
 /** Cumulative counts of one run, as its progress reports them (BackupProgress). */
 export interface RunCounts {
   readonly bytesRead?: number;
@@ -63,15 +76,23 @@ export interface CairnMetrics {
   readonly registry: Registry;
   /** The Content-Type of render()'s text. */
   readonly contentType: string;
-  readonly backupBytesRead: Counter<'job'>;
-  readonly backupBytesWritten: Counter<'job'>;
-  readonly backupFiles: Counter<'job'>;
-  readonly runs: Counter<'job' | 'result'>;
-  readonly runDuration: Histogram<'job'>;
+  readonly backupBytesRead: Counter<'tenant' | 'job'>;
+  readonly backupBytesWritten: Counter<'tenant' | 'job'>;
+  readonly backupFiles: Counter<'tenant' | 'job'>;
+  readonly runs: Counter<'tenant' | 'job' | 'result'>;
+  readonly runDuration: Histogram<'tenant' | 'job'>;
   readonly runsRunning: Gauge;
-  readonly lastRunTimestamp: Gauge<'job' | 'result'>;
-  /** A run of `job` starts (cairn_runs_running goes up); feed and finish it through the handles. */
-  startRun(job: string): RunMetrics;
+  readonly lastRunTimestamp: Gauge<'tenant' | 'job' | 'result'>;
+  /**
+   * A run of `job` of `tenant` starts (cairn_runs_running goes up); feed and finish it through
+   * the handles.
+   */
+  startRun(job: string, tenant: string): RunMetrics;
+  /**
+   * Where the tenant gauges come from: called at each scrape (the catalog's last measurements).
+   * Until it is set, the gauges have no series.
+   */
+  watchTenants(source: () => Promise<readonly TenantFigures[]>): void;
   /** The text exposition of every metric in the registry. */
   render(): Promise<string>;
 }
@@ -88,31 +109,31 @@ export function createMetrics(options: MetricsOptions = {}): CairnMetrics {
   const backupBytesRead = new Counter({
     name: 'cairn_backup_bytes_read_total',
     help: 'Bytes read from the sources by backups',
-    labelNames: ['job'] as const,
+    labelNames: ['tenant', 'job'] as const,
     registers,
   });
   const backupBytesWritten = new Counter({
     name: 'cairn_backup_bytes_written_total',
     help: 'Bytes written to the repository by backups (packs and index files)',
-    labelNames: ['job'] as const,
+    labelNames: ['tenant', 'job'] as const,
     registers,
   });
   const backupFiles = new Counter({
     name: 'cairn_backup_files_total',
     help: 'Files backed up (read or found unchanged)',
-    labelNames: ['job'] as const,
+    labelNames: ['tenant', 'job'] as const,
     registers,
   });
   const runs = new Counter({
     name: 'cairn_runs_total',
     help: 'Finished runs by job and result',
-    labelNames: ['job', 'result'] as const,
+    labelNames: ['tenant', 'job', 'result'] as const,
     registers,
   });
   const runDuration = new Histogram({
     name: 'cairn_run_duration_seconds',
     help: 'Duration of finished runs',
-    labelNames: ['job'] as const,
+    labelNames: ['tenant', 'job'] as const,
     buckets: [...(options.durationBuckets ?? RUN_DURATION_BUCKETS)],
     registers,
   });
@@ -124,9 +145,37 @@ export function createMetrics(options: MetricsOptions = {}): CairnMetrics {
   const lastRunTimestamp = new Gauge({
     name: 'cairn_last_run_timestamp_seconds',
     help: 'When the last run of a job with this result ended (Unix time)',
-    labelNames: ['job', 'result'] as const,
+    labelNames: ['tenant', 'job', 'result'] as const,
     registers,
   });
+
+  let tenants: (() => Promise<readonly TenantFigures[]>) | undefined;
+  const tenantGauge = (name: string, help: string, pick: (t: TenantFigures) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['tenant'] as const,
+      registers,
+      async collect(this: Gauge<'tenant'>) {
+        // A tenant deleted, or a quota lifted, since the last scrape must not linger.
+        this.reset();
+        if (tenants === undefined) return;
+        for (const t of await tenants()) {
+          const v = pick(t);
+          if (v !== null) this.set({ tenant: t.tenant }, v);
+        }
+      },
+    });
+  tenantGauge(
+    'cairn_tenant_usage_bytes',
+    "Bytes a tenant's repositories store (after deduplication and compression), as last measured",
+    (t) => t.usageBytes,
+  );
+  tenantGauge(
+    'cairn_tenant_quota_bytes',
+    "A tenant's quota in bytes (tenants without one have no series)",
+    (t) => t.quotaBytes,
+  );
 
   const host = options.host;
   const hostGauge = (
@@ -176,14 +225,14 @@ export function createMetrics(options: MetricsOptions = {}): CairnMetrics {
     perNet('transmit'),
   );
 
-  const startRun = (job: string): RunMetrics => {
+  const startRun = (job: string, tenant: string): RunMetrics => {
     const started = now();
     const seen = { bytesRead: 0, bytesWritten: 0, files: 0 };
     let finished = false;
     runsRunning.inc();
-    const grow = (counter: Counter<'job'>, key: keyof typeof seen, value: number | undefined) => {
+    const grow = (counter: Counter<'tenant' | 'job'>, key: keyof typeof seen, value: number | undefined) => {
       if (value === undefined || !Number.isFinite(value) || value <= seen[key]) return;
-      counter.inc({ job }, value - seen[key]);
+      counter.inc({ tenant, job }, value - seen[key]);
       seen[key] = value;
     };
     return {
@@ -197,9 +246,9 @@ export function createMetrics(options: MetricsOptions = {}): CairnMetrics {
         if (finished) return;
         finished = true;
         runsRunning.dec();
-        runs.inc({ job, result });
-        runDuration.observe({ job }, Math.max(0, now() - started) / 1000);
-        lastRunTimestamp.set({ job, result }, clock() / 1000);
+        runs.inc({ tenant, job, result });
+        runDuration.observe({ tenant, job }, Math.max(0, now() - started) / 1000);
+        lastRunTimestamp.set({ tenant, job, result }, clock() / 1000);
       },
     };
   };
@@ -215,6 +264,9 @@ export function createMetrics(options: MetricsOptions = {}): CairnMetrics {
     runsRunning,
     lastRunTimestamp,
     startRun,
+    watchTenants(source) {
+      tenants = source;
+    },
     render: () => registry.metrics(),
   };
 }

@@ -12,7 +12,13 @@
  *
  * This folder knows nothing of jobs, HTTP or databases: the CLI drives it alone.
  */
-export { Repository, DEFAULT_PACK_SIZE, type InitOptions, type WriteStats } from './repository.ts';
+export {
+  Repository,
+  DEFAULT_PACK_SIZE,
+  type InitOptions,
+  type WriteBudget,
+  type WriteStats,
+} from './repository.ts';
 export type { RepoConfig } from './config.ts';
 export { readEnvelope } from './config.ts';
 export {

@@ -108,6 +108,22 @@ export interface WriteStats {
   bytesReadBack: number;
 }
 
+/**
+ * A limit on the bytes one writer may add to its repository (a tenant's quota, in the server).
+ * The repository asks it before every pack it writes and refuses the pack, with QUOTA_EXCEEDED,
+ * when `reserve` says no; index files and the snapshot are only `charge`d: they are small, and
+ * refusing them would leave packs no index names (the next backup could not use them).
+ * Implementations may share one budget between several writers (threads included).
+ */
+export interface WriteBudget {
+  /** Takes `bytes` from the budget and says true, or takes nothing and says false. */
+  reserve(bytes: number): boolean;
+  /** Takes `bytes` whether or not they fit. */
+  charge(bytes: number): void;
+  /** The refusal's message: which limit, what was used, what the refused pack of `bytes` needed. */
+  refusal(bytes: number): string;
+}
+
 /** A sealed blob that rests in a pack of some backend: its trailer entry and where it is. */
 export interface StoredBlob {
   readonly entry: BlobEntry;
@@ -133,6 +149,11 @@ export class Repository {
   };
   /** Set by a running backup: times sealing and writing, counts bytes written. */
   monitor: WriteMonitor | undefined;
+  /**
+   * Set by a backup that a quota limits: a pack that does not fit is not written, the write fails
+   * with QUOTA_EXCEEDED and no later pack is written (so no snapshot can be).
+   */
+  budget: WriteBudget | undefined;
 
   private readonly writers: Record<BlobType, PackWriter>;
   /** Packs assembled from blobs that rest in other packs (saveFrom), and the backend they rest in. */
@@ -478,6 +499,11 @@ export class Repository {
     if (writer.count === 0) return;
     this.writers[type] = new PackWriter(BLOB_TYPE[type], this.config.alignment);
     const pack = writer.finish(this.key);
+    if (!this.fits(pack.size)) {
+      for (const part of pack.parts) release(part);
+      for (const slab of pack.slabs) release(slab);
+      this.refuse(pack.size);
+    }
     await this.uploadLimiter.acquire();
     this.track(
       (async () => {
@@ -507,6 +533,7 @@ export class Repository {
       if (writer.count === 0) continue;
       c.writers[t] = new PackWriter(BLOB_TYPE[t], this.config.alignment);
       const pack = writer.compose(this.key);
+      if (!this.fits(pack.size)) this.refuse(pack.size);
       await this.uploadLimiter.acquire();
       this.track(
         (async () => {
@@ -548,8 +575,27 @@ export class Repository {
     this.pendingIndex = [];
     const bytes = sealFile(this.key, 'index', encodeIndexOf([], packs), false);
     const name = sha256(bytes).toString('hex');
+    this.budget?.charge(bytes.length);
     await this.timedWrite({ type: 'index', name }, [bytes]);
     this.indexFiles.add(name);
+  }
+
+  /** Whether a pack of `bytes` may be written: always, unless a budget says no. */
+  private fits(bytes: number): boolean {
+    return this.budget === undefined || this.budget.reserve(bytes);
+  }
+
+  /**
+   * Fails the writing for good: the error is kept, so that the next saveBlob or flush throws it
+   * and salvage() only indexes the packs already written — no snapshot can follow.
+   */
+  private refuse(bytes: number): never {
+    const err = new CairnError(
+      'QUOTA_EXCEEDED',
+      this.budget?.refusal(bytes) ?? `Cannot write a pack of ${bytes} bytes: over budget`,
+    );
+    this.failure ??= err;
+    throw err;
   }
 
   /** A backend write, timed as the write stage and counted while a backup watches. */
@@ -648,6 +694,7 @@ export class Repository {
   async saveSnapshot(snapshot: Snapshot): Promise<string> {
     const bytes = sealFile(this.key, 'snapshot', Buffer.from(JSON.stringify(snapshot)));
     const id = sha256(bytes).toString('hex');
+    this.budget?.charge(bytes.length);
     await this.backend.write({ type: 'snapshots', name: id }, [bytes]);
     return id;
   }

@@ -23,7 +23,8 @@ export async function testServer(options: Partial<ServerOptions> = {}): Promise<
     metrics: {
       render: () => m.render(),
       contentType: m.contentType,
-      observer: (job) => m.startRun(job),
+      observer: (job, tenant) => m.startRun(job, tenant),
+      watchTenants: (source) => m.watchTenants(source),
       stop: () => host.stop(),
     },
     dataDir: path.join(dir, 'data'),

@@ -5,7 +5,7 @@
  * real PostgreSQL started by the test.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPostgres, type TestPostgres } from '../../src/catalog/postgres.testing.ts';
@@ -121,9 +121,9 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
       assert.equal(metrics.status, 200);
       assert.match(metrics.type, /^text\/plain/);
       const text = String(metrics.body);
-      assert.match(text, /^cairn_runs_total\{job="files",result="success"\} 1$/m);
-      assert.match(text, /^cairn_backup_bytes_read_total\{job="files"\} 300006$/m);
-      assert.match(text, /^cairn_run_duration_seconds_count\{job="files"\} 1$/m);
+      assert.match(text, /^cairn_runs_total\{tenant="default",job="files",result="success"\} 1$/m);
+      assert.match(text, /^cairn_backup_bytes_read_total\{tenant="default",job="files"\} 300006$/m);
+      assert.match(text, /^cairn_run_duration_seconds_count\{tenant="default",job="files"\} 1$/m);
       assert.match(text, /^# TYPE cairn_host_disk_read_bytes_per_second gauge$/m);
 
       const repoId = (repo.body as { id: string }).id;
@@ -183,6 +183,23 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
       };
       assert.equal(usage.snapshots, 1);
       assert.ok(usage.bytes > 0 && usage.freeBytes > 0);
+      // The tenant's usage, measured after the run and kept in the catalog: no quota here.
+      const tenantUsage = (await http(s.url, 'GET', '/api/v1/usage', { token })).body as {
+        quotaBytes: number | null;
+        usageBytes: number;
+        repositories: { name: string; storedBytes: number }[];
+      };
+      assert.equal(tenantUsage.quotaBytes, null);
+      // The repository's files but its locks (none now), as the storage lists them.
+      const files = readdirSync(path.join(s.dir, 'repo'), { withFileTypes: true, recursive: true });
+      const onDisk = files
+        .filter((e) => e.isFile())
+        .reduce((n, e) => n + statSync(path.join(e.parentPath, e.name)).size, 0);
+      assert.equal(tenantUsage.usageBytes, onDisk, JSON.stringify(tenantUsage));
+      assert.deepEqual(
+        tenantUsage.repositories.map((r) => [r.name, r.storedBytes]),
+        [['main', tenantUsage.usageBytes]],
+      );
 
       // The simulator measured from the job's own runs (one so far: its size, no change rate yet).
       const sim = await http(s.url, 'POST', `/api/v1/jobs/${jobBody.id}/simulation`, {

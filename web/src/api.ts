@@ -236,6 +236,21 @@ export interface Usage {
   readonly growth: { time: string; addedBytes: number }[];
 }
 
+/** GET /usage: the caller's tenant's quota and what its repositories store. */
+export interface TenantUsage {
+  readonly tenant: { id: string; name: string };
+  readonly quotaBytes: number | null;
+  readonly usageBytes: number;
+  readonly usedPercent: number | null;
+  readonly measuredAt: string | null;
+  readonly repositories: {
+    id: string;
+    name: string;
+    storedBytes: number | null;
+    measuredAt: string | null;
+  }[];
+}
+
 export interface Snapshot {
   readonly id: string;
   readonly time: string;

@@ -256,6 +256,33 @@ export function StageBars({
   );
 }
 
+/** A tenant's usage against its quota: the bar turns to warning at 90 % and to danger when full. */
+export function QuotaBar({ used, quota }: { used: number; quota: number }) {
+  const share = quota > 0 ? used / quota : 1;
+  const level = share >= 1 ? 'full' : share >= 0.9 ? 'high' : 'ok';
+  return (
+    <div className="usage">
+      <div
+        className={`usage-track quota-${level}`}
+        role="meter"
+        aria-label="Quota used"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={Math.min(100, Math.round(share * 100))}
+        aria-valuetext={`${bytes(used)} of ${bytes(quota)} (${percent(share)})`}
+      >
+        <span className="usage-own" style={{ width: `${Math.min(1, share) * 100}%` }} />
+      </div>
+      <p className="usage-legend">
+        <span>
+          {bytes(used)} of {bytes(quota)} used ({percent(share)})
+        </span>
+        <span>{bytes(Math.max(0, quota - used))} left</span>
+      </p>
+    </div>
+  );
+}
+
 export function UsageBar({
   used,
   capacity,

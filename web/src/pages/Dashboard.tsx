@@ -6,9 +6,10 @@ import {
   type Page,
   type Repository,
   type Run,
+  type TenantUsage,
   type Usage,
 } from '../api.ts';
-import { GrowthChart, UsageBar } from '../charts.tsx';
+import { GrowthChart, QuotaBar, UsageBar } from '../charts.tsx';
 import {
   bytes,
   count,
@@ -31,6 +32,7 @@ export function Dashboard() {
   const failed = useApi<Page<Run>>(`runs${query({ state: 'failed', since, limit: 8 })}`, REFRESH_MS);
   const running = useApi<Page<Run>>(`runs${query({ state: 'running', limit: 8 })}`, 3000);
   const repos = useApi<Page<Repository>>('repositories', 60_000);
+  const storage = useApi<TenantUsage>('usage', 60_000);
   const counts = dash.data?.runs ?? {};
   const total = RUN_STATES.reduce((s, st) => s + (counts[st] ?? 0), 0);
   return (
@@ -56,6 +58,25 @@ export function Dashboard() {
                 {count(total, 'run')} since {dateTime(dash.data.since)}.
               </p>
             </>
+          )}
+        </Card>
+        <Card title="Storage">
+          <ErrorBox error={storage.error} title="Usage unavailable" />
+          {!storage.data && !storage.error && <Loading what="usage" />}
+          {storage.data && storage.data.quotaBytes !== null && (
+            <QuotaBar used={storage.data.usageBytes} quota={storage.data.quotaBytes} />
+          )}
+          {storage.data && storage.data.quotaBytes === null && (
+            <p>
+              {bytes(storage.data.usageBytes)} stored <span className="muted">(no quota)</span>
+            </p>
+          )}
+          {storage.data && (
+            <p className="muted">
+              Tenant {storage.data.tenant.name},{' '}
+              {count(storage.data.repositories.length, 'repository', 'repositories')}
+              {storage.data.measuredAt ? `, measured ${relative(storage.data.measuredAt)}` : ''}.
+            </p>
           )}
         </Card>
         <Card title="Verification">

@@ -1,0 +1,46 @@
+/** A tenant's storage: its quota, what its repositories store in all and each. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { tenantUsage } from '../jobs/index.ts';
+import { callerOf, type ApiContext } from './context.ts';
+import { API } from './views.ts';
+
+const RepositoryUsage = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  storedBytes: Type.Union([Type.Number(), Type.Null()]),
+  measuredAt: Type.Union([Type.String(), Type.Null()]),
+  href: Type.String(),
+});
+
+const UsageAnswer = Type.Object({
+  tenant: Type.Object({ id: Type.String(), name: Type.String() }),
+  quotaBytes: Type.Union([Type.Number(), Type.Null()], { description: 'null: no quota' }),
+  usageBytes: Type.Number({ description: "the sum of the repositories' stored sizes as last measured" }),
+  usedPercent: Type.Union([Type.Number(), Type.Null()]),
+  measuredAt: Type.Union([Type.String(), Type.Null()], { description: 'the oldest measurement in the sum' }),
+  repositories: Type.Array(RepositoryUsage),
+});
+
+export function registerUsageRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get(
+    `${API}/usage`,
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['repositories'],
+        summary: "The caller's tenant: its quota, its usage and each repository's stored size",
+        description:
+          'Stored sizes are what the storage lists (after deduplication and compression), measured after every backup, retention and prune and at the server start.',
+        response: { 200: UsageAnswer },
+      },
+    },
+    async (request) => {
+      const u = await tenantUsage(ctx.catalog, callerOf(request).tenantId);
+      return {
+        ...u,
+        repositories: u.repositories.map((r) => ({ ...r, href: `${API}/repositories/${r.id}` })),
+      };
+    },
+  );
+}
