@@ -18,6 +18,10 @@ export interface ApiContext {
   readonly webRoot?: string;
   /** Where plugins come from, to check jobs' directives (the runner has the same). */
   readonly plugins?: PluginSettings;
+  /** The server's own tenant (`tenant` of the configuration, else `default`): where a plain name logs on. */
+  readonly homeTenant?: string;
+  /** The first administrator's password file, removed when that password changes. */
+  readonly initialPasswordFile?: string;
 }
 
 export interface Caller extends Actor {

@@ -23,6 +23,7 @@ import { registerSimulate } from './cmd-simulate.ts';
 import { registerSnapshots } from './cmd-snapshots.ts';
 import { registerTag } from './cmd-tag.ts';
 import { registerUnlock } from './cmd-unlock.ts';
+import { registerUser } from './cmd-user.ts';
 import { outcome } from './output.ts';
 import { exitNow, onForcedEnd } from './signals.ts';
 
@@ -81,6 +82,7 @@ in docs/errors.md.`,
   registerClone(program);
   registerSimulate(program);
   registerServer(program);
+  registerUser(program);
   registerCopy(program);
   registerPlugins(program);
   for (const c of program.commands) {
