@@ -372,10 +372,10 @@ export class Catalog {
       this.userByName(tenantUserName(name, tenantName)),
       this.userByName(name),
     ]);
+    const role = await this.roleOf(plain?.id ?? '', tenant?.id ?? '');
     if (!tenant) return undefined;
     if (scoped) return scoped;
     if (!plain) return undefined;
-    const role = await this.roleOf(plain.id, tenant.id);
     return plain.system_admin === 1 || role !== undefined ? plain : undefined;
   }
 
