@@ -36,7 +36,10 @@ export const ERRORS = {
   REPO_EXISTS: { exit: 14, http: 409, retryable: false, summary: 'A repository already exists there.' },
   REPO_WRONG_PASSWORD: {
     exit: 12,
-    http: 401,
+    // Not 401: that tells an HTTP client its own logon failed (the web UI then logs off). The
+    // server's stored secret does not open the repository: like REPO_NOT_CAIRN, a repository the
+    // server cannot process.
+    http: 422,
     retryable: false,
     summary: 'No key slot opens with the given password or key-encryption key.',
   },

@@ -42,6 +42,36 @@ const queryAjv = new Ajv({
   useDefaults: true,
 });
 
+/**
+ * The web UI's policy: its own script and stylesheet only (the build has no inline script or
+ * style element; React sets `style` through the CSSOM, which a policy does not block), pictures
+ * from itself and from blob: URLs (the simulator draws its PNG from one), requests to itself.
+ */
+export const UI_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' blob:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The API's answers are data, never a page: nothing in them may load or run, nor be framed. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/** Answers that carry a tenant's data: never kept by a browser or a proxy. */
+function carriesData(url: string): boolean {
+  return url.startsWith('/api/v1') || url.startsWith('/metrics') || url.startsWith('/healthz');
+}
+
+function isApi(url: string): boolean {
+  return url.startsWith('/api/') || carriesData(url);
+}
+
 async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<Caller | undefined> {
   const header = request.headers['x-cairn-session'];
   const auth = request.headers.authorization;
@@ -106,6 +136,19 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? bodyAjv.compile(schema) : queryAjv.compile(schema),
   );
+  // First of all hooks, before any plugin, so that every answer has them: errors, 404s, the static
+  // files, the Swagger UI and the hijacked event streams (hence on the raw response: Node merges
+  // these with the headers a handler sets, and a handler's own value wins, as the Swagger UI's CSP).
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.url;
+    const raw = reply.raw;
+    raw.setHeader('x-content-type-options', 'nosniff');
+    raw.setHeader('x-frame-options', 'DENY');
+    raw.setHeader('referrer-policy', 'no-referrer');
+    raw.setHeader('content-security-policy', isApi(url) ? API_CSP : UI_CSP);
+    if (carriesData(url)) raw.setHeader('cache-control', 'no-store');
+    done();
+  });
 
   await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
@@ -127,7 +170,12 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
       security: [{ session: [] }, { bearer: [] }],
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs', staticCSP: true });
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/api/docs',
+    // The plugin's own policy (its page has inline scripts of known hashes), framed by nobody.
+    staticCSP: true,
+    transformStaticCSP: (csp) => csp.replace(/frame-ancestors [^;]*/, "frame-ancestors 'none'"),
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     const need = request.routeOptions.config?.permission;

@@ -27,6 +27,10 @@ export interface ApiContext {
   readonly plugins?: PluginSettings;
   /** The server key and data directory: tenant repositories and tenants' limits. */
   readonly tenancy: Tenancy;
+  /** The server's own tenant (`tenant` of the configuration, else `default`): where a plain name logs on. */
+  readonly homeTenant?: string;
+  /** The first administrator's password file, removed when that password changes. */
+  readonly initialPasswordFile?: string;
 }
 
 export interface Caller extends Actor {

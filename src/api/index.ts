@@ -3,14 +3,20 @@
  * tasks, restores, users, audit), `/api/openapi.json`, `/api/docs`, `/metrics`.
  */
 export { buildApp, type AppOptions } from './app.ts';
-export { startServer, defaultDataDir, type ServerOptions, type RunningServer } from './server.ts';
+export {
+  startServer,
+  defaultDataDir,
+  serverPaths,
+  type ServerOptions,
+  type RunningServer,
+} from './server.ts';
+export { initialPasswordPath, retireInitialPassword } from './initial-password.ts';
 export { hashPassword, verifyPassword, LogonLimiter, ROLES, type Role, type Permission } from './auth.ts';
 export type { ApiContext } from './context.ts';
 export {
   changeTenant,
   provisionTenant,
   removeTenant,
-  tenantUserName,
   tenantView,
   type Provisioned,
   type TenantInput,

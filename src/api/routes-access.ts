@@ -1,6 +1,7 @@
 /** Logon sessions, API keys, users and the audit log. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { splitUserName, type UserRow } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
 import { NameSchema } from '../jobs/index.ts';
 import {
@@ -14,6 +15,7 @@ import {
   verifyPassword,
 } from './auth.ts';
 import { callerOf, demand, type ApiContext } from './context.ts';
+import { retireInitialPassword } from './initial-password.ts';
 import { sendProblem, problemOf } from './problem.ts';
 import { API, userView } from './views.ts';
 
@@ -37,6 +39,33 @@ const ApiKeyInput = Type.Object(
   { name: Type.String({ minLength: 1, maxLength: 64 }) },
   { additionalProperties: false },
 );
+
+const PasswordChange = Type.Object(
+  {
+    oldPassword: Type.String({ minLength: 1, maxLength: 1024 }),
+    newPassword: Type.String({ minLength: 8, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+const UserChange = Type.Object(
+  {
+    password: Type.Optional(Type.String({ minLength: 8, maxLength: 1024 })),
+    role: Type.Optional(Role),
+    disabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+/** A user as a session shows it: the short name, and the name to log on with. */
+function userSummary(u: UserRow) {
+  return {
+    id: u.id,
+    name: splitUserName(u.name).name,
+    logonName: u.name,
+    systemAdmin: u.system_admin === 1,
+  };
+}
 
 function basicCredentials(header: string | undefined): { user: string; password: string } | undefined {
   if (!header || !/^Basic\s+/i.test(header)) return undefined;
@@ -89,12 +118,11 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request, reply) => {
       const creds = basicCredentials(request.headers.authorization);
       const instance = '/api/v1/sessions';
+      const q = request.query as { tenant?: string; cookie?: boolean };
       // A browser's page logs on with ?cookie=true: a Basic challenge would make the browser open
       // its own password dialog instead of letting the page show the error.
       const challenge: Record<string, string> =
-        (request.query as { cookie?: boolean }).cookie === true
-          ? {}
-          : { 'www-authenticate': 'Basic realm="cairn"' };
+        q.cookie === true ? {} : { 'www-authenticate': 'Basic realm="cairn"' };
       if (!creds)
         return sendProblem(
           reply,
@@ -105,24 +133,32 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
           ),
           challenge,
         );
+      // alice@acme, or alice with ?tenant=acme: the user alice of tenant acme.
+      const typed = splitUserName(creds.user);
+      if (typed.tenant !== null && q.tenant !== undefined && typed.tenant !== q.tenant)
+        throw new CairnError(
+          'USAGE',
+          `The user name names tenant ${typed.tenant} but ?tenant= names ${q.tenant}: give one`,
+        );
+      const tenantName = typed.tenant ?? q.tenant;
       const address = request.ip;
-      const wait = ctx.limiter.retryAfter(creds.user, address);
+      const wait = ctx.limiter.retryAfter(typed.name, address);
       if (wait > 0)
         return sendProblem(
           reply,
           problemOf(
             'RATE_LIMITED',
-            `Too many failed logons for ${creds.user}; try again in ${wait} s`,
+            `Too many failed logons for ${typed.name}; try again in ${wait} s`,
             instance,
           ),
-          {
-            'retry-after': String(wait),
-          },
+          { 'retry-after': String(wait) },
         );
-      const user = await catalog.userByName(creds.user);
+      const home = ctx.homeTenant ?? 'default';
+      const user = await catalog.userForLogon(typed.name, tenantName, home);
+      // Checked against a dummy hash when there is no such user: the answer takes as long.
       const ok = await verifyPassword(creds.password, user?.password_hash);
       if (!ok || !user || user.disabled) {
-        ctx.limiter.failed(creds.user, address);
+        ctx.limiter.failed(typed.name, address);
         await catalog.audit({
           tenantId: null,
           user: creds.user,
@@ -136,25 +172,27 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
           challenge,
         );
       }
-      ctx.limiter.succeeded(creds.user, address);
+      ctx.limiter.succeeded(typed.name, address);
       const roles = await catalog.rolesOf(user.id);
-      const q = request.query as { tenant?: string; cookie?: boolean };
+      const systemAdmin = user.system_admin === 1;
+      // The tenant asked for, else the one a tenant's user belongs to, else (a plain name) the
+      // home tenant when the user may work there, else its first role.
+      const wanted = tenantName ?? splitUserName(user.name).tenant ?? undefined;
       let tenantId: string | undefined;
-      if (q.tenant) {
-        const all = await catalog.listTenants();
-        tenantId = all.find((t) => t.name === q.tenant)?.id;
-        if (!tenantId || (!roles.some((r) => r.tenant_id === tenantId) && user.system_admin !== 1))
-          throw new CairnError(
-            'FORBIDDEN',
-            `Cannot log on to tenant ${q.tenant}: the user has no role there`,
-          );
+      if (wanted !== undefined) {
+        const t = await catalog.tenantByName(wanted);
+        tenantId = t && (systemAdmin || roles.some((r) => r.tenant_id === t.id)) ? t.id : undefined;
+        if (!tenantId)
+          throw new CairnError('FORBIDDEN', `Cannot log on to tenant ${wanted}: the user has no role there`);
       } else {
+        const h = await catalog.tenantByName(home);
         tenantId =
-          roles[0]?.tenant_id ??
-          (user.system_admin === 1 ? (await catalog.ensureTenant('default')).id : undefined);
+          h && (systemAdmin || roles.some((r) => r.tenant_id === h.id))
+            ? h.id
+            : (roles[0]?.tenant_id ?? (systemAdmin ? (await catalog.ensureTenant(home)).id : undefined));
       }
       if (!tenantId)
-        throw new CairnError('FORBIDDEN', `Cannot log on: user ${user.name} has no role in any tenant`);
+        throw new CairnError('FORBIDDEN', `Cannot log on: user ${typed.name} has no role in any tenant`);
       const token = newToken('cairn_s_');
       const session = await catalog.createSession({
         tokenHash: tokenHash(token),
@@ -190,7 +228,7 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
         .header('x-cairn-session', token)
         .send({
           id: session.id,
-          user: { id: user.id, name: user.name, systemAdmin: user.system_admin === 1 },
+          user: userSummary(user),
           tenant: { id: tenantId, name: tenant?.name ?? null },
           role: roles.find((r) => r.tenant_id === tenantId)?.role ?? null,
           idleTimeoutSeconds: session.idle_seconds,
@@ -212,10 +250,11 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request) => {
       const c = callerOf(request);
       const tenant = await catalog.tenant(c.tenantId);
+      const user = c.userId ? await catalog.user(c.userId) : undefined;
       return {
         id: c.sessionId ?? null,
         via: c.via,
-        user: { id: c.userId, name: c.userName, systemAdmin: c.systemAdmin },
+        user: user ? userSummary(user) : { id: c.userId, name: c.userName, systemAdmin: c.systemAdmin },
         tenant: { id: c.tenantId, name: tenant?.name ?? null },
         role: c.role ?? null,
         ...(c.via === 'cookie' ? { csrfToken: csrfTokenOf(request.cookies[SESSION_COOKIE] ?? '') } : {}),
@@ -345,20 +384,136 @@ export function registerAccessRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (request, reply) => {
       const c = demand(request, 'admin');
       const body = request.body as Static<typeof UserInput>;
-      const user = await catalog.createUser({
+      const user = await catalog.createTenantUser({
+        tenantId: c.tenantId,
         name: body.name,
         passwordHash: await hashPassword(body.password),
-        systemAdmin: false,
+        role: body.role,
       });
-      await catalog.setRole(user.id, c.tenantId, body.role);
       await catalog.audit({
         tenantId: c.tenantId,
         user: c.userName,
         action: 'user.create',
         object: user.id,
-        detail: { name: body.name, role: body.role },
+        detail: { name: user.name, role: body.role },
       });
       return reply.code(201).send(userView({ ...user, role: body.role }, c));
+    },
+  );
+
+  app.put(
+    '/api/v1/users/current/password',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['users'],
+        summary: 'Change your own password (give the old one); your other sessions end',
+        body: PasswordChange,
+      },
+    },
+    async (request, reply) => {
+      const c = callerOf(request);
+      const user = c.userId ? await catalog.user(c.userId) : undefined;
+      if (!user) throw new CairnError('FORBIDDEN', 'Cannot change the password: the caller is no user');
+      const body = request.body as Static<typeof PasswordChange>;
+      // The old password is guessed like a logon: the same brake, on the same name.
+      const name = splitUserName(user.name).name;
+      const address = request.ip;
+      const wait = ctx.limiter.retryAfter(name, address);
+      if (wait > 0)
+        return sendProblem(
+          reply,
+          problemOf(
+            'RATE_LIMITED',
+            `Too many wrong passwords for ${name}; try again in ${wait} s`,
+            request.url.split('?')[0] ?? '',
+          ),
+          { 'retry-after': String(wait) },
+        );
+      if (!(await verifyPassword(body.oldPassword, user.password_hash))) {
+        ctx.limiter.failed(name, address);
+        await catalog.audit({
+          tenantId: c.tenantId,
+          user: c.userName,
+          action: 'user.password.failed',
+          object: user.id,
+          detail: { address },
+        });
+        // 403, not 401: the session is fine, only the old password given is not.
+        throw new CairnError('FORBIDDEN', 'Cannot change the password: the old password is wrong');
+      }
+      ctx.limiter.succeeded(name, address);
+      if (body.newPassword === body.oldPassword)
+        throw new CairnError('INVALID_INPUT', 'newPassword: is the same as the old password');
+      await catalog.updateUser(user.id, { passwordHash: await hashPassword(body.newPassword) });
+      const ended = await catalog.deleteSessionsOf(user.id, c.sessionId);
+      const retired = await retireInitialPassword(ctx.initialPasswordFile, user.password_hash);
+      await catalog.audit({
+        tenantId: c.tenantId,
+        user: c.userName,
+        action: 'user.password',
+        object: user.id,
+        detail: { sessionsEnded: ended, ...(retired ? { initialPasswordFileRemoved: true } : {}) },
+      });
+      return reply.code(204).send();
+    },
+  );
+
+  app.patch(
+    '/api/v1/users/:id',
+    {
+      config: { permission: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: "Reset a user's password, change its role, disable or enable it; a reset ends its sessions",
+        params: Id,
+        body: UserChange,
+      },
+    },
+    async (request) => {
+      const c = demand(request, 'admin');
+      const { id } = request.params as { id: string };
+      const body = request.body as Static<typeof UserChange>;
+      const role = await catalog.roleOf(id, c.tenantId);
+      const user = role ? await catalog.user(id) : undefined;
+      if (!user || !role) throw new CairnError('NOT_FOUND', `No user ${id} in this tenant`);
+      if (user.system_admin === 1 && !c.systemAdmin)
+        throw new CairnError('FORBIDDEN', 'Only a system administrator can change a system administrator');
+      if (id === c.userId) {
+        if (body.password !== undefined)
+          throw new CairnError(
+            'CONFLICT',
+            'Cannot reset your own password: change it with PUT /api/v1/users/current/password, which asks for the old one',
+          );
+        throw new CairnError('CONFLICT', 'Cannot change your own role or disable yourself');
+      }
+      if (body.password !== undefined || body.disabled !== undefined)
+        await catalog.updateUser(id, {
+          ...(body.password !== undefined ? { passwordHash: await hashPassword(body.password) } : {}),
+          ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
+        });
+      if (body.role !== undefined) await catalog.setRole(id, c.tenantId, body.role);
+      const ended =
+        body.password !== undefined || body.disabled === true ? await catalog.deleteSessionsOf(id) : 0;
+      const retired =
+        body.password !== undefined &&
+        (await retireInitialPassword(ctx.initialPasswordFile, user.password_hash));
+      await catalog.audit({
+        tenantId: c.tenantId,
+        user: c.userName,
+        action: 'user.change',
+        object: id,
+        detail: {
+          name: user.name,
+          ...(body.role !== undefined ? { role: body.role } : {}),
+          ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
+          ...(body.password !== undefined ? { passwordReset: true } : {}),
+          sessionsEnded: ended,
+          ...(retired ? { initialPasswordFileRemoved: true } : {}),
+        },
+      });
+      const now = await catalog.user(id);
+      return userView({ ...(now ?? user), role: body.role ?? role }, c);
     },
   );
 

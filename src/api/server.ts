@@ -3,7 +3,7 @@
  * configuration file, the runner, the scheduler, metrics and the HTTP API — and, with `demo`, a
  * local repository and a job named `demo` so that a new user sees a working system at once.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -30,6 +30,7 @@ import {
 import { newToken, hashPassword, LogonLimiter } from './auth.ts';
 import { buildApp } from './app.ts';
 import type { ApiContext } from './context.ts';
+import { checkInitialPassword, initialPasswordPath } from './initial-password.ts';
 
 export interface ServerOptions {
   readonly dataDir?: string;
@@ -92,6 +93,15 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'cairn');
 }
 
+/** The data directory and catalog URL a server with these options uses (`cairn user` opens the same). */
+export function serverPaths(
+  options: { readonly dataDir?: string; readonly catalog?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): { dataDir: string; catalogUrl: string } {
+  const dataDir = path.resolve(options.dataDir ?? defaultDataDir(env));
+  return { dataDir, catalogUrl: options.catalog ?? path.join(dataDir, 'catalog.db') };
+}
+
 function parseListen(listen: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(listen);
   const port = m ? Number(m[2]) : NaN;
@@ -107,16 +117,31 @@ async function firstAdministrator(
   env: NodeJS.ProcessEnv,
   say: (l: string) => void,
 ): Promise<void> {
-  if ((await catalog.countUsers()) > 0) return;
+  const file = initialPasswordPath(dataDir);
+  if ((await catalog.countUsers()) > 0) {
+    // Until the first administrator changes the password the server chose, say where it is; once
+    // changed, the file is stale and goes.
+    const found = await checkInitialPassword(
+      file,
+      (await catalog.systemAdmins()).map((u) => u.password_hash),
+    );
+    if (found === 'in-use')
+      say(
+        `the administrator's first password is still in ${file}: log on and change it (the file then goes)`,
+      );
+    if (found === 'removed') say(`removed ${file}: the password it held no longer opens any account`);
+    return;
+  }
   const name = env.CAIRN_ADMIN_USER ?? 'admin';
   let password = env.CAIRN_ADMIN_PASSWORD;
   if (password !== undefined && password.length < 8)
     throw new CairnError('USAGE', 'CAIRN_ADMIN_PASSWORD is shorter than 8 characters');
   if (password === undefined) {
     password = newToken('').slice(0, 20);
-    const file = path.join(dataDir, 'initial-admin-password');
     writeFileSync(file, password + '\n', { mode: 0o600 });
-    say(`created the administrator "${name}"; the password is in ${file} (change it, then delete the file)`);
+    say(
+      `created the administrator "${name}"; the password is in ${file} (log on and change it: the file then goes)`,
+    );
   } else {
     say(`created the administrator "${name}" from CAIRN_ADMIN_USER/CAIRN_ADMIN_PASSWORD`);
   }
@@ -174,11 +199,12 @@ async function setUpDemo(
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const env = options.env ?? process.env;
   const say = options.say ?? ((l: string) => process.stderr.write(`cairn server: ${l}\n`));
-  const dataDir = path.resolve(options.dataDir ?? defaultDataDir(env));
+  const { dataDir, catalogUrl } = serverPaths(options, env);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Also when it existed with a looser mode: it holds the catalog and the repositories' passwords.
+  chmodSync(dataDir, 0o700);
   const secretsDir = path.join(dataDir, 'secrets');
   const { host, port } = parseListen(options.listen ?? '127.0.0.1:8470');
-  const catalogUrl = options.catalog ?? path.join(dataDir, 'catalog.db');
   const config = options.config ? loadConfig(options.config) : undefined;
   const plugins = pluginSettingsOf(
     config,
@@ -233,6 +259,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...(webRoot ? { webRoot } : {}),
       plugins,
       tenancy,
+      homeTenant: tenant.name,
+      initialPasswordFile: initialPasswordPath(dataDir),
     };
     app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
     await app.listen({ host, port });

@@ -37,11 +37,6 @@ export interface Provisioned {
   readonly admin: { readonly name: string; readonly logon: string; readonly password: string } | null;
 }
 
-/** The name a tenant's user logs on with (user names are unique within a tenant). */
-export function tenantUserName(tenant: string, user: string): string {
-  return `${user}@${tenant}`;
-}
-
 export async function provisionTenant(
   catalog: Catalog,
   tenancy: Tenancy,
@@ -66,14 +61,13 @@ export async function provisionTenant(
     const adminName = input.admin === undefined ? 'admin' : input.admin;
     if (adminName !== null) {
       const password = newToken('').slice(0, 24);
-      const logon = tenantUserName(tenant.name, adminName);
-      const user = await catalog.createUser({
-        name: logon,
+      const user = await catalog.createTenantUser({
+        tenantId: tenant.id,
+        name: adminName,
         passwordHash: await hashPassword(password),
-        systemAdmin: false,
+        role: 'administrator',
       });
-      await catalog.setRole(user.id, tenant.id, 'administrator');
-      admin = { name: adminName, logon, password };
+      admin = { name: adminName, logon: user.name, password };
     }
     await catalog.audit({
       tenantId: tenant.id,
@@ -127,12 +121,9 @@ export async function changeTenant(
 
 /** Deletes a tenant without repositories, and the users that belonged to it alone. */
 export async function removeTenant(catalog: Catalog, tenant: TenantRow, by: string): Promise<void> {
-  const users = await catalog.listUsers(tenant.id, { limit: 500 });
   await catalog.deleteTenant(tenant.id);
-  for (const u of users.data) {
-    if (u.system_admin === 1) continue;
-    if ((await catalog.rolesOf(u.id)).length === 0) await catalog.deleteUser(u.id);
-  }
+  // Its users (NAME@TENANT) go with it, so a new tenant of the same name starts without them.
+  await catalog.deleteTenantUsers(tenant.name);
   await catalog.audit({
     tenantId: null,
     user: by,

@@ -3,7 +3,14 @@
  * client what it may do next, as in Veeam's Enterprise Manager API. Links are filtered by the
  * caller's role: a viewer sees no `start` link.
  */
-import type { JobRow, RepositoryRow, RunRow, TaskRow, UserRow } from '../catalog/index.ts';
+import {
+  splitUserName,
+  type JobRow,
+  type RepositoryRow,
+  type RunRow,
+  type TaskRow,
+  type UserRow,
+} from '../catalog/index.ts';
 import type { JobSpec, LiveProgress } from '../jobs/index.ts';
 import { allows, type Permission } from './auth.ts';
 import type { Caller } from './context.ts';
@@ -11,7 +18,7 @@ import type { Caller } from './context.ts';
 export interface Link {
   readonly rel: string;
   readonly href: string;
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 }
 
 export const API = '/api/v1';
@@ -152,16 +159,29 @@ export function taskView(t: TaskRow & { run: RunRow }, caller: Caller) {
   };
 }
 
+/** A user: the name its tenant knows (`bob`), the tenant that scopes it and the name to log on with. */
 export function userView(u: UserRow & { role?: string }, caller: Caller) {
+  const { name, tenant } = splitUserName(u.name);
+  const self = `${API}/users/${u.id}`;
+  // A tenant's administrator cannot change a system administrator, nor itself through these links.
+  const changeable = u.id !== caller.userId && (u.system_admin !== 1 || caller.systemAdmin);
   return {
     id: u.id,
-    name: u.name,
+    name,
+    tenant,
+    logonName: u.name,
     role: u.role ?? null,
     systemAdmin: u.system_admin === 1,
+    disabled: u.disabled === 1,
     createdAt: u.created_at,
     links: linkSet(caller, [
-      ['admin', { rel: 'self', href: `${API}/users/${u.id}`, method: 'GET' }],
-      ['admin', { rel: 'delete', href: `${API}/users/${u.id}`, method: 'DELETE' }],
+      ['admin', { rel: 'self', href: self, method: 'GET' }],
+      ...(changeable
+        ? ([
+            ['admin', { rel: 'edit', href: self, method: 'PATCH' }],
+            ['admin', { rel: 'delete', href: self, method: 'DELETE' }],
+          ] as [Permission, Link][])
+        : []),
     ]),
   };
 }

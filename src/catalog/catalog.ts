@@ -84,6 +84,24 @@ function clampPage(q: PageQuery): { skip: number; limit: number } {
   };
 }
 
+/**
+ * The name a tenant's user is stored under: `NAME@TENANT`. User and tenant names follow
+ * NameSchema, which has no '@', so nobody can type this form as a plain name, and `users.name`
+ * (unique over all tenants) is unique per tenant without a new index. The first administrator and
+ * system administrators keep plain names.
+ */
+export function tenantUserName(name: string, tenant: string): string {
+  return `${name}@${tenant}`;
+}
+
+/** A stored user name as its user knows it: the name, and the tenant that scopes it (null: plain). */
+export function splitUserName(stored: string): { name: string; tenant: string | null } {
+  const at = stored.indexOf('@');
+  return at < 0
+    ? { name: stored, tenant: null }
+    : { name: stored.slice(0, at), tenant: stored.slice(at + 1) };
+}
+
 export class Catalog {
   readonly db: Kysely<Database>;
   readonly kind: CatalogKind;
@@ -285,6 +303,134 @@ export class Catalog {
     return this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
+  /**
+   * Creates a user of one tenant, stored as NAME@TENANT with its role there. A name is taken only
+   * by a user the tenant's administrators can already see (NAME@TENANT, or a plain NAME with a
+   * role in the tenant): another tenant's users never make a name "taken".
+   */
+  async createTenantUser(u: {
+    tenantId: string;
+    name: string;
+    passwordHash: string;
+    role: string;
+  }): Promise<UserRow> {
+    const tenant = await this.tenant(u.tenantId);
+    if (!tenant) throw new CairnError('NOT_FOUND', `Cannot create user ${u.name}: no such tenant`);
+    const taken = () =>
+      new CairnError('CONFLICT', `Cannot create user ${u.name}: the name is taken in tenant ${tenant.name}`);
+    const row: UserRow = {
+      id: newId(),
+      name: tenantUserName(u.name, tenant.name),
+      password_hash: u.passwordHash,
+      system_admin: 0,
+      disabled: 0,
+      created_at: this.iso(),
+    };
+    try {
+      await this.db.transaction().execute(async (tx) => {
+        const plain = await tx
+          .selectFrom('users')
+          .innerJoin('user_roles', 'user_roles.user_id', 'users.id')
+          .select('users.id')
+          .where('users.name', '=', u.name)
+          .where('user_roles.tenant_id', '=', u.tenantId)
+          .executeTakeFirst();
+        if (plain) throw taken();
+        await tx.insertInto('users').values(row).execute();
+        await tx
+          .insertInto('user_roles')
+          .values({ user_id: row.id, tenant_id: u.tenantId, role: u.role })
+          .execute();
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw taken();
+      throw err;
+    }
+    return row;
+  }
+
+  /**
+   * The user a logon names. With a tenant: NAME@TENANT, else the plain NAME if it is a system
+   * administrator or has a role in that tenant (an unknown tenant names nobody). Without: the plain
+   * NAME, else NAME@HOME. Every lookup is made whatever the first finds, so the time taken does not
+   * tell which exists.
+   */
+  async userForLogon(
+    name: string,
+    tenantName: string | undefined,
+    home: string,
+  ): Promise<UserRow | undefined> {
+    if (tenantName === undefined) {
+      const [plain, scoped] = await Promise.all([
+        this.userByName(name),
+        this.userByName(tenantUserName(name, home)),
+      ]);
+      return plain ?? scoped;
+    }
+    const [tenant, scoped, plain] = await Promise.all([
+      this.tenantByName(tenantName),
+      this.userByName(tenantUserName(name, tenantName)),
+      this.userByName(name),
+    ]);
+    const role = await this.roleOf(plain?.id ?? '', tenant?.id ?? '');
+    if (!tenant) return undefined;
+    if (scoped) return scoped;
+    if (!plain) return undefined;
+    return plain.system_admin === 1 || role !== undefined ? plain : undefined;
+  }
+
+  /** Users whose name is NAME or NAME@SOME-TENANT: for the machine owner's tools, never the API. */
+  usersNamed(name: string): Promise<UserRow[]> {
+    const prefix = `${name}@`;
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('name', '=', name),
+          eb(sql<string>`substr(${sql.ref('name')}, 1, ${sql.lit(prefix.length)})`, '=', prefix),
+        ]),
+      )
+      .orderBy('name')
+      .execute();
+  }
+
+  systemAdmins(): Promise<UserRow[]> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('system_admin', '=', 1)
+      .orderBy('created_at')
+      .execute();
+  }
+
+  /** Changes a user's password hash and whether it is disabled; fields left out stay. */
+  async updateUser(id: string, set: { passwordHash?: string; disabled?: boolean }): Promise<void> {
+    const values: Partial<UserRow> = {};
+    if (set.passwordHash !== undefined) values.password_hash = set.passwordHash;
+    if (set.disabled !== undefined) values.disabled = set.disabled ? 1 : 0;
+    if (Object.keys(values).length === 0) return;
+    await this.db.updateTable('users').set(values).where('id', '=', id).execute();
+  }
+
+  /**
+   * Deletes the users stored as NAME@TENANT: call it when the tenant goes, so that a new tenant of
+   * the same name does not inherit them (their roles went with the old tenant's id).
+   */
+  async deleteTenantUsers(tenantName: string): Promise<number> {
+    const suffix = `@${tenantName}`;
+    const r = await this.db
+      .deleteFrom('users')
+      // substr from length − n + 1: a negative start means the end in SQLite but not in PostgreSQL.
+      .where(
+        sql<string>`substr(${sql.ref('name')}, length(${sql.ref('name')}) - ${sql.lit(suffix.length - 1)})`,
+        '=',
+        suffix,
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
   user(id: string): Promise<UserRow | undefined> {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
@@ -395,6 +541,14 @@ export class Catalog {
 
   async deleteSession(id: string): Promise<void> {
     await this.db.deleteFrom('sessions').where('id', '=', id).execute();
+  }
+
+  /** Ends a user's sessions, all or all but one (the one that changed the password). */
+  async deleteSessionsOf(userId: string, except?: string): Promise<number> {
+    let q = this.db.deleteFrom('sessions').where('user_id', '=', userId);
+    if (except !== undefined) q = q.where('id', '!=', except);
+    const r = await q.executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   async createApiKey(k: {

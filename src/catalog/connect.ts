@@ -2,7 +2,7 @@
  * Opening the catalog database: `node:sqlite` (a file, the default) or PostgreSQL (`postgres://`),
  * both behind Kysely so that one set of queries and migrations serves both.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
@@ -14,10 +14,30 @@ import type { Database } from './schema.ts';
 
 export type CatalogKind = 'sqlite' | 'postgres';
 
+/**
+ * The catalog holds password hashes, session and key hashes and the audit trail: only the server's
+ * own user may read it, whatever the umask, also when the file was made earlier with a looser mode.
+ * SQLite makes the -wal and -shm files with the database file's mode; they are set too in case an
+ * older run left them.
+ */
+function restrictCatalogFiles(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
 /** node:sqlite's synchronous API in the shape Kysely's SQLite driver expects of better-sqlite3. */
 function nodeSqlite(file: string): SqliteDatabase {
+  // Created empty with mode 0600 before SQLite opens it, so it is never readable by others.
+  closeSync(openSync(file, 'a', 0o600));
+  restrictCatalogFiles(file);
   const db = new DatabaseSync(file);
   db.exec('PRAGMA journal_mode = WAL');
+  restrictCatalogFiles(file);
   db.exec('PRAGMA synchronous = NORMAL');
   db.exec('PRAGMA foreign_keys = ON');
   db.exec('PRAGMA busy_timeout = 5000');

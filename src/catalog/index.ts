@@ -6,6 +6,8 @@
 export {
   Catalog,
   FINAL_STATES,
+  splitUserName,
+  tenantUserName,
   type Page,
   type PageQuery,
   type RunFilter,

@@ -24,6 +24,7 @@ import { registerSnapshots } from './cmd-snapshots.ts';
 import { registerTag } from './cmd-tag.ts';
 import { registerTenant } from './cmd-tenant.ts';
 import { registerUnlock } from './cmd-unlock.ts';
+import { registerUser } from './cmd-user.ts';
 import { outcome } from './output.ts';
 import { exitNow, onForcedEnd } from './signals.ts';
 
@@ -83,6 +84,7 @@ in docs/errors.md.`,
   registerSimulate(program);
   registerServer(program);
   registerTenant(program);
+  registerUser(program);
   registerCopy(program);
   registerPlugins(program);
   for (const c of program.commands) {

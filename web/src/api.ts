@@ -37,7 +37,8 @@ export interface Page<T> {
 }
 
 export interface Session {
-  readonly user: { id?: string; name: string; systemAdmin: boolean };
+  /** `name` as the tenant knows it; `logonName` as stored (NAME@TENANT for a tenant's users). */
+  readonly user: { id?: string; name: string; logonName?: string; systemAdmin: boolean };
   readonly tenant: { id?: string; name: string | null };
   readonly role: Role | null;
   readonly csrfToken?: string;
@@ -293,8 +294,13 @@ export interface Dashboard {
 export interface User {
   readonly id: string;
   readonly name: string;
+  /** The tenant that scopes the name (null: a plain name, such as a system administrator's). */
+  readonly tenant: string | null;
+  /** What the user types to log on: NAME@TENANT, or the plain name. */
+  readonly logonName: string;
   readonly role: Role | null;
   readonly systemAdmin: boolean;
+  readonly disabled: boolean;
   readonly createdAt: string;
   readonly links: Link[];
 }
