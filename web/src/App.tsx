@@ -10,7 +10,9 @@ import { Repositories } from './pages/Repositories.tsx';
 import { Restore } from './pages/Restore.tsx';
 import { RunPage } from './pages/RunPage.tsx';
 import { Runs } from './pages/Runs.tsx';
+import { Scripts } from './pages/Scripts.tsx';
 import { Simulator } from './pages/Simulator.tsx';
+import { Tenants } from './pages/Tenants.tsx';
 import { Users } from './pages/Users.tsx';
 import { Link, match, navigate, useLocation } from './router.tsx';
 import { applyTheme, effectiveTheme, storedTheme, type ThemeChoice } from './theme.ts';
@@ -62,13 +64,15 @@ export function App() {
   );
 }
 
-const NAV: { to: string; label: string; admin?: boolean }[] = [
+const NAV: { to: string; label: string; admin?: boolean; system?: boolean }[] = [
   { to: '/', label: 'Dashboard' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/runs', label: 'Runs' },
   { to: '/restore', label: 'Restore' },
   { to: '/repositories', label: 'Repositories' },
   { to: '/users', label: 'Users', admin: true },
+  { to: '/tenants', label: 'Tenants', system: true },
+  { to: '/scripts', label: 'Scripts', system: true },
   { to: '/simulator', label: 'Simulator' },
 ];
 
@@ -119,7 +123,7 @@ function Shell({ onLogoff }: { onLogoff: () => void }) {
         </Link>
         <nav aria-label="Main">
           <ul>
-            {NAV.filter((n) => !n.admin || admin).map((n) => (
+            {NAV.filter((n) => (!n.admin || admin) && (!n.system || session.user.systemAdmin)).map((n) => (
               <li key={n.to}>
                 <Link to={n.to} aria-current={active(n.to) ? 'page' : undefined}>
                   {n.label}
@@ -168,6 +172,8 @@ function Page({ path, params }: { path: string; params: URLSearchParams }) {
   if (path === '/restore') return <Restore params={params} />;
   if (path === '/repositories') return <Repositories />;
   if (path === '/users') return <Users />;
+  if (path === '/tenants') return <Tenants />;
+  if (path === '/scripts') return <Scripts />;
   if (path === '/simulator') return <Simulator />;
   return (
     <>
