@@ -188,6 +188,7 @@ describe('tenants in the web UI', () => {
     assert.equal(await page.getByLabel(/step 1: kind/).count(), 0, 'no choice of a command');
     assert.equal(await page.getByLabel(/step 1: command/).count(), 0, 'no command field');
     await page.getByLabel('Run before the backup, step 1: script').selectOption('say-hello');
+    await screenshot(page, 'tenant-job-form');
     await page.getByRole('button', { name: 'Create the job' }).click();
     await heading(page, 'docs');
     const token = await logon(s.url, acme.logon, acme.password);
