@@ -96,9 +96,11 @@ describe('tenants in the web UI', () => {
     ]);
     const card = page.getByRole('region', { name: 'acme', exact: true });
     assert.match(await card.innerText(), /2 GiB[\s\S]*not measured yet/);
-    await screenshot(page, 'tenants');
+    await screenshot(page, 'tenant-created');
     await shown.getByRole('button', { name: 'I have written it down' }).click();
     assert.equal(await shown.count(), 0, 'the password is gone from the page');
+    // For the documentation without the (throw-away) password.
+    await screenshot(page, 'tenants', { docs: true });
   });
 
   it('changes the quota, and shows why a tenant with a repository cannot be deleted', async () => {
@@ -111,7 +113,8 @@ describe('tenants in the web UI', () => {
     await edit.getByRole('button', { name: 'Save the changes' }).click();
     await page.getByRole('status').filter({ hasText: 'Tenant acme changed.' }).waitFor({ timeout: 10_000 });
     assert.equal((await tenantsNow()).find((t) => t.name === 'acme')?.quotaBytes, 512 * MIB);
-    assert.match(await card.innerText(), /512 MiB/);
+    // The card shows the new quota once the list is read again.
+    await card.getByText('512 MiB', { exact: true }).waitFor({ timeout: 10_000 });
 
     page.once('dialog', (d) => void d.accept());
     await card.getByRole('button', { name: 'Delete tenant acme' }).click();

@@ -209,7 +209,7 @@ function TenantCard({
         </dd>
         <dt>Storage</dt>
         <dd className="path">
-          <code>{t.storageRoot ?? 'places of its own'}</code>
+          {t.storageRoot ? <code>{t.storageRoot}</code> : <span className="muted">places of its own</span>}
         </dd>
         <dt>Source roots</dt>
         <dd className="path">{rootList(t.sourceRoots)}</dd>
