@@ -147,6 +147,35 @@ describe('tenants in the web UI', () => {
     assert.match(await page.getByRole('table').innerText(), /say-hello[\s\S]*'echo hello from acme'/);
   });
 
+  it('the system administrator gives its own tenant a storage root and adds a repository without a location', async () => {
+    const { page } = sys;
+    const storage = path.join(s.dir, 'default-storage');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tenants' }).click();
+    await heading(page, 'Tenants');
+    const card = page.getByRole('region', { name: 'default', exact: true });
+    await card.getByRole('button', { name: 'Edit tenant default' }).click();
+    const edit = card.getByRole('form', { name: 'Change tenant default' });
+    await edit.getByLabel('Storage root').fill(storage);
+    await edit.getByRole('button', { name: 'Save the changes' }).click();
+    await card.getByText(storage, { exact: true }).waitFor({ timeout: 10_000 });
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Repositories' }).click();
+    await heading(page, 'Repositories');
+    const form = page.getByRole('region', { name: 'Add a repository' });
+    await form.getByLabel('Name').fill('archive');
+    assert.equal(await form.getByLabel('Password').count(), 0, 'no password without a location');
+    await form.getByRole('button', { name: 'Add the repository' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: 'Repository archive added.' })
+      .waitFor({ timeout: 15_000 });
+    const a = await http(s.url, 'GET', '/api/v1/repositories', { token: sysToken });
+    const repos = (a.body as { data: { name: string; location: string | null; storage: string }[] }).data;
+    const archive = repos.find((r) => r.name === 'archive');
+    assert.equal(archive?.storage, 'tenant');
+    assert.ok(archive?.location?.startsWith(storage + path.sep), archive?.location ?? 'no location');
+  });
+
   it('the tenant’s administrator, logged on in a browser of its own, sees no Tenants and creates a repository by name', async () => {
     tenant = await launchBrowser();
     const { page } = tenant;

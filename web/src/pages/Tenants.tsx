@@ -276,6 +276,7 @@ function QuotaBar({ used, quota }: { used: number; quota: number }) {
 }
 
 interface Settings {
+  storageRoot: string;
   amount: string;
   unit: Unit;
   sourceRoots: string;
@@ -286,6 +287,7 @@ interface Settings {
 
 function settingsOf(t: Tenant | undefined): Settings {
   return {
+    storageRoot: t?.storageRoot ?? '',
     ...quotaFields(t?.quotaBytes ?? null),
     sourceRoots: (t?.sourceRoots ?? []).join('\n'),
     restoreRoots: (t?.restoreRoots ?? []).join('\n'),
@@ -294,11 +296,22 @@ function settingsOf(t: Tenant | undefined): Settings {
   };
 }
 
-/** The body shared by POST and PATCH; a string when the quota is not a number. */
-function bodyOf(s: Settings): Record<string, unknown> | string {
+/**
+ * The body shared by POST and PATCH; a string when the quota is not a number. The storage root is
+ * sent when given (new tenant: empty is the server's default) or changed (empty: none).
+ */
+function bodyOf(s: Settings, was?: Tenant): Record<string, unknown> | string {
   const quota = quotaBytes(s.amount, s.unit);
   if (quota === undefined) return `Quota: "${s.amount}" is not a number of ${s.unit}`;
+  const root = s.storageRoot.trim();
   return {
+    ...(was
+      ? root !== (was.storageRoot ?? '')
+        ? { storageRoot: root || null }
+        : {}
+      : root
+        ? { storageRoot: root }
+        : {}),
     quotaBytes: quota,
     sourceRoots: lines(s.sourceRoots),
     restoreRoots: lines(s.restoreRoots),
@@ -311,14 +324,35 @@ function SettingsFields({
   value: s,
   onChange,
   error,
+  editing = false,
 }: {
   value: Settings;
   onChange: (s: Settings) => void;
   error: unknown;
+  editing?: boolean;
 }) {
   const set = <K extends keyof Settings>(k: K, v: Settings[K]) => onChange({ ...s, [k]: v });
   return (
     <>
+      <Field
+        label="Storage root"
+        hint={
+          editing
+            ? 'Where its repositories are made: a folder or s3:http(s)://HOST/BUCKET/PREFIX; empty: none. Changes only while it has no repositories.'
+            : "Where its repositories are made: a folder or s3:http(s)://HOST/BUCKET/PREFIX; empty: tenants/NAME in the server's data folder."
+        }
+        error={fieldError(error, 'storageRoot')}
+      >
+        {(id, d) => (
+          <input
+            id={id}
+            aria-describedby={d}
+            className="mono"
+            value={s.storageRoot}
+            onChange={(e) => set('storageRoot', e.target.value)}
+          />
+        )}
+      </Field>
       <Field
         label="Quota"
         hint="What all its repositories may hold after deduplication and compression; empty: no limit."
@@ -423,7 +457,7 @@ function EditTenant({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }
   const [busy, setBusy] = useState(false);
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const body = bodyOf(s);
+    const body = bodyOf(s, tenant);
     if (typeof body === 'string') return setError(new Error(body));
     setBusy(true);
     setError(undefined);
@@ -441,7 +475,7 @@ function EditTenant({ tenant, onSaved }: { tenant: Tenant; onSaved: () => void }
   return (
     <form onSubmit={submit} aria-label={`Change tenant ${tenant.name}`}>
       <ErrorBox error={error} title={`Cannot change tenant ${tenant.name}`} />
-      <SettingsFields value={s} onChange={setS} error={error} />
+      <SettingsFields value={s} onChange={setS} error={error} editing />
       <button type="submit" className="primary" disabled={busy}>
         {busy ? 'Saving…' : 'Save the changes'}
       </button>
