@@ -249,7 +249,8 @@ export const ERRORS = {
     exit: 74,
     http: 403,
     retryable: false,
-    summary: "The caller's role, or the limits the system administrator set for its tenant, do not allow this action.",
+    summary:
+      "The caller's role, or the limits the system administrator set for its tenant, do not allow this action.",
   },
   NOT_FOUND: { exit: 75, http: 404, retryable: false, summary: 'No object with that id (in your tenant).' },
   CONFLICT: {

@@ -10,7 +10,9 @@ import { Repositories } from './pages/Repositories.tsx';
 import { Restore } from './pages/Restore.tsx';
 import { RunPage } from './pages/RunPage.tsx';
 import { Runs } from './pages/Runs.tsx';
+import { Scripts } from './pages/Scripts.tsx';
 import { Simulator } from './pages/Simulator.tsx';
+import { Tenants } from './pages/Tenants.tsx';
 import { Users } from './pages/Users.tsx';
 import { Link, match, navigate, useLocation } from './router.tsx';
 import { applyTheme, effectiveTheme, storedTheme, type ThemeChoice } from './theme.ts';
@@ -62,7 +64,7 @@ export function App() {
   );
 }
 
-const NAV: { to: string; label: string; admin?: boolean }[] = [
+const NAV: { to: string; label: string; admin?: boolean; system?: boolean }[] = [
   { to: '/', label: 'Dashboard' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/runs', label: 'Runs' },
@@ -70,6 +72,8 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: '/repositories', label: 'Repositories' },
   // Everyone: there each user changes its own password; administrators also manage users.
   { to: '/users', label: 'Users' },
+  { to: '/tenants', label: 'Tenants', system: true },
+  { to: '/scripts', label: 'Scripts', system: true },
   { to: '/simulator', label: 'Simulator' },
 ];
 
@@ -120,7 +124,7 @@ function Shell({ onLogoff }: { onLogoff: () => void }) {
         </Link>
         <nav aria-label="Main">
           <ul>
-            {NAV.filter((n) => !n.admin || admin).map((n) => (
+            {NAV.filter((n) => (!n.admin || admin) && (!n.system || session.user.systemAdmin)).map((n) => (
               <li key={n.to}>
                 <Link to={n.to} aria-current={active(n.to) ? 'page' : undefined}>
                   {n.label}
@@ -169,6 +173,8 @@ function Page({ path, params }: { path: string; params: URLSearchParams }) {
   if (path === '/restore') return <Restore params={params} />;
   if (path === '/repositories') return <Repositories />;
   if (path === '/users') return <Users />;
+  if (path === '/tenants') return <Tenants />;
+  if (path === '/scripts') return <Scripts />;
   if (path === '/simulator') return <Simulator />;
   return (
     <>

@@ -83,6 +83,8 @@ export interface Limits {
 export interface Hook {
   on: string[];
   command?: string[];
+  /** A named script (GET /api/v1/scripts) instead of a command. */
+  script?: string;
   webhook?: string;
   timeoutSeconds?: number;
 }
@@ -91,7 +93,10 @@ export type Level = 'full' | 'incremental' | 'differential';
 
 /** A program run before or after a job's backup (runBefore, runAfter). */
 export interface Script {
-  command: string | string[];
+  /** A named script the system administrator defined (the only kind tenant users may use). */
+  script?: string;
+  /** The program itself (system administrators only). */
+  command?: string | string[];
   onError?: 'fail' | 'warn';
   timeoutSeconds?: number;
 }
@@ -303,6 +308,41 @@ export interface User {
   readonly disabled: boolean;
   readonly createdAt: string;
   readonly links: Link[];
+}
+
+/** A tenant as the system administrator sees it (GET /api/v1/tenants). */
+export interface Tenant {
+  readonly id: string;
+  readonly name: string;
+  readonly storageRoot: string | null;
+  readonly quotaBytes: number | null;
+  /** null: not measured yet. */
+  readonly usageBytes: number | null;
+  readonly sourceRoots: string[];
+  readonly restoreRoots: string[];
+  readonly webhookAllow: string[];
+  readonly maxRuns: number | null;
+  readonly protectionDays: number;
+  readonly createdAt: string;
+  readonly links: Link[];
+}
+
+/** POST /api/v1/tenants answers the first administrator's password, once. */
+export interface ProvisionedTenant extends Tenant {
+  readonly repository: Repository | null;
+  readonly admin: { name: string; logon: string; password: string; shownOnce: boolean } | null;
+}
+
+/** A named script; command, tenants and links only for system administrators. */
+export interface NamedScript {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string;
+  readonly command?: string[];
+  readonly timeoutSeconds?: number | null;
+  readonly tenants?: string[];
+  readonly origin?: string;
+  readonly links?: Link[];
 }
 
 let csrfToken: string | undefined;

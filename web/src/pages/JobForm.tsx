@@ -4,14 +4,27 @@ import {
   type Job,
   type JobInput,
   type Level,
+  type NamedScript,
   type Page,
   type Repository,
   type Retention,
+  type Script,
 } from '../api.ts';
 import { describeCron, friendlyTime, relative } from '../format.ts';
 import { Link, navigate } from '../router.tsx';
-import { Card, ErrorBox, Field, fieldError, Loading, messageOf, PageTitle, useApi } from '../ui.tsx';
+import {
+  Card,
+  ErrorBox,
+  Field,
+  fieldError,
+  Loading,
+  messageOf,
+  PageTitle,
+  useApi,
+  useSession,
+} from '../ui.tsx';
 import { useNextRuns } from './JobPage.tsx';
+import { commandLine } from './Scripts.tsx';
 
 const KEEP = [
   ['keepLast', 'Last', 'the newest N restore points'],
@@ -23,6 +36,41 @@ const KEEP = [
 ] as const;
 
 type KeepKey = (typeof KEEP)[number][0];
+
+/** A program run before or after the backup as the form edits it: a named script or a command. */
+interface Step {
+  kind: 'script' | 'command';
+  script: string;
+  command: string;
+  onError: '' | 'fail' | 'warn';
+  /** Kept as the job has it (the form does not edit it). */
+  timeoutSeconds?: number | undefined;
+}
+
+function stepOf(s: Script): Step {
+  return {
+    kind: s.script !== undefined ? 'script' : 'command',
+    script: s.script ?? '',
+    command:
+      s.command === undefined ? '' : typeof s.command === 'string' ? s.command : commandLine(s.command),
+    onError: s.onError ?? '',
+    timeoutSeconds: s.timeoutSeconds,
+  };
+}
+
+/** The steps as the API takes them; a step with nothing chosen is left out. */
+function scriptsOf(steps: readonly Step[]): Script[] {
+  const out: Script[] = [];
+  for (const st of steps) {
+    const extra = {
+      ...(st.onError ? { onError: st.onError } : {}),
+      ...(st.timeoutSeconds !== undefined ? { timeoutSeconds: st.timeoutSeconds } : {}),
+    };
+    if (st.kind === 'script' && st.script) out.push({ script: st.script, ...extra });
+    else if (st.kind === 'command' && st.command.trim()) out.push({ command: st.command.trim(), ...extra });
+  }
+  return out;
+}
 
 interface FormState {
   name: string;
@@ -45,6 +93,8 @@ interface FormState {
   retries: string;
   retryDelaySeconds: string;
   timeoutSeconds: string;
+  runBefore: Step[];
+  runAfter: Step[];
 }
 
 const localZone = (() => {
@@ -84,6 +134,8 @@ function emptyForm(): FormState {
     retries: '',
     retryDelaySeconds: '',
     timeoutSeconds: '',
+    runBefore: [],
+    runAfter: [],
   };
 }
 
@@ -118,6 +170,8 @@ function formOf(j: Job): FormState {
     retries: s(j.limits?.retries),
     retryDelaySeconds: s(j.limits?.retryDelaySeconds),
     timeoutSeconds: s(j.limits?.timeoutSeconds),
+    runBefore: (j.runBefore ?? []).map(stepOf),
+    runAfter: (j.runAfter ?? []).map(stepOf),
   };
 }
 
@@ -127,8 +181,8 @@ const lines = (s: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
-/** What the form does not edit (hooks, scripts) is kept as the job has it. */
-function inputOf(f: FormState, kept: Pick<Job, 'hooks' | 'runBefore' | 'runAfter'> | undefined): JobInput {
+/** What the form does not edit (hooks) is kept as the job has it. */
+function inputOf(f: FormState, kept: Pick<Job, 'hooks'> | undefined): JobInput {
   const int = (s: string) => (s.trim() === '' ? undefined : Number(s));
   const retention: Retention = {};
   for (const [k] of KEEP) {
@@ -166,8 +220,8 @@ function inputOf(f: FormState, kept: Pick<Job, 'hooks' | 'runBefore' | 'runAfter
     retention,
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(kept?.hooks?.length ? { hooks: kept.hooks } : {}),
-    ...(kept?.runBefore?.length ? { runBefore: kept.runBefore } : {}),
-    ...(kept?.runAfter?.length ? { runAfter: kept.runAfter } : {}),
+    ...(scriptsOf(f.runBefore).length ? { runBefore: scriptsOf(f.runBefore) } : {}),
+    ...(scriptsOf(f.runAfter).length ? { runAfter: scriptsOf(f.runAfter) } : {}),
     enabled: f.enabled,
   };
 }
@@ -182,6 +236,8 @@ const PRESETS: [string, string][] = [
 export function JobForm({ id }: { id?: string | undefined }) {
   const existing = useApi<Job>(id ? `jobs/${id}` : null);
   const repos = useApi<Page<Repository>>('repositories?limit=500');
+  const scripts = useApi<{ data: NamedScript[] }>('scripts');
+  const { session } = useSession();
   const [form, setForm] = useState<FormState>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -564,12 +620,21 @@ export function JobForm({ id }: { id?: string | undefined }) {
                 configuration file or the API).
               </p>
             )}
-            {(existing.data?.runBefore?.length ?? 0) + (existing.data?.runAfter?.length ?? 0) > 0 && (
-              <p className="muted">
-                The job’s programs run before and after the backup are kept as they are (change them in the
-                configuration file or the API).
-              </p>
-            )}
+          </Card>
+
+          <Card title="Before and after the backup" className="span-3">
+            <ErrorBox error={scripts.error} title="Cannot list the scripts" />
+            {(['runBefore', 'runAfter'] as const).map((k) => (
+              <StepsEditor
+                key={k}
+                field={k}
+                steps={form[k]}
+                onChange={(steps) => set(k, steps)}
+                scripts={scripts.data?.data ?? []}
+                commands={session.user.systemAdmin}
+                error={error}
+              />
+            ))}
           </Card>
         </div>
         <div className="form-actions">
@@ -582,5 +647,124 @@ export function JobForm({ id }: { id?: string | undefined }) {
         </div>
       </form>
     </>
+  );
+}
+
+function StepsEditor({
+  field,
+  steps,
+  onChange,
+  scripts,
+  commands,
+  error,
+}: {
+  field: 'runBefore' | 'runAfter';
+  steps: Step[];
+  onChange: (steps: Step[]) => void;
+  scripts: readonly NamedScript[];
+  /** Offer commands (system administrators); others may only name scripts. */
+  commands: boolean;
+  error: unknown;
+}) {
+  const before = field === 'runBefore';
+  const label = before ? 'Run before the backup' : 'Run after the backup';
+  const change = (i: number, st: Partial<Step>) =>
+    onChange(steps.map((old, j) => (j === i ? { ...old, ...st } : old)));
+  const canAdd = commands || scripts.length > 0;
+  return (
+    <fieldset>
+      <legend>{label}</legend>
+      {steps.length === 0 && (
+        <p className="muted">
+          Nothing.
+          {!canAdd && ' No scripts are granted to this tenant; the system administrator defines them.'}
+        </p>
+      )}
+      {steps.map((st, i) => {
+        const n = i + 1;
+        const err = fieldError(error, `${field}[${i}]`) ?? fieldError(error, `${field}/${i}`);
+        return (
+          <div key={i} className={`inline-form step${err ? ' has-error' : ''}`}>
+            {commands && (
+              <select
+                aria-label={`${label}, step ${n}: kind`}
+                value={st.kind}
+                onChange={(e) => change(i, { kind: e.target.value as Step['kind'] })}
+              >
+                <option value="script">named script</option>
+                <option value="command">command</option>
+              </select>
+            )}
+            {st.kind === 'script' ? (
+              <select
+                aria-label={`${label}, step ${n}: script`}
+                value={st.script}
+                onChange={(e) => change(i, { script: e.target.value })}
+              >
+                <option value="">choose a script…</option>
+                {st.script && !scripts.some((sc) => sc.name === st.script) && (
+                  <option value={st.script}>{st.script} (not available)</option>
+                )}
+                {scripts.map((sc) => (
+                  <option key={sc.id} value={sc.name}>
+                    {sc.name}
+                    {sc.description ? ` – ${sc.description}` : ''}
+                  </option>
+                ))}
+              </select>
+            ) : commands ? (
+              <input
+                aria-label={`${label}, step ${n}: command`}
+                className="mono"
+                placeholder="/usr/local/bin/dump-db --quiet"
+                value={st.command}
+                onChange={(e) => change(i, { command: e.target.value })}
+              />
+            ) : (
+              <span className="muted">
+                a command only the system administrator may change: <code>{st.command}</code>
+              </span>
+            )}
+            <select
+              aria-label={`${label}, step ${n}: when it fails`}
+              value={st.onError}
+              onChange={(e) => change(i, { onError: e.target.value as Step['onError'] })}
+            >
+              <option value="">{before ? 'on error: fail the run' : 'on error: warn'} (default)</option>
+              <option value="fail">on error: fail the run</option>
+              <option value="warn">on error: warn</option>
+            </select>
+            <button
+              type="button"
+              className="small danger ghost"
+              aria-label={`${label}: remove step ${n}`}
+              onClick={() => onChange(steps.filter((_, j) => j !== i))}
+            >
+              Remove
+            </button>
+            {err && <div className="field-error">{err}</div>}
+          </div>
+        );
+      })}
+      {canAdd && (
+        <button
+          type="button"
+          className="small"
+          onClick={() =>
+            onChange([
+              ...steps,
+              {
+                kind: scripts.length > 0 || !commands ? 'script' : 'command',
+                script: '',
+                command: '',
+                onError: '',
+              },
+            ])
+          }
+        >
+          {before ? 'Add a step before' : 'Add a step after'}
+        </button>
+      )}
+    </fieldset>
   );
 }

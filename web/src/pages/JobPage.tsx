@@ -204,7 +204,15 @@ export function JobPage({ id }: { id: string }) {
                       <dd>
                         {j[k].map((sc, i) => (
                           <div key={i}>
-                            <code>{typeof sc.command === 'string' ? sc.command : sc.command.join(' ')}</code>{' '}
+                            {sc.script ? (
+                              <>
+                                script <code>{sc.script}</code>
+                              </>
+                            ) : (
+                              <code>
+                                {typeof sc.command === 'string' ? sc.command : (sc.command ?? []).join(' ')}
+                              </code>
+                            )}{' '}
                             <span className="muted">
                               (on error: {sc.onError ?? (k === 'runBefore' ? 'fail' : 'warn')})
                             </span>
@@ -220,8 +228,8 @@ export function JobPage({ id }: { id: string }) {
                   <dd>
                     {j.hooks.map((h, i) => (
                       <div key={i}>
-                        on {h.on.join(', ')}:{' '}
-                        <code>{h.command ? h.command.join(' ') : (h.webhook ?? '')}</code>
+                        on {h.on.join(', ')}: {h.script ? 'script ' : ''}
+                        <code>{h.script ?? (h.command ? h.command.join(' ') : (h.webhook ?? ''))}</code>
                       </div>
                     ))}
                   </dd>

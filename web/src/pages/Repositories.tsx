@@ -116,6 +116,8 @@ function RepositoryCard({ repo, onDelete }: { repo: Repository; onDelete: () => 
 }
 
 function NewRepository({ onCreated }: { onCreated: (r: Repository) => void }) {
+  // Only the system administrator places repositories; a tenant's are made in its storage.
+  const sys = useSession().session.user.systemAdmin;
   const [name, setName] = useState('');
   const [location, setLocation] = useState('');
   const [password, setPassword] = useState('');
@@ -127,12 +129,11 @@ function NewRepository({ onCreated }: { onCreated: (r: Repository) => void }) {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
+    const placed = sys && location.trim() !== '';
     api<Repository>('POST', 'repositories', {
       name: name.trim(),
-      location: location.trim(),
-      ...(password ? { password } : {}),
-      create,
-      ...(maxConcurrent ? { maxConcurrent: Number(maxConcurrent) } : {}),
+      ...(placed ? { location: location.trim(), ...(password ? { password } : {}), create } : {}),
+      ...(sys && maxConcurrent ? { maxConcurrent: Number(maxConcurrent) } : {}),
     }).then(
       (r) => {
         setBusy(false);
@@ -162,56 +163,70 @@ function NewRepository({ onCreated }: { onCreated: (r: Repository) => void }) {
             />
           )}
         </Field>
-        <Field label="Location" hint="A local folder on the server." error={fieldError(error, 'location')}>
-          {(id, d) => (
-            <input
-              id={id}
-              aria-describedby={d}
-              className="mono"
-              required
-              placeholder="/srv/cairn/main"
-              value={location}
-              onChange={(e) => setLocation(e.target.value)}
-            />
-          )}
-        </Field>
-        <Field
-          label="Password"
-          hint="Leave empty: the server makes one and keeps it in its data folder."
-          error={fieldError(error, 'password')}
-        >
-          {(id, d) => (
-            <input
-              id={id}
-              aria-describedby={d}
-              type="password"
-              autoComplete="new-password"
-              value={password}
-              onChange={(e) => setPassword(e.target.value)}
-            />
-          )}
-        </Field>
-        <Field
-          label="Runs at once"
-          hint="backups and restores writing to it at the same time"
-          error={fieldError(error, 'maxConcurrent')}
-        >
-          {(id, d) => (
-            <input
-              id={id}
-              aria-describedby={d}
-              type="number"
-              min={1}
-              max={64}
-              value={maxConcurrent}
-              onChange={(e) => setMaxConcurrent(e.target.value)}
-            />
-          )}
-        </Field>
-        <label className="check-line">
-          <input type="checkbox" checked={create} onChange={(e) => setCreate(e.target.checked)} /> Initialise
-          it when the folder is empty
-        </label>
+        {!sys && (
+          <p className="muted">The repository is made in this tenant’s storage, with a key of its own.</p>
+        )}
+        {sys && (
+          <Field
+            label="Location"
+            hint="A local folder on the server, or s3:http(s)://HOST/BUCKET/PREFIX. Leave empty: the tenant's storage, with a key of its own."
+            error={fieldError(error, 'location')}
+          >
+            {(id, d) => (
+              <input
+                id={id}
+                aria-describedby={d}
+                className="mono"
+                placeholder="/srv/cairn/main"
+                value={location}
+                onChange={(e) => setLocation(e.target.value)}
+              />
+            )}
+          </Field>
+        )}
+        {sys && location.trim() !== '' && (
+          <Field
+            label="Password"
+            hint="Leave empty: the server makes one and keeps it in its data folder."
+            error={fieldError(error, 'password')}
+          >
+            {(id, d) => (
+              <input
+                id={id}
+                aria-describedby={d}
+                type="password"
+                autoComplete="new-password"
+                value={password}
+                onChange={(e) => setPassword(e.target.value)}
+              />
+            )}
+          </Field>
+        )}
+        {sys && (
+          <Field
+            label="Runs at once"
+            hint="backups and restores writing to it at the same time"
+            error={fieldError(error, 'maxConcurrent')}
+          >
+            {(id, d) => (
+              <input
+                id={id}
+                aria-describedby={d}
+                type="number"
+                min={1}
+                max={64}
+                value={maxConcurrent}
+                onChange={(e) => setMaxConcurrent(e.target.value)}
+              />
+            )}
+          </Field>
+        )}
+        {sys && location.trim() !== '' && (
+          <label className="check-line">
+            <input type="checkbox" checked={create} onChange={(e) => setCreate(e.target.checked)} />{' '}
+            Initialise it when the folder is empty
+          </label>
+        )}
         <button type="submit" className="primary" disabled={busy}>
           {busy ? 'Adding…' : 'Add the repository'}
         </button>
