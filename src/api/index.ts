@@ -9,6 +9,8 @@ export {
   serverPaths,
   type ServerOptions,
   type RunningServer,
+  requireCatalog,
+  tenancyOf,
 } from './server.ts';
 export { initialPasswordPath, retireInitialPassword } from './initial-password.ts';
 export { hashPassword, verifyPassword, LogonLimiter, ROLES, type Role, type Permission } from './auth.ts';

@@ -48,7 +48,8 @@ const Settings = {
     Type.Integer({
       minimum: 0,
       maximum: 3650,
-      description: 'days a restore point the tenant deletes is kept before it is really removed',
+      description:
+        'days a restore point the tenant deletes is to be kept before it is removed (recorded; not yet enforced: deleted restore points are removed at once)',
     }),
   ),
 };

@@ -102,6 +102,32 @@ export function serverPaths(
   return { dataDir, catalogUrl: options.catalog ?? path.join(dataDir, 'catalog.db') };
 }
 
+/** The catalog's file, or undefined for a PostgreSQL URL. */
+function catalogFileOf(catalogUrl: string): string | undefined {
+  return /^[a-z]+:\/\//i.test(catalogUrl)
+    ? undefined
+    : path.resolve(catalogUrl.replace(/^sqlite:(\/\/)?/, ''));
+}
+
+/** What keeps tenants off the server's own files: its data directory, server key and catalog. */
+export function tenancyOf(dataDir: string, catalogUrl: string): Tenancy {
+  const catalogFile = catalogFileOf(catalogUrl);
+  return { dataDir, serverKey: ServerKey.load(dataDir), ...(catalogFile ? { catalogFile } : {}) };
+}
+
+/**
+ * Refuses a catalog file that does not exist: opening it would make an empty one, so a wrong
+ * --data-dir of a command that works on the server's data says so instead.
+ */
+export function requireCatalog(catalogUrl: string): void {
+  const file = catalogFileOf(catalogUrl);
+  if (file && !existsSync(file))
+    throw new CairnError(
+      'CATALOG_UNAVAILABLE',
+      `Cannot open the catalog ${file}: there is none (give the server's --data-dir or --catalog)`,
+    );
+}
+
 function parseListen(listen: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(listen);
   const port = m ? Number(m[2]) : NaN;
@@ -219,13 +245,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   await (await openPlugins(plugins)).close();
   if (config) await checkConfigPlugins(config, plugins);
   const catalog = await Catalog.open(catalogUrl);
-  const tenancy: Tenancy = {
-    dataDir,
-    serverKey: ServerKey.load(dataDir),
-    ...(!/^[a-z]+:\/\//i.test(catalogUrl)
-      ? { catalogFile: path.resolve(catalogUrl.replace(/^sqlite:(\/\/)?/, '')) }
-      : {}),
-  };
+  const tenancy = tenancyOf(dataDir, catalogUrl);
   let runner: Runner | undefined;
   let scheduler: Scheduler | undefined;
   let app: FastifyInstance | undefined;

@@ -20,7 +20,7 @@ export interface TenantRow {
   webhook_allow: string;
   /** Runs of the tenant at once; null: no limit of its own. */
   max_runs: number | null;
-  /** Days a restore point the tenant deletes is kept before it is really removed. */
+  /** Days a restore point the tenant deletes is to be kept before it is removed (recorded; not yet enforced). */
   protection_days: number;
   /** The stored size of all its repositories when last measured. */
   usage_bytes: number | null;

@@ -43,7 +43,10 @@ function settingOptions(c: Command): Command {
     .option('--restore-root <dir>', 'a folder its restores may write into (repeat; "none" clears)', collect)
     .option('--webhook-allow <url>', 'a URL prefix its webhooks may call (repeat; "none" clears)', collect)
     .option('--max-runs <n>', 'its runs at once ("none": no limit of its own)')
-    .option('--protection-days <n>', 'days a restore point it deletes is kept before removal');
+    .option(
+      '--protection-days <n>',
+      'days a restore point it deletes is to be kept (recorded; not yet enforced)',
+    );
 }
 
 function count(text: string, option: string, max: number): number {
@@ -75,19 +78,22 @@ function settingsOf(f: SettingFlags) {
   };
 }
 
+/**
+ * Opens the server's catalog and key as `cairn server` would. Only `create` may start a data
+ * directory (provisioning before the server's first start); the others need an existing catalog.
+ */
 async function withCatalog<T>(
   flags: DataFlags,
   work: (catalog: Catalog, tenancy: Tenancy) => Promise<T>,
+  options: { create?: boolean } = {},
 ): Promise<T> {
-  const path = await import('node:path');
   const { Catalog } = await import('../catalog/index.ts');
-  const { ServerKey } = await import('../jobs/index.ts');
-  const { defaultDataDir } = await import('../api/index.ts');
-  const dataDir = path.resolve(flags.dataDir ?? defaultDataDir());
-  const url = flags.catalog ?? path.join(dataDir, 'catalog.db');
-  const catalog = await Catalog.open(url);
+  const { requireCatalog, serverPaths, tenancyOf } = await import('../api/index.ts');
+  const { dataDir, catalogUrl } = serverPaths(flags);
+  if (!options.create) requireCatalog(catalogUrl);
+  const catalog = await Catalog.open(catalogUrl);
   try {
-    return await work(catalog, { dataDir, serverKey: ServerKey.load(dataDir) });
+    return await work(catalog, tenancyOf(dataDir, catalogUrl));
   } finally {
     await catalog.close();
   }
@@ -149,38 +155,42 @@ run only the scripts granted to it (docs/security.md).`,
         const { NameSchema, validate } = await import('../jobs/index.ts');
         if (validate(NameSchema, name).length > 0)
           throw new CairnError('USAGE', `Cannot create tenant "${name}": ${String(NameSchema.description)}`);
-        await withCatalog(flags, async (catalog, tenancy) => {
-          const p = await api.provisionTenant(
-            catalog,
-            tenancy,
-            {
-              name,
-              ...settingsOf(flags),
-              repository: flags.repository === 'none' ? null : flags.repository,
-              admin: flags.admin === 'none' ? null : flags.admin,
-            },
-            'cairn tenant create',
-          );
-          if (g.json) {
-            process.stdout.write(
-              JSON.stringify({
-                ...api.tenantView(p.tenant),
-                repository: p.repository ? { id: p.repository.id, name: p.repository.name } : null,
-                admin: p.admin,
-              }) + '\n',
+        await withCatalog(
+          flags,
+          async (catalog, tenancy) => {
+            const p = await api.provisionTenant(
+              catalog,
+              tenancy,
+              {
+                name,
+                ...settingsOf(flags),
+                repository: flags.repository === 'none' ? null : flags.repository,
+                admin: flags.admin === 'none' ? null : flags.admin,
+              },
+              'cairn tenant create',
             );
-            return;
-          }
-          process.stdout.write(describe(api.tenantView(p.tenant)) + '\n');
-          if (p.repository)
-            process.stdout.write(
-              `  repository:      ${p.repository.name} (a key of its own, kept wrapped by the server)\n`,
-            );
-          if (p.admin)
-            process.stdout.write(
-              `  administrator:   ${p.admin.logon}\n  password:        ${p.admin.password}\n(the password is shown only now: hand it over safely; log on as ${p.admin.logon})\n`,
-            );
-        });
+            if (g.json) {
+              process.stdout.write(
+                JSON.stringify({
+                  ...api.tenantView(p.tenant),
+                  repository: p.repository ? { id: p.repository.id, name: p.repository.name } : null,
+                  admin: p.admin,
+                }) + '\n',
+              );
+              return;
+            }
+            process.stdout.write(describe(api.tenantView(p.tenant)) + '\n');
+            if (p.repository)
+              process.stdout.write(
+                `  repository:      ${p.repository.name} (a key of its own, kept wrapped by the server)\n`,
+              );
+            if (p.admin)
+              process.stdout.write(
+                `  administrator:   ${p.admin.logon}\n  password:        ${p.admin.password}\n(the password is shown only now: hand it over safely; log on as ${p.admin.logon})\n`,
+              );
+          },
+          { create: true },
+        );
       },
     );
 

@@ -3,7 +3,6 @@
  * found as `cairn server` finds it (--data-dir, --catalog). Works while the server runs: the
  * user's sessions end at once. The new password comes from a prompt or standard input, never argv.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Catalog, UserRow } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
@@ -126,19 +125,11 @@ Examples:
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const out = makeOutput(g);
       const [
-        { serverPaths, hashPassword, initialPasswordPath, retireInitialPassword },
+        { serverPaths, hashPassword, initialPasswordPath, requireCatalog, retireInitialPassword },
         { Catalog, describeCatalog },
       ] = await Promise.all([import('../api/index.ts'), import('../catalog/index.ts')]);
       const { dataDir, catalogUrl } = serverPaths(flags);
-      if (!/^postgres(ql)?:\/\//.test(catalogUrl)) {
-        const file = catalogUrl.replace(/^sqlite:(\/\/)?/, '');
-        // Opening a missing file would make an empty catalog: a wrong --data-dir says so instead.
-        if (!existsSync(file))
-          throw new CairnError(
-            'CATALOG_UNAVAILABLE',
-            `Cannot open the catalog ${file}: there is none (give the server's --data-dir or --catalog)`,
-          );
-      }
+      requireCatalog(catalogUrl);
       const catalog = await Catalog.open(catalogUrl);
       try {
         const target = await findUser(catalog, name, flags.tenant);

@@ -112,3 +112,18 @@ export function link(obj: unknown, rel: string): { href: string; method: string 
   assert.ok(l, `no link "${rel}" in ${JSON.stringify(links)}`);
   return l;
 }
+
+/**
+ * An answer is the RFC 9457 problem it should be: the status, Cairn's code, a title and type, the
+ * detail naming what went wrong, and nothing of a stack trace.
+ */
+export function assertProblem(a: Answer, status: number, code: string, detail?: RegExp): void {
+  assert.equal(a.status, status, JSON.stringify(a.body));
+  assert.match(a.type, /^application\/problem\+json/);
+  const p = a.body as { code: string; status: number; detail: string; title: string; type: string };
+  assert.equal(p.code, code, JSON.stringify(a.body));
+  assert.equal(p.status, status);
+  assert.ok(p.title && p.type.startsWith('urn:cairn:problem:'));
+  if (detail) assert.match(p.detail, detail);
+  assert.doesNotMatch(JSON.stringify(p), /\\n\s+at |node_modules|\.ts:[0-9]+/, 'no stack trace');
+}

@@ -15,20 +15,9 @@ import {
   logon,
   testServer,
   waitTask,
-  type Answer,
+  assertProblem,
   type TestServer,
 } from './server-api.testing.ts';
-
-function assertProblem(a: Answer, status: number, code: string, detail?: RegExp): void {
-  assert.equal(a.status, status, JSON.stringify(a.body));
-  assert.match(a.type, /^application\/problem\+json/);
-  const p = a.body as { code: string; status: number; detail: string; title: string; type: string };
-  assert.equal(p.code, code);
-  assert.equal(p.status, status);
-  assert.ok(p.title && p.type.startsWith('urn:cairn:problem:'));
-  if (detail) assert.match(p.detail, detail);
-  assert.doesNotMatch(JSON.stringify(p), /\\n\s+at |node_modules|\.ts:[0-9]+/, 'no stack trace');
-}
 
 describe('server API input checking', () => {
   let s: TestServer;

@@ -4,7 +4,7 @@
  * restores it into its restore root, while a job on any other folder is refused.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cairn, show, tempDir } from './cli.testing.ts';
@@ -20,6 +20,11 @@ describe('cairn tenant', () => {
     mkdirSync(restoreRoot);
     writeFileSync(path.join(src, 'docs', 'plan.txt'), 'the plan\n');
     const args = ['--data-dir', data];
+    // A mistyped data directory is refused, not made into an empty catalog; only create starts one.
+    const typo = await cairn(['tenant', 'list', '--data-dir', path.join(dir, 'typo')]);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /there is none.*--data-dir/);
+    assert.equal(existsSync(path.join(dir, 'typo', 'catalog.db')), false);
     const created = await cairn([
       'tenant',
       'create',

@@ -16,17 +16,9 @@ import {
   logon,
   testServer,
   waitTask,
-  type Answer,
+  assertProblem,
   type TestServer,
 } from './server-api.testing.ts';
-
-function assertProblem(a: Answer, status: number, code: string, detail?: RegExp): void {
-  assert.equal(a.status, status, JSON.stringify(a.body));
-  assert.match(a.type, /^application\/problem\+json/);
-  const p = a.body as { code: string; detail: string };
-  assert.equal(p.code, code, JSON.stringify(a.body));
-  if (detail) assert.match(p.detail, detail);
-}
 
 interface Made {
   readonly id: string;

@@ -432,7 +432,7 @@ function SettingsFields({
       </Field>
       <Field
         label="Protection days"
-        hint="Days a restore point the tenant deletes is kept before it is really removed; empty: 0, removed at once."
+        hint="Days a restore point the tenant deletes is to be kept before it is removed. Recorded only: not yet enforced, deleted restore points are removed at once."
         error={fieldError(error, 'protectionDays')}
       >
         {(id, d) => (
