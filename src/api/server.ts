@@ -22,6 +22,7 @@ import {
   Scheduler,
   ServerKey,
   startJob,
+  sweepRecycleBins,
   tenantFigures,
   type Actor,
   type RunObserver,
@@ -31,6 +32,9 @@ import { newToken, hashPassword, LogonLimiter } from './auth.ts';
 import { buildApp } from './app.ts';
 import type { ApiContext } from './context.ts';
 import { checkInitialPassword, initialPasswordPath } from './initial-password.ts';
+
+/** How often restore points whose protection ended are purged from recycle bins. */
+const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 
 export interface ServerOptions {
   readonly dataDir?: string;
@@ -250,6 +254,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let scheduler: Scheduler | undefined;
   let app: FastifyInstance | undefined;
   let measuring: Promise<void> = Promise.resolve();
+  let sweeping: Promise<void> = Promise.resolve();
+  let sweeper: NodeJS.Timeout | undefined;
   try {
     const tenant = await catalog.ensureTenant(config?.tenant ?? 'default');
     await firstAdministrator(catalog, tenant.id, dataDir, env, say);
@@ -299,6 +305,21 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       },
       (err: unknown) => say(`cannot measure the repositories: ${reason(err)}`),
     );
+    // Restore points whose insider protection ended leave the recycle bins: now, then hourly.
+    const sweep = () =>
+      sweepRecycleBins(catalog, tenancy).then(
+        ({ purged, failed }) => {
+          if (purged > 0) say(`purged ${purged} restore point(s) whose protection ended from recycle bins`);
+          for (const f of failed)
+            say(`cannot purge the recycle bin of repository ${f.repository}: ${f.error}`);
+        },
+        (err: unknown) => say(`cannot sweep the recycle bins: ${reason(err)}`),
+      );
+    sweeping = sweep();
+    sweeper = setInterval(() => {
+      sweeping = sweeping.then(sweep);
+    }, SWEEP_INTERVAL_MS);
+    sweeper.unref();
     if (options.demo) {
       const jobId = await setUpDemo(catalog, system, dataDir, options.demoSource, say);
       const job = jobId ? await catalog.job(tenant.id, jobId) : undefined;
@@ -339,18 +360,22 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       dataDir,
       async close() {
         s.stop();
+        clearInterval(sweeper);
         await a.close();
         await r.stop();
         await measuring;
+        await sweeping;
         options.metrics?.stop?.();
         await catalog.close();
       },
     };
   } catch (err) {
     scheduler?.stop();
+    clearInterval(sweeper);
     await app?.close().catch(() => undefined);
     await runner?.stop().catch(() => undefined);
     await measuring;
+    await sweeping;
     await catalog.close();
     throw err;
   }

@@ -12,6 +12,7 @@ import type {
   AuditRow,
   Database,
   JobRow,
+  RecycleRow,
   RepositoryRow,
   RunLogRow,
   RunRow,
@@ -624,6 +625,7 @@ export class Catalog {
       wrapped_key: r.wrappedKey ?? null,
       key_custody: r.keyCustody ?? 'server',
       stored_bytes: null,
+      recycled_bytes: null,
       measured_at: null,
     };
     try {
@@ -643,7 +645,10 @@ export class Catalog {
     tenantId: string,
     id: string,
     set: Partial<
-      Pick<RepositoryRow, 'location' | 'password_file' | 'max_concurrent' | 'stored_bytes' | 'measured_at'>
+      Pick<
+        RepositoryRow,
+        'location' | 'password_file' | 'max_concurrent' | 'stored_bytes' | 'measured_at' | 'recycled_bytes'
+      >
     >,
   ): Promise<void> {
     await this.db
@@ -701,7 +706,44 @@ export class Catalog {
         'CONFLICT',
         `Cannot delete the repository: jobs ${jobs.map((j) => j.name).join(', ')} write to it`,
       );
-    await this.db.deleteFrom('repositories').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .deleteFrom('recycle_bin')
+        .where('tenant_id', '=', tenantId)
+        .where('repository_id', '=', id)
+        .execute();
+      await tx.deleteFrom('repositories').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+    });
+  }
+
+  // --- the recycle bin (insider protection) ---
+
+  /** Records restore points a tenant's retention forgot; one already there keeps its first record. */
+  async recycle(rows: readonly RecycleRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db
+      .insertInto('recycle_bin')
+      .values([...rows])
+      .onConflict((oc) => oc.columns(['repository_id', 'snapshot_id']).doNothing())
+      .execute();
+  }
+
+  /** The recycle bin of one tenant (or of every tenant), oldest deletion first. */
+  recycleBin(filter: { tenantId?: string; repositoryId?: string } = {}): Promise<RecycleRow[]> {
+    let q = this.db.selectFrom('recycle_bin').selectAll();
+    if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
+    if (filter.repositoryId !== undefined) q = q.where('repository_id', '=', filter.repositoryId);
+    return q.orderBy('deleted_at').orderBy('snapshot_id').execute();
+  }
+
+  /** Takes restore points out of the bin: purged (their files removed) or given back. */
+  async unrecycle(repositoryId: string, snapshotIds: readonly string[]): Promise<void> {
+    if (snapshotIds.length === 0) return;
+    await this.db
+      .deleteFrom('recycle_bin')
+      .where('repository_id', '=', repositoryId)
+      .where('snapshot_id', 'in', [...snapshotIds])
+      .execute();
   }
 
   // --- jobs ---

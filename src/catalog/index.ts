@@ -21,6 +21,7 @@ export type {
   ApiKeyRow,
   AuditRow,
   JobRow,
+  RecycleRow,
   RepositoryRow,
   RunLogRow,
   RunRow,

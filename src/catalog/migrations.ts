@@ -180,6 +180,26 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Insider protection (issue 19): restore points that a tenant's retention forgets stay in the
+  // repository, hidden from the tenant, for the protection period the system administrator set;
+  // the bytes only they need are kept outside the tenant's quota.
+  '0005_recycle_bin': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('recycle_bin')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('repository_id', 'text', (c) => c.notNull())
+        .addColumn('snapshot_id', 'text', (c) => c.notNull())
+        .addColumn('snapshot_time', 'text', (c) => c.notNull())
+        .addColumn('job_name', 'text', (c) => c.notNull())
+        .addColumn('deleted_at', 'text', (c) => c.notNull())
+        .addColumn('deleted_by', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('recycle_bin_pk', ['repository_id', 'snapshot_id'])
+        .execute();
+      await db.schema.createIndex('recycle_bin_tenant').on('recycle_bin').columns(['tenant_id']).execute();
+      await db.schema.alterTable('repositories').addColumn('recycled_bytes', 'double precision').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -81,6 +81,8 @@ export interface RepositoryRow {
   /** The repository's stored size (bytes) when last measured. */
   stored_bytes: number | null;
   measured_at: string | null;
+  /** Stored bytes that only restore points in the recycle bin need (outside the quota). */
+  recycled_bytes: number | null;
 }
 
 export interface JobRow {
@@ -166,6 +168,19 @@ export interface ScriptRow {
   updated_at: string;
 }
 
+/** A restore point a tenant's retention forgot, kept hidden until the protection period ends. */
+export interface RecycleRow {
+  tenant_id: string;
+  repository_id: string;
+  /** The snapshot's full id: its file stays in the repository until purged. */
+  snapshot_id: string;
+  snapshot_time: string;
+  job_name: string;
+  deleted_at: string;
+  /** What deleted it, e.g. "retention of job nightly". */
+  deleted_by: string;
+}
+
 export interface Database {
   tenants: TenantRow;
   users: UserRow;
@@ -179,4 +194,5 @@ export interface Database {
   tasks: TaskRow;
   audit: AuditRow;
   scripts: ScriptRow;
+  recycle_bin: RecycleRow;
 }

@@ -100,3 +100,12 @@ export {
   type TenantUsage,
 } from './quota.ts';
 export { runWork, type WorkIO, type WorkTask } from './work.ts';
+export {
+  binOf,
+  purgeAfter,
+  purgeRecycled,
+  recordRecycle,
+  recycleTaskFor,
+  sweepRecycleBins,
+  type SweepResult,
+} from './recycle.ts';

@@ -40,6 +40,14 @@ export function sizeText(n: number): string {
   return i === 0 ? `${sign}${v} B` : `${sign}${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
+/**
+ * What a repository counts against its tenant's quota: its stored size less the bytes that only
+ * restore points in its recycle bin need (insider protection keeps those outside the quota).
+ */
+export function countedBytes(r: Pick<RepositoryRow, 'stored_bytes' | 'recycled_bytes'>): number {
+  return Math.max(0, (r.stored_bytes ?? 0) - (r.recycled_bytes ?? 0));
+}
+
 /** The stored size of the repository at `location`: its files' sizes as the storage lists them. */
 export async function storedBytes(location: string): Promise<number> {
   const backend = backendFor(location);
@@ -59,6 +67,8 @@ export interface TenantUsage {
   readonly quotaBytes: number | null;
   /** The sum of its repositories' stored sizes as last measured (unmeasured ones count 0). */
   readonly usageBytes: number;
+  /** Stored bytes only restore points in recycle bins need: kept, not counted in `usageBytes`. */
+  readonly recycledBytes: number;
   /** usageBytes / quotaBytes × 100, one decimal; null without a quota. */
   readonly usedPercent: number | null;
   /** The oldest measurement the sum is made of; null when none is measured. */
@@ -67,6 +77,8 @@ export interface TenantUsage {
     readonly id: string;
     readonly name: string;
     readonly storedBytes: number | null;
+    /** Of which only restore points in the recycle bin need (not counted in the usage). */
+    readonly recycledBytes: number;
     readonly measuredAt: string | null;
   }[];
 }
@@ -77,19 +89,21 @@ export async function tenantUsage(catalog: Catalog, tenantId: string): Promise<T
   if (!tenant)
     throw new CairnError('NOT_FOUND', `Cannot show the usage of tenant ${tenantId}: no such tenant`);
   const repos = await catalog.allRepositories(tenantId);
-  const usageBytes = repos.reduce((n, r) => n + (r.stored_bytes ?? 0), 0);
+  const usageBytes = repos.reduce((n, r) => n + countedBytes(r), 0);
   const times = repos.map((r) => r.measured_at).filter((t): t is string => t !== null);
   const quota = tenant.quota_bytes;
   return {
     tenant: { id: tenant.id, name: tenant.name },
     quotaBytes: quota,
     usageBytes,
+    recycledBytes: repos.reduce((n, r) => n + (r.recycled_bytes ?? 0), 0),
     usedPercent: quota === null ? null : quota > 0 ? Math.round((usageBytes / quota) * 1000) / 10 : 100,
     measuredAt: times.length > 0 ? times.sort()[0]! : null,
     repositories: repos.map((r) => ({
       id: r.id,
       name: r.name,
       storedBytes: r.stored_bytes,
+      recycledBytes: r.recycled_bytes ?? 0,
       measuredAt: r.measured_at,
     })),
   };
@@ -138,7 +152,7 @@ export function measureRepository(catalog: Catalog, repo: RepositoryRow): Promis
         'NOT_FOUND',
         `Cannot measure repository ${repo.name}: its tenant no longer exists`,
       );
-    const usage = (await catalog.allRepositories(tenant.id)).reduce((n, r) => n + (r.stored_bytes ?? 0), 0);
+    const usage = (await catalog.allRepositories(tenant.id)).reduce((n, r) => n + countedBytes(r), 0);
     await catalog.setTenantUsage(tenant.id, usage);
     const quota = tenant.quota_bytes;
     const mark = quota === null ? Infinity : QUOTA_WARNING * quota;
@@ -329,8 +343,12 @@ export class QuotaBook {
   async #open(tenant: TenantRow, quota: number, repo: RepositoryRow): Promise<Opened> {
     const measured = await measureRepository(this.#catalog, repo);
     const repos = await this.#catalog.allRepositories(tenant.id);
-    const sizes = new Map(repos.map((r) => [r.id, r.stored_bytes ?? 0]));
-    sizes.set(repo.id, measured.storedBytes);
+    const sizes = new Map(repos.map((r) => [r.id, countedBytes(r)]));
+    const fresh = repos.find((r) => r.id === repo.id);
+    sizes.set(
+      repo.id,
+      countedBytes({ stored_bytes: measured.storedBytes, recycled_bytes: fresh?.recycled_bytes ?? null }),
+    );
     return {
       tenant: tenant.name,
       // The quota as the measurement read it (newer than the row the run began with).

@@ -27,6 +27,7 @@ import {
   resolveScripts,
   type Tenancy,
 } from './tenancy.ts';
+import { binOf, recordRecycle, recycleTaskFor } from './recycle.ts';
 import { runWork, type BackupRunParams, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
 
 export { jobTag, type BackupRunParams, type RestoreParams } from './work.ts';
@@ -328,7 +329,13 @@ export class Runner extends EventEmitter<RunnerEvents> {
             `tenant ${quota.tenant}: ${sizeText(quota.usageBytes)} stored of a quota of ${sizeText(quota.quotaBytes)}`,
           );
       }
-      const work: WorkTask = quota ? { ...task, quota } : task;
+      const recycle =
+        run.kind === 'backup'
+          ? await recycleTaskFor(this.#catalog, tenant, repoRow)
+          : run.kind === 'restore' && task.params?.confined
+            ? { protectionDays: 0, bin: [...(await binOf(this.#catalog, repoRow.id))], expired: [] }
+            : undefined;
+      const work: WorkTask = { ...task, ...(quota ? { quota } : {}), ...(recycle ? { recycle } : {}) };
       warnings = await this.#work(run, work, abort, live, stats);
       if (warnings > 0) state = 'warning';
       message = warnings > 0 ? `finished with ${warnings} warning(s)` : 'finished';
@@ -350,9 +357,20 @@ export class Runner extends EventEmitter<RunnerEvents> {
       clearInterval(watcher);
       if (timeout) clearTimeout(timeout);
     }
+    if (repoRow && run.kind === 'backup' && (stats.recycled !== undefined || stats.purged !== undefined)) {
+      // Recorded whatever became of the run: what retention hid must stay hidden, and kept.
+      try {
+        await recordRecycle(this.#catalog, repoRow, jobName, stats);
+      } catch (err) {
+        await this.#log(run, 'error', `cannot record the recycle bin of ${repoRow.name}: ${reason(err)}`);
+      }
+    }
     try {
       // A backup, its retention and prune change what the repository stores; a restore does not.
-      if (repoRow && run.kind !== 'restore') await this.#measure(run, repoRow);
+      if (repoRow && run.kind !== 'restore') {
+        const fresh = await this.#catalog.repository(repoRow.tenant_id, repoRow.id);
+        await this.#measure(run, fresh ?? repoRow);
+      }
     } finally {
       if (joined) this.#quotas.leave(run.tenant_id);
     }

@@ -7,6 +7,8 @@
 import {
   applyPolicy,
   backup,
+  exclusiveBytes,
+  purgeSnapshots,
   normalisePaths,
   parseDuration,
   policyIsEmpty,
@@ -70,6 +72,22 @@ export interface WorkTask {
   readonly plugins?: PluginSettings;
   /** A backup's share of its tenant's quota: no pack past it is written. */
   readonly quota?: QuotaTask;
+  /** The repository's recycle bin, when its tenant is protected or the bin holds anything. */
+  readonly recycle?: RecycleTask;
+}
+
+/**
+ * Insider protection, in plain data: what retention forgets goes to the recycle bin (the runner
+ * records it) instead of being removed while `protectionDays` > 0; restore points whose
+ * protection ended are purged. Restore points in the bin are neither kept nor forgotten by a
+ * retention policy: the policy judges only what the tenant sees.
+ */
+export interface RecycleTask {
+  readonly protectionDays: number;
+  /** Ids of the restore points in the bin. */
+  readonly bin: readonly string[];
+  /** Those of them whose protection has ended: their files are removed. */
+  readonly expired: readonly string[];
 }
 
 /** How the work reports: the runner's thread or messages from a worker implement it. */
@@ -330,7 +348,8 @@ async function retentionWork(
   const repoRow = t.repo;
   const signal = io.signal;
   const policy = retentionPolicy(spec.retention);
-  if (policyIsEmpty(policy)) return;
+  const recycle = t.recycle;
+  if (policyIsEmpty(policy) && (recycle?.expired.length ?? 0) === 0) return;
   io.phase('retention');
   let open;
   try {
@@ -353,18 +372,45 @@ async function retentionWork(
   try {
     const { snapshots, errors } = await open.repo.listSnapshots();
     if (errors[0]) throw errors[0];
-    const mine = snapshots.filter((s: SnapshotInfo) => s.tags.includes(jobTag(t.jobName)));
-    const groups = applyPolicy(mine, policy, ['host', 'paths']);
-    const doomed = groups.flatMap((g) => g.decisions.filter((d) => !d.keep).map((d) => d.snapshot));
-    for (const d of doomed) await open.repo.backend.remove({ type: 'snapshots', name: d.id });
-    stats.forgotten = doomed.map((d) => d.id);
-    io.log(
-      'info',
-      doomed.length > 0
-        ? `retention removed ${doomed.length} restore point(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`
-        : `retention kept all ${mine.length} restore point(s)`,
+    const inBin = new Set(recycle?.bin ?? []);
+    const mine = snapshots.filter(
+      (s: SnapshotInfo) => s.tags.includes(jobTag(t.jobName)) && !inBin.has(s.id),
     );
-    if (spec.retention?.prune && doomed.length > 0) {
+    const groups = policyIsEmpty(policy) ? [] : applyPolicy(mine, policy, ['host', 'paths']);
+    const doomed = groups.flatMap((g) => g.decisions.filter((d) => !d.keep).map((d) => d.snapshot));
+    const protect = (recycle?.protectionDays ?? 0) > 0;
+    let removed = 0;
+    if (protect) {
+      // Kept in the repository, hidden from the tenant: the runner records them in the bin.
+      stats.recycled = doomed.map((d) => ({ id: d.id, time: d.time }));
+      if (doomed.length > 0) {
+        io.log(
+          'info',
+          `retention moved ${doomed.length} restore point(s) to the recycle bin for ${recycle?.protectionDays} day(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`,
+        );
+      }
+    } else {
+      for (const d of doomed) await open.repo.backend.remove({ type: 'snapshots', name: d.id });
+      stats.forgotten = doomed.map((d) => d.id);
+      removed += doomed.length;
+      if (doomed.length > 0)
+        io.log(
+          'info',
+          `retention removed ${doomed.length} restore point(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`,
+        );
+    }
+    if (doomed.length === 0 && !policyIsEmpty(policy))
+      io.log('info', `retention kept all ${mine.length} restore point(s)`);
+    if (recycle && recycle.expired.length > 0) {
+      const purged = await purgeSnapshots(open.repo, recycle.expired);
+      stats.purged = purged;
+      removed += purged.length;
+      io.log(
+        'info',
+        `purged ${purged.length} restore point(s) whose protection ended from the recycle bin: ${purged.map((id) => id.slice(0, 8)).join(', ')}`,
+      );
+    }
+    if (spec.retention?.prune && removed > 0) {
       io.phase('prune');
       const r = await prune(open.repo, { signal, ...(open.lock ? { lockName: open.lock.name } : {}) });
       stats.prune = r;
@@ -372,6 +418,33 @@ async function retentionWork(
         'info',
         `prune freed ${r.bytesFreed} bytes (${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked)`,
       );
+    }
+    if (recycle) {
+      // What the bin now holds, and the bytes only it needs: they are kept outside the quota.
+      const purged = new Set((stats.purged as string[] | undefined) ?? []);
+      const binIds = new Set([
+        ...recycle.bin.filter((id) => !purged.has(id)),
+        ...(protect ? doomed.map((d) => d.id) : []),
+      ]);
+      const { snapshots: now } = await open.repo.listSnapshots();
+      const bin = now.filter((s) => binIds.has(s.id));
+      if (bin.length === 0) stats.recycledBytes = 0;
+      else {
+        io.phase('measure recycle bin');
+        try {
+          await open.repo.loadIndex();
+          stats.recycledBytes = await exclusiveBytes(
+            open.repo,
+            now.filter((s) => !binIds.has(s.id)),
+            bin,
+            signal,
+          );
+        } catch (err) {
+          if (!isCairnError(err) || signal.aborted) throw err;
+          // The bin's restore points stay whatever their size: only the quota's view waits.
+          io.log('warning', `the recycle bin's size is unknown for now: ${err.message}`);
+        }
+      }
     }
   } finally {
     await open.close();
@@ -393,7 +466,14 @@ async function restoreWork(
   let warnings = 0;
   const open = await openRepository(repoRow, { lock: 'shared', command: 'restore (server)', index: true });
   try {
-    const snap = await open.repo.findSnapshot(p.snapshot);
+    // A tenant user's restore never reaches into the recycle bin: for it, those points are gone.
+    const hidden = new Set(t.recycle?.bin ?? []);
+    const snap = await open.repo.findSnapshot(p.snapshot, (s) => !hidden.has(s.id));
+    if (hidden.has(snap.id))
+      throw new CairnError(
+        'SNAPSHOT_NOT_FOUND',
+        `Cannot find snapshot ${p.snapshot}: no snapshot has that id`,
+      );
     io.log('info', `restoring restore point ${snap.id.slice(0, 12)} of ${snap.time} to ${p.target}`);
     // Plugins are looked for only when the snapshot has plugin entries to hand back.
     const needed =

@@ -93,6 +93,7 @@ export {
   type GroupKey,
   type RetentionPolicy,
 } from './forget.ts';
+export { exclusiveBytes, purgeSnapshots } from './recycle.ts';
 export { prune, walkNeeded, type MissingBlob, type PruneOptions, type PruneResult } from './prune.ts';
 export {
   repairIndex,
