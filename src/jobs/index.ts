@@ -100,3 +100,23 @@ export {
   type TenantUsage,
 } from './quota.ts';
 export { runWork, type WorkIO, type WorkTask } from './work.ts';
+export {
+  checkVolumeRequest,
+  discardVolume,
+  dropVolume,
+  growVolume,
+  makeVolume,
+  mountTenantVolumes,
+  mountVolume,
+  requireVolume,
+  unmountVolume,
+  volumeImageOf,
+  volumeMounted,
+  volumeState,
+  volumeTools,
+  VOLUME_MIN_BYTES,
+  VOLUME_MOUNT_OPTIONS,
+  XFS_MAGIC,
+  type MadeVolume,
+  type VolumeState,
+} from './volume.ts';
