@@ -162,6 +162,11 @@ export async function changeTenant(
   set: TenantSettings,
   by: string,
 ): Promise<TenantRow> {
+  if (tenant.volume_image && set.storageRoot !== undefined && set.storageRoot !== tenant.storage_root)
+    throw new CairnError(
+      'CONFLICT',
+      `storageRoot: tenant ${tenant.name}'s storage root is where its volume is mounted; it stays where it is`,
+    );
   if (set.storageRoot !== undefined && set.storageRoot !== tenant.storage_root) {
     const repos = await catalog.allRepositories(tenant.id);
     if (repos.length > 0)
@@ -170,11 +175,6 @@ export async function changeTenant(
         `storageRoot: tenant ${tenant.name} already has repositories in ${tenant.storage_root ?? 'places of its own'}; move them first`,
       );
   }
-  if (tenant.volume_image && set.storageRoot !== undefined && set.storageRoot !== tenant.storage_root)
-    throw new CairnError(
-      'CONFLICT',
-      `storageRoot: tenant ${tenant.name}'s storage root is where its volume is mounted; it stays where it is`,
-    );
   await checkTenantPlaces(catalog, tenancy, { name: tenant.name, ...set }, tenant.id);
   const { volumeBytes, ...rest } = set;
   if (volumeBytes !== undefined) {
