@@ -528,6 +528,14 @@ describe('tenant volumes: refusals create nothing; the API', { skip }, () => {
     assert.deepEqual(readdirSync(path.join(data, 'volumes')), []);
   });
 
+  it('checks the names given to provisioning: no repository outside the storage root', async () => {
+    const r = await cairn(['tenant', 'create', 'esc', '--data-dir', data, '--repository', '../../escape']);
+    assert.equal(r.code, 79, show(r));
+    assert.match(r.stderr, /repository: "\.\.\/\.\.\/escape" is not a name/);
+    assert.equal(existsSync(path.join(data, 'escape')), false);
+    await nothingOf('esc');
+  });
+
   it('POST and PATCH /api/v1/tenants take volumeBytes (system administrators); DELETE removes the volume', async () => {
     s = await testServer({ dataDir: data });
     const sys = await logon(s.url);
