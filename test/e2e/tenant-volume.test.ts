@@ -32,7 +32,7 @@ import { Catalog } from '../../src/catalog/index.ts';
 import { check } from '../../src/repo/index.ts';
 import { openRepository, refOf, XFS_MAGIC } from '../../src/jobs/index.ts';
 import { tenancyOf } from '../../src/api/index.ts';
-import { CAIRN, cairn, run, show } from './cli.testing.ts';
+import { CAIRN, cairn, run, show, start } from './cli.testing.ts';
 import { assertProblem, http, logon, testServer, waitTask, type TestServer } from './server-api.testing.ts';
 
 const MiB = 2 ** 20;
@@ -330,11 +330,11 @@ describe('tenant volumes: a tenant whose storage root is its own XFS volume', { 
       token,
       body: { repository: 'main', snapshot: 'latest', target: path.join(restoreRoot, 'none') },
     });
-    // The snapshot cannot even be found: the repository is not there.
-    if (restore.status === 202) {
-      const rt = await waitTask(s.url, token, (restore.body as { id: string }).id);
-      assert.equal(rt.result, 'failed', JSON.stringify(rt));
-    } else assert.ok(restore.status >= 400, JSON.stringify(restore.body));
+    assert.equal(restore.status, 202, JSON.stringify(restore.body));
+    const rt = await waitTask(s.url, token, (restore.body as { id: string }).id);
+    assert.equal(rt.result, 'failed', JSON.stringify(rt));
+    assert.match(String(rt.message), /\[VOLUME_UNAVAILABLE\]$/);
+    assert.equal(existsSync(path.join(restoreRoot, 'none')), false);
     assertProblem(
       await http(s.url, 'POST', '/api/v1/repositories', { token, body: { name: 'second' } }),
       503,
@@ -396,6 +396,19 @@ describe('tenant volumes: a tenant whose storage root is its own XFS volume', { 
       assert.equal((await http(s.url, 'DELETE', `/api/v1/jobs/${j}`, { token })).status, 204);
     const del = await http(s.url, 'DELETE', `/api/v1/repositories/${made.repository!.id}`, { token });
     assert.equal(del.status, 204, JSON.stringify(del.body));
+    // A volume in use (a shell in it) is not pulled away: refused, nothing deleted.
+    const shell = start('sleep', ['60'], { cwd: storage });
+    try {
+      const busy = await cairn(['tenant', 'delete', 'acme', '--data-dir', data]);
+      assert.equal(busy.code, 76, show(busy));
+      assert.match(busy.stderr, /Cannot unmount tenant acme's volume .*busy/);
+      assert.equal(mountAt(storage)?.fsType, 'xfs');
+      const still = await cairn(['tenant', 'show', 'acme', '--data-dir', data]);
+      assert.equal(still.code, 0, show(still));
+    } finally {
+      shell.child.kill();
+      await shell.done;
+    }
     const gone = await cairn(['tenant', 'delete', 'acme', '--data-dir', data]);
     assert.equal(gone.code, 0, show(gone));
     assert.equal(mountAt(storage), undefined);
