@@ -195,6 +195,20 @@ export const ERRORS = {
     retryable: false,
     summary: 'A file is under retention (object lock) and cannot be removed until the date in the message.',
   },
+  VOLUME_UNAVAILABLE: {
+    exit: 55,
+    http: 503,
+    retryable: false,
+    summary:
+      "A tenant's storage root is a volume of its own (a loop-mounted XFS image) and that volume is not mounted there: nothing of the tenant is read or written until it is (the message names the tenant, the image and the mount point). `cairn server` mounts recorded volumes when it starts.",
+  },
+  VOLUME_UNSUPPORTED: {
+    exit: 56,
+    http: 422,
+    retryable: false,
+    summary:
+      'This machine cannot make, mount or grow a tenant volume: the server does not run as root, a program (mkfs.xfs, mount, umount, losetup, xfs_growfs) is not on its PATH, or the kernel refused the loop mount (the message names the program and what it said).',
+  },
 
   CLONE_TARGET_EXISTS: {
     exit: 60,

@@ -44,6 +44,14 @@ const Settings = {
     }),
   ),
   maxRuns: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()])),
+  volumeBytes: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 2 ** 53,
+      description:
+        'a volume of its own: a sparse XFS image in the data directory, loop-mounted on the storage root (the server must run as root; at least 300 MiB, whole MiB). Given on a tenant that has one, it grows it: XFS cannot shrink',
+    }),
+  ),
   protectionDays: Type.Optional(
     Type.Integer({
       minimum: 0,

@@ -16,6 +16,7 @@ import {
   createRepository,
   loadConfig,
   measureAllRepositories,
+  mountTenantVolumes,
   openPlugins,
   pluginSettingsOf,
   Runner,
@@ -258,6 +259,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let sweeper: NodeJS.Timeout | undefined;
   try {
     const tenant = await catalog.ensureTenant(config?.tenant ?? 'default');
+    // Tenants' volumes are mounted before any run may write into their storage roots.
+    await mountTenantVolumes(catalog, say);
     await firstAdministrator(catalog, tenant.id, dataDir, env, say);
     const system: Actor = { tenantId: tenant.id, userId: null, userName: 'cairn' };
     if (config && options.config) {

@@ -7,8 +7,25 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalog, RepositoryRow, TenantRow } from '../catalog/index.ts';
-import { CairnError } from '../errors.ts';
-import { checkTenantPlaces, createRepository, tenantLists, type Actor, type Tenancy } from '../jobs/index.ts';
+import { CairnError, isCairnError, reason } from '../errors.ts';
+import {
+  checkTenantPlaces,
+  checkVolumeRequest,
+  createRepository,
+  discardVolume,
+  dropVolume,
+  growVolume,
+  makeVolume,
+  mountVolume,
+  NameSchema,
+  tenantLists,
+  unmountVolume,
+  validate,
+  volumeImageOf,
+  volumeMounted,
+  type Actor,
+  type Tenancy,
+} from '../jobs/index.ts';
 import { hashPassword, newToken } from './auth.ts';
 import { API } from './views.ts';
 
@@ -20,6 +37,11 @@ export interface TenantSettings {
   readonly webhookAllow?: readonly string[];
   readonly maxRuns?: number | null;
   readonly protectionDays?: number;
+  /**
+   * Bytes of a volume of its own: an XFS image loop-mounted on its storage root (made at least
+   * VOLUME_MIN_BYTES; a change grows it, it never shrinks).
+   */
+  readonly volumeBytes?: number;
 }
 
 export interface TenantInput extends TenantSettings {
@@ -43,13 +65,53 @@ export async function provisionTenant(
   input: TenantInput,
   by: string,
 ): Promise<Provisioned> {
+  // Names become paths (the repository's place) and log-on names: checked here for every caller.
+  for (const [field, value] of [
+    ['name', input.name],
+    ['repository', input.repository],
+    ['admin', input.admin],
+  ] as const)
+    if (typeof value === 'string' && validate(NameSchema, value).length > 0)
+      throw new CairnError(
+        'INVALID_INPUT',
+        `${field}: "${value}" is not a name (${String(NameSchema.description)})`,
+      );
   if (await catalog.tenantByName(input.name))
     throw new CairnError('CONFLICT', `Cannot create tenant ${input.name}: the name is taken`);
   const storageRoot =
     input.storageRoot === undefined ? path.join(tenancy.dataDir, 'tenants', input.name) : input.storageRoot;
   await checkTenantPlaces(catalog, tenancy, { ...input, storageRoot });
-  if (storageRoot && !/^s3:/i.test(storageRoot)) mkdirSync(storageRoot, { recursive: true, mode: 0o700 });
-  const tenant = await catalog.createTenant({ ...input, storageRoot });
+  let volume: { image: string; bytes: number } | null = null;
+  if (input.volumeBytes !== undefined) {
+    const image = volumeImageOf(tenancy.dataDir, input.name);
+    const bytes = checkVolumeRequest({ name: input.name, storageRoot, bytes: input.volumeBytes, image });
+    // The storage root is local: checkVolumeRequest refuses none and s3:.
+    await makeVolume({ name: input.name, storageRoot: storageRoot!, bytes, image });
+    volume = { image, bytes };
+  } else if (storageRoot && !/^s3:/i.test(storageRoot))
+    mkdirSync(storageRoot, { recursive: true, mode: 0o700 });
+  // Nothing half made: when a later step fails, the volume goes again with everything in it.
+  const undoVolume = async (err: unknown): Promise<never> => {
+    if (volume && storageRoot) {
+      try {
+        await dropVolume(input.name, volume.image, storageRoot);
+      } catch (e) {
+        throw new CairnError(
+          isCairnError(err) ? err.code : 'INTERNAL',
+          `${reason(err)}; and the volume made for it could not be removed (${reason(e)}): unmount ${storageRoot} and remove ${volume.image}`,
+          { cause: err },
+        );
+      }
+    }
+    throw err;
+  };
+  let tenant: TenantRow;
+  let madeUser: string | undefined;
+  try {
+    tenant = await catalog.createTenant({ ...input, storageRoot, volume });
+  } catch (err) {
+    return undoVolume(err);
+  }
   try {
     const actor: Actor = { tenantId: tenant.id, userId: null, userName: by };
     const repoName = input.repository === undefined ? 'main' : input.repository;
@@ -67,6 +129,7 @@ export async function provisionTenant(
         passwordHash: await hashPassword(password),
         role: 'administrator',
       });
+      madeUser = user.id;
       admin = { name: adminName, logon: user.name, password };
     }
     await catalog.audit({
@@ -79,14 +142,16 @@ export async function provisionTenant(
         quotaBytes: tenant.quota_bytes,
         repository: repository?.name ?? null,
         admin: admin?.logon ?? null,
+        volumeBytes: volume?.bytes ?? null,
       },
     });
     return { tenant, repository, admin };
   } catch (err) {
     // Nothing half made: a tenant whose repository or administrator failed is removed again.
     for (const r of await catalog.allRepositories(tenant.id)) await catalog.deleteRepository(tenant.id, r.id);
+    if (madeUser) await catalog.deleteUser(madeUser);
     await catalog.deleteTenant(tenant.id);
-    throw err;
+    return undoVolume(err);
   }
 }
 
@@ -97,6 +162,11 @@ export async function changeTenant(
   set: TenantSettings,
   by: string,
 ): Promise<TenantRow> {
+  if (tenant.volume_image && set.storageRoot !== undefined && set.storageRoot !== tenant.storage_root)
+    throw new CairnError(
+      'CONFLICT',
+      `storageRoot: tenant ${tenant.name}'s storage root is where its volume is mounted; it stays where it is`,
+    );
   if (set.storageRoot !== undefined && set.storageRoot !== tenant.storage_root) {
     const repos = await catalog.allRepositories(tenant.id);
     if (repos.length > 0)
@@ -106,7 +176,27 @@ export async function changeTenant(
       );
   }
   await checkTenantPlaces(catalog, tenancy, { name: tenant.name, ...set }, tenant.id);
-  await catalog.updateTenant(tenant.id, set);
+  const { volumeBytes, ...rest } = set;
+  if (volumeBytes !== undefined) {
+    if (tenant.volume_image) {
+      const bytes = await growVolume(tenant, volumeBytes);
+      await catalog.setTenantVolume(tenant.id, { image: tenant.volume_image, bytes });
+    } else {
+      // A tenant without a volume gets one on its (new) storage root, which must be empty.
+      const storageRoot = rest.storageRoot !== undefined ? rest.storageRoot : tenant.storage_root;
+      const image = volumeImageOf(tenancy.dataDir, tenant.name);
+      const bytes = checkVolumeRequest({ name: tenant.name, storageRoot, bytes: volumeBytes, image });
+      await makeVolume({ name: tenant.name, storageRoot: storageRoot!, bytes, image });
+      try {
+        await catalog.updateTenant(tenant.id, { storageRoot });
+        await catalog.setTenantVolume(tenant.id, { image, bytes });
+      } catch (err) {
+        await dropVolume(tenant.name, image, storageRoot!).catch(() => undefined);
+        throw err;
+      }
+    }
+  }
+  await catalog.updateTenant(tenant.id, rest);
   await catalog.audit({
     tenantId: tenant.id,
     user: by,
@@ -119,17 +209,38 @@ export async function changeTenant(
   return now;
 }
 
-/** Deletes a tenant without repositories, and the users that belonged to it alone. */
+/**
+ * Deletes a tenant without repositories, and the users that belonged to it alone; a volume of its
+ * own is unmounted and its image removed, with whatever it still holds.
+ */
 export async function removeTenant(catalog: Catalog, tenant: TenantRow, by: string): Promise<void> {
-  await catalog.deleteTenant(tenant.id);
+  if (tenant.volume_image) {
+    // Refused before the volume is touched: a tenant with repositories stays as it is.
+    const repos = await catalog.allRepositories(tenant.id);
+    if (repos.length > 0)
+      throw new CairnError(
+        'CONFLICT',
+        `Cannot delete the tenant: it still has repositories (${repos.map((r) => r.name).join(', ')}); delete them first`,
+      );
+    // A busy volume (a run, a shell in it) is refused here, with nothing deleted.
+    await unmountVolume(tenant);
+  }
+  try {
+    await catalog.deleteTenant(tenant.id);
+  } catch (err) {
+    if (tenant.volume_image) await mountVolume(tenant).catch(() => undefined);
+    throw err;
+  }
   // Its users (NAME@TENANT) go with it, so a new tenant of the same name starts without them.
   await catalog.deleteTenantUsers(tenant.name);
+  if (tenant.volume_image && tenant.storage_root)
+    await discardVolume(tenant.volume_image, tenant.storage_root);
   await catalog.audit({
     tenantId: null,
     user: by,
     action: 'tenant.delete',
     object: tenant.id,
-    detail: { name: tenant.name },
+    detail: { name: tenant.name, ...(tenant.volume_image ? { volumeRemoved: tenant.volume_bytes } : {}) },
   });
 }
 
@@ -147,6 +258,11 @@ export function tenantView(t: TenantRow) {
     webhookAllow: l.webhookAllow,
     maxRuns: t.max_runs,
     protectionDays: t.protection_days,
+    /** Its own volume's size; null: its storage root is a folder of the data disk. */
+    volumeBytes: t.volume_bytes,
+    volumeImage: t.volume_image,
+    /** Whether that volume is mounted on its storage root now; null without a volume. */
+    volumeMounted: volumeMounted(t),
     createdAt: t.created_at,
     updatedAt: t.updated_at,
     links: [

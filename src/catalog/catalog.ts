@@ -64,6 +64,8 @@ export interface NewTenant {
   readonly webhookAllow?: readonly string[];
   readonly maxRuns?: number | null;
   readonly protectionDays?: number;
+  /** Its volume: the image mounted on its storage root, and its size (only at creation). */
+  readonly volume?: { readonly image: string; readonly bytes: number } | null;
 }
 
 export interface NewScript {
@@ -157,6 +159,8 @@ export class Catalog {
       protection_days: t.protectionDays ?? 0,
       usage_bytes: null,
       updated_at: null,
+      volume_image: t.volume?.image ?? null,
+      volume_bytes: t.volume?.bytes ?? null,
     };
   }
 
@@ -172,8 +176,21 @@ export class Catalog {
     return row;
   }
 
+  /** Records a tenant's volume (its image and size), or that it has none. */
+  async setTenantVolume(id: string, volume: { image: string; bytes: number } | null): Promise<void> {
+    await this.db
+      .updateTable('tenants')
+      .set({
+        volume_image: volume?.image ?? null,
+        volume_bytes: volume?.bytes ?? null,
+        updated_at: this.iso(),
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
   /** Changes a tenant's settings; fields left out stay as they are. */
-  async updateTenant(id: string, t: Partial<Omit<NewTenant, 'name'>>): Promise<void> {
+  async updateTenant(id: string, t: Partial<Omit<NewTenant, 'name' | 'volume'>>): Promise<void> {
     const set: Partial<TenantRow> = { updated_at: this.iso() };
     if (t.storageRoot !== undefined) set.storage_root = t.storageRoot;
     if (t.quotaBytes !== undefined) set.quota_bytes = t.quotaBytes;

@@ -180,6 +180,15 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // A tenant's storage root may be a volume of its own (issue 19): a sparse XFS image in the data
+  // directory, loop-mounted on the storage root. The server mounts recorded volumes at its start
+  // and refuses a tenant's runs while its volume is not mounted.
+  '0003_tenant_volumes': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('tenants').addColumn('volume_image', 'text').execute();
+      await db.schema.alterTable('tenants').addColumn('volume_bytes', 'double precision').execute();
+    },
+  },
   // Insider protection (issue 19): restore points that a tenant's retention forgets stay in the
   // repository, hidden from the tenant, for the protection period the system administrator set;
   // the bytes only they need are kept outside the tenant's quota.

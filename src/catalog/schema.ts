@@ -25,6 +25,10 @@ export interface TenantRow {
   /** The stored size of all its repositories when last measured. */
   usage_bytes: number | null;
   updated_at: string | null;
+  /** The XFS image loop-mounted on its storage root (its own volume); null: a folder of the data disk. */
+  volume_image: string | null;
+  /** The image's size in bytes (what the volume's file system spans); null without a volume. */
+  volume_bytes: number | null;
 }
 
 export interface UserRow {

@@ -25,6 +25,7 @@ interface SettingFlags {
   readonly webhookAllow?: string[];
   readonly maxRuns?: string;
   readonly protectionDays?: string;
+  readonly volume?: string;
 }
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
@@ -46,6 +47,10 @@ function settingOptions(c: Command): Command {
     .option(
       '--protection-days <n>',
       'days a restore point it deletes is to be kept (recorded; not yet enforced)',
+    )
+    .option(
+      '--volume <size>',
+      'its storage root as a volume of its own: a sparse XFS image loop-mounted there (root; at least 300MiB); set: grows it',
     );
 }
 
@@ -75,6 +80,7 @@ function settingsOf(f: SettingFlags) {
     ...(f.protectionDays !== undefined
       ? { protectionDays: count(f.protectionDays, '--protection-days', 3650) }
       : {}),
+    ...(f.volume !== undefined ? { volumeBytes: parseSize(f.volume, '--volume') } : {}),
   };
 }
 
@@ -115,6 +121,7 @@ function describe(v: ReturnType<typeof tenantView>): string {
     `  webhooks to:     ${v.webhookAllow.join(', ') || '(none)'}`,
     `  runs at once:    ${v.maxRuns ?? 'no limit of its own'}`,
     `  protection days: ${v.protectionDays}`,
+    `  volume:          ${v.volumeBytes === null ? '(none: a folder of the data disk)' : `${formatBytes(v.volumeBytes)} XFS, ${v.volumeImage ?? ''}, ${v.volumeMounted ? 'mounted' : 'NOT MOUNTED (its runs fail until it is)'}`}`,
   ];
   return lines.join('\n');
 }
@@ -128,10 +135,13 @@ export function registerTenant(program: Command): void {
       `
 Examples:
   cairn tenant create acme --quota 500GiB --source-root /srv/acme --restore-root /srv/acme/restore
+  cairn tenant create beta --volume 50GiB   (its storage root a loop-mounted XFS volume; root only)
+  cairn tenant set beta --volume 80GiB      (grows it; XFS cannot shrink)
   cairn tenant list
   cairn tenant set acme --quota 1TiB
   cairn tenant show acme --json
-  cairn tenant delete acme          (only once it has no repositories)
+  cairn tenant delete acme          (only once it has no repositories; a volume is unmounted and
+                                     its image removed with whatever it still holds)
 
 A tenant's users never name a path or a program of the server: they back up folders under its
 source roots, restore into its restore roots, make repositories by name in its storage root, and
@@ -152,9 +162,12 @@ run only the scripts granted to it (docs/security.md).`,
       ) => {
         const g = cmd.optsWithGlobals<GlobalOptions>();
         const api = await import('../api/index.ts');
-        const { NameSchema, validate } = await import('../jobs/index.ts');
+        const { NameSchema, validate, volumeTools } = await import('../jobs/index.ts');
         if (validate(NameSchema, name).length > 0)
           throw new CairnError('USAGE', `Cannot create tenant "${name}": ${String(NameSchema.description)}`);
+        // A machine that cannot mount says so before anything is made, the data directory too.
+        if (flags.volume !== undefined)
+          volumeTools(`Cannot give tenant ${name} a volume`, ['mkfs.xfs', 'mount', 'umount']);
         await withCatalog(
           flags,
           async (catalog, tenancy) => {
@@ -207,7 +220,7 @@ run only the scripts granted to it (docs/security.md).`,
         }
         for (const t of all)
           process.stdout.write(
-            `${t.name.padEnd(24)} ${t.quotaBytes === null ? 'no quota'.padEnd(12) : formatBytes(t.quotaBytes).padEnd(12)} ${t.usageBytes === null ? '' : `${formatBytes(t.usageBytes)} used`}\n`,
+            `${t.name.padEnd(24)} ${t.quotaBytes === null ? 'no quota'.padEnd(12) : formatBytes(t.quotaBytes).padEnd(12)} ${t.usageBytes === null ? '' : `${formatBytes(t.usageBytes)} used`}${t.volumeBytes === null ? '' : ` (volume ${formatBytes(t.volumeBytes)}${t.volumeMounted ? '' : ', not mounted'})`}\n`,
           );
         if (all.length === 0) process.stdout.write('no tenants\n');
       });

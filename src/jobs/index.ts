@@ -109,3 +109,23 @@ export {
   sweepRecycleBins,
   type SweepResult,
 } from './recycle.ts';
+export {
+  checkVolumeRequest,
+  discardVolume,
+  dropVolume,
+  growVolume,
+  makeVolume,
+  mountTenantVolumes,
+  mountVolume,
+  requireVolume,
+  unmountVolume,
+  volumeImageOf,
+  volumeMounted,
+  volumeState,
+  volumeTools,
+  VOLUME_MIN_BYTES,
+  VOLUME_MOUNT_OPTIONS,
+  XFS_MAGIC,
+  type MadeVolume,
+  type VolumeState,
+} from './volume.ts';

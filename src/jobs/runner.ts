@@ -28,6 +28,7 @@ import {
   type Tenancy,
 } from './tenancy.ts';
 import { binOf, recordRecycle, recycleTaskFor } from './recycle.ts';
+import { requireVolume } from './volume.ts';
 import { runWork, type BackupRunParams, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
 
 export { jobTag, type BackupRunParams, type RestoreParams } from './work.ts';
@@ -280,6 +281,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
     try {
       repoRow = await this.#catalog.repository(run.tenant_id, run.repository_id);
       if (!repoRow) throw new CairnError('NOT_FOUND', `the repository of this run no longer exists`);
+      // A tenant whose storage is a volume of its own: nothing runs while it is not mounted.
+      requireVolume(await this.#catalog.tenant(run.tenant_id));
       if (run.kind === 'backup') {
         job = run.job_id ? await this.#catalog.job(run.tenant_id, run.job_id) : undefined;
         if (!job) throw new CairnError('NOT_FOUND', `job ${run.job_name} no longer exists`);

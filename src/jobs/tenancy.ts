@@ -25,6 +25,7 @@ import { isDirective } from '../plugins/index.ts';
 import { Repository } from '../repo/index.ts';
 import { backendFor, type RepoRef } from './repos.ts';
 import type { Hook, JobSpec, ScriptSpec } from './spec.ts';
+import { requireVolume } from './volume.ts';
 
 /**
  * The server's own key (32 random bytes in `server.key` of the data directory, mode 0600). It wraps
@@ -361,6 +362,8 @@ export async function createTenantRepository(
       'CONFLICT',
       `Cannot create repository ${name}: tenant ${tenant.name} has no storage root (the system administrator sets one: cairn tenant set ${tenant.name} --storage-root DIR)`,
     );
+  // Never into the bare folder beneath a volume that is not mounted.
+  requireVolume(tenant);
   const location = locationIn(tenant.storage_root, name);
   if (!/^s3:/i.test(location)) {
     mkdirSync(tenant.storage_root, { recursive: true, mode: 0o700 });
