@@ -149,7 +149,9 @@ async function firstAdministrator(
   say: (l: string) => void,
 ): Promise<void> {
   const file = initialPasswordPath(dataDir);
-  if ((await catalog.countUsers()) > 0) {
+  // Tenant users (made by `cairn tenant create` before the first start) do not count: only a
+  // system administrator can provision anything through the server.
+  if ((await catalog.systemAdmins()).length > 0) {
     // Until the first administrator changes the password the server chose, say where it is; once
     // changed, the file is stale and goes.
     const found = await checkInitialPassword(
