@@ -180,6 +180,16 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // A tenant's bandwidth: bytes a second its runs may write to its repositories, all together
+  // (issue 19); null: no limit.
+  '0004_tenant_bandwidth': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('tenants')
+        .addColumn('bandwidth_bytes_per_second', 'double precision')
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
