@@ -43,7 +43,18 @@ const Settings = {
       description: "URL prefixes its jobs' webhooks may call",
     }),
   ),
-  maxRuns: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()])),
+  maxRuns: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()], {
+      description:
+        'its runs (backups with their retention, restores) at once on all servers sharing the catalog; more wait queued; null: no limit of its own',
+    }),
+  ),
+  bandwidthBytesPerSecond: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1024, maximum: 2 ** 53 }), Type.Null()], {
+      description:
+        'bytes a second all its runs together may write to its repositories (at least 1 KiB/s); slows them, never fails them; null: no limit',
+    }),
+  ),
   protectionDays: Type.Optional(
     Type.Integer({
       minimum: 0,

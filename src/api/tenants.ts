@@ -19,6 +19,7 @@ export interface TenantSettings {
   readonly restoreRoots?: readonly string[];
   readonly webhookAllow?: readonly string[];
   readonly maxRuns?: number | null;
+  readonly bandwidthBytesPerSecond?: number | null;
   readonly protectionDays?: number;
 }
 
@@ -146,6 +147,7 @@ export function tenantView(t: TenantRow) {
     restoreRoots: l.restoreRoots,
     webhookAllow: l.webhookAllow,
     maxRuns: t.max_runs,
+    bandwidthBytesPerSecond: t.bandwidth_bytes_per_second,
     protectionDays: t.protection_days,
     createdAt: t.created_at,
     updatedAt: t.updated_at,

@@ -24,6 +24,7 @@ interface SettingFlags {
   readonly restoreRoot?: string[];
   readonly webhookAllow?: string[];
   readonly maxRuns?: string;
+  readonly bandwidth?: string;
   readonly protectionDays?: string;
 }
 
@@ -44,6 +45,10 @@ function settingOptions(c: Command): Command {
     .option('--webhook-allow <url>', 'a URL prefix its webhooks may call (repeat; "none" clears)', collect)
     .option('--max-runs <n>', 'its runs at once ("none": no limit of its own)')
     .option(
+      '--bandwidth <size>',
+      'bytes a second its runs may write to its repositories together, e.g. 10MiB ("none": no limit)',
+    )
+    .option(
       '--protection-days <n>',
       'days a restore point it deletes is to be kept (recorded; not yet enforced)',
     );
@@ -53,6 +58,13 @@ function count(text: string, option: string, max: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > max)
     throw new CairnError('USAGE', `${option}: expected a whole number from 0 to ${max}, got "${text}"`);
+  return n;
+}
+
+/** "10MiB" or "10MiB/s" → bytes a second, at least 1 KiB. */
+function rate(text: string): number {
+  const n = parseSize(text.replace(/\s*\/\s*s$/i, ''), '--bandwidth');
+  if (n < 1024) throw new CairnError('USAGE', `Cannot use --bandwidth ${text}: the least is 1KiB (a second)`);
   return n;
 }
 
@@ -71,6 +83,9 @@ function settingsOf(f: SettingFlags) {
     ...(f.webhookAllow ? { webhookAllow: roots(f.webhookAllow) } : {}),
     ...(f.maxRuns !== undefined
       ? { maxRuns: f.maxRuns === 'none' ? null : count(f.maxRuns, '--max-runs', 1000) || null }
+      : {}),
+    ...(f.bandwidth !== undefined
+      ? { bandwidthBytesPerSecond: f.bandwidth === 'none' ? null : rate(f.bandwidth) }
       : {}),
     ...(f.protectionDays !== undefined
       ? { protectionDays: count(f.protectionDays, '--protection-days', 3650) }
@@ -114,6 +129,7 @@ function describe(v: ReturnType<typeof tenantView>): string {
     `  restore roots:   ${v.restoreRoots.join(', ') || '(none)'}`,
     `  webhooks to:     ${v.webhookAllow.join(', ') || '(none)'}`,
     `  runs at once:    ${v.maxRuns ?? 'no limit of its own'}`,
+    `  bandwidth:       ${v.bandwidthBytesPerSecond === null ? 'no limit' : `${formatBytes(v.bandwidthBytesPerSecond)}/s, its runs together`}`,
     `  protection days: ${v.protectionDays}`,
   ];
   return lines.join('\n');
@@ -129,7 +145,7 @@ export function registerTenant(program: Command): void {
 Examples:
   cairn tenant create acme --quota 500GiB --source-root /srv/acme --restore-root /srv/acme/restore
   cairn tenant list
-  cairn tenant set acme --quota 1TiB
+  cairn tenant set acme --quota 1TiB --max-runs 2 --bandwidth 10MiB
   cairn tenant show acme --json
   cairn tenant delete acme          (only once it has no repositories)
 
