@@ -151,7 +151,7 @@ describe('tenant limits', () => {
       tokens[name] = token;
     };
     const run = async (name: string): Promise<RunView> => {
-      const a = await http(s.url, 'GET', `/api/v1/runs/${ids[name]}`, { token: tokens[name] });
+      const a = await http(s.url, 'GET', `/api/v1/runs/${ids[name]}`, { token: tokens[name]! });
       assert.equal(a.status, 200, JSON.stringify(a.body));
       return a.body as RunView;
     };
