@@ -977,11 +977,13 @@ export class Catalog {
             ? `waiting: repository ${p.name} runs ${pn} of ${p.max_concurrent}`
             : null;
       if (why === run.message || (why === null && !run.message?.startsWith('waiting:'))) continue;
+      // Only from the message read: of servers sharing the catalog, one tells a new reason.
       const r = await this.db
         .updateTable('runs')
         .set({ message: why })
         .where('id', '=', run.id)
         .where('state', '=', 'queued')
+        .where('message', run.message === null ? 'is' : '=', run.message)
         .executeTakeFirst();
       if (why !== null && Number(r.numUpdatedRows) > 0)
         changed.push({ run: { ...run, message: why }, reason: why });

@@ -276,7 +276,7 @@ describe('tenants in the web UI', () => {
     );
     assert.deepEqual(job?.hooks, [{ on: ['end'], command: ['sh', '-c', 'echo "run $CAIRN_RUN_ID ended"'] }]);
     // Edited again, the command reads as it was typed.
-    await page.goto(`${s.url}/jobs/${job!.id}/edit`);
+    await page.goto(`${s.url}/jobs/${job.id}/edit`);
     await heading(page, 'Edit job tell');
     assert.equal(
       await page.getByLabel('Hook 1: command').inputValue(),
