@@ -54,7 +54,12 @@ export class BandwidthBook {
   /** Reads the limits of the tenants whose runs are running again: a change holds from now. */
   async refresh(catalog: Catalog): Promise<void> {
     if (this.#batches.size === 0) return;
-    for (const t of await catalog.tenantLimits([...this.#batches.keys()]))
-      this.#batches.get(t.id)?.bucket.setRate(t.bandwidth_bytes_per_second);
+    const open = new Map(this.#batches);
+    for (const t of await catalog.tenantLimits([...open.keys()])) {
+      // A bucket opened while the limits were read has read them itself.
+      const batch = open.get(t.id);
+      if (batch !== undefined && this.#batches.get(t.id) === batch)
+        batch.bucket.setRate(t.bandwidth_bytes_per_second);
+    }
   }
 }

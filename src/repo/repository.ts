@@ -473,7 +473,7 @@ export class Repository {
   async writeIndexFile(content: IndexContent): Promise<string> {
     const bytes = sealFile(this.key, 'index', encodeIndex(content), false);
     const name = sha256(bytes).toString('hex');
-    await this.pace?.take(bytes.length);
+    await this.pace?.take(bytes.length, 'index');
     await this.backend.write({ type: 'index', name }, [bytes]);
     return name;
   }
@@ -546,7 +546,7 @@ export class Repository {
         (async () => {
           let r;
           try {
-            await this.pace?.take(pack.size);
+            await this.pace?.take(pack.size, 'pack');
             r = await this.backend.compose('data', pack.segments, c.source);
           } finally {
             this.uploadLimiter.release();
@@ -610,13 +610,14 @@ export class Repository {
   private async timedWrite(handle: Handle, parts: readonly Uint8Array[]): Promise<void> {
     const monitor = this.monitor;
     const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
+    const kind = handle.type === 'index' ? 'index' : 'pack';
     if (monitor === undefined) {
-      await this.pace?.take(bytes);
+      await this.pace?.take(bytes, kind);
       return this.backend.write(handle, parts);
     }
     monitor.clock.begin('write');
     try {
-      await this.pace?.take(bytes);
+      await this.pace?.take(bytes, kind);
       await this.backend.write(handle, parts);
     } finally {
       monitor.clock.end('write');
@@ -708,7 +709,7 @@ export class Repository {
     const bytes = sealFile(this.key, 'snapshot', Buffer.from(JSON.stringify(snapshot)));
     const id = sha256(bytes).toString('hex');
     this.budget?.charge(bytes.length);
-    await this.pace?.take(bytes.length);
+    await this.pace?.take(bytes.length, 'snapshot');
     await this.backend.write({ type: 'snapshots', name: id }, [bytes]);
     return id;
   }

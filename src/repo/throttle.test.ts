@@ -109,7 +109,26 @@ describe('SharedTokenBucket', () => {
     const waiting = b.take(10_000, abort.signal);
     setTimeout(() => abort.abort(new CairnError('INTERRUPTED', 'canceled by request')), 20);
     await assert.rejects(waiting, (err: unknown) => isCairnError(err, 'INTERRUPTED'));
-    await assert.rejects(b.pace(abort.signal).take(1), (err: unknown) => isCairnError(err, 'INTERRUPTED'));
+    await assert.rejects(b.take(1, abort.signal), (err: unknown) => isCairnError(err, 'INTERRUPTED'));
+  });
+
+  it("as a cancelled backup's pace: no pack or restore point is written, its index file at once", async () => {
+    // One byte a second: a wait that is not ended would outlast the test.
+    const b = SharedTokenBucket.create(1, { burstSeconds: 0 });
+    const abort = new AbortController();
+    const pace = b.pace(abort.signal);
+    const pack = pace.take(10_000, 'pack');
+    const index = pace.take(10_000, 'index');
+    setTimeout(() => abort.abort(new CairnError('INTERRUPTED', 'canceled by request')), 20);
+    await assert.rejects(pack, (err: unknown) => isCairnError(err, 'INTERRUPTED'));
+    await index;
+    await assert.rejects(pace.take(1, 'pack'), (err: unknown) => isCairnError(err, 'INTERRUPTED'));
+    await assert.rejects(pace.take(1, 'snapshot'), (err: unknown) => isCairnError(err, 'INTERRUPTED'));
+    const first = await Promise.race([
+      pace.take(10_000, 'index').then(() => 'written'),
+      new Promise((resolve) => setImmediate(() => resolve('still waiting'))),
+    ]);
+    assert.equal(first, 'written');
   });
 
   it('loses no reservation when two worker threads take from one bucket at once', async () => {

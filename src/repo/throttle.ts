@@ -15,10 +15,13 @@
  */
 import { CairnError } from '../errors.ts';
 
+/** What a repository writes: a pack, an index file, a restore point. */
+export type WriteKind = 'pack' | 'index' | 'snapshot';
+
 /** What a repository asks before it writes (see Repository.pace). */
 export interface WritePace {
-  /** Resolves once `bytes` may be written; rejects when the writing is cancelled meanwhile. */
-  take(bytes: number): Promise<void>;
+  /** Resolves once `bytes` may be written; rejects when the writing is cancelled (see pace()). */
+  take(bytes: number, kind: WriteKind): Promise<void>;
 }
 
 /** Milliseconds on a clock that all threads of the process share (wall time, monotonic per thread). */
@@ -33,6 +36,11 @@ export interface BucketOptions {
   readonly now?: () => number;
   /** Seconds of the rate a writer idle that long may write at once (default 1). */
   readonly burstSeconds?: number;
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const why: unknown = signal?.reason;
+  return why instanceof Error ? why : new CairnError('INTERRUPTED', 'the write was cancelled');
 }
 
 export class SharedTokenBucket {
@@ -86,16 +94,22 @@ export class SharedTokenBucket {
     }
   }
 
-  /** Waits until `bytes` may be written; a signal that aborts ends the wait with its reason. */
-  async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
+  /**
+   * Waits until `bytes` may be written. A signal that aborts ends the wait: with its reason, or
+   * (`onAbort: 'go'`) at once, as if the bytes were earned.
+   */
+  async take(bytes: number, signal?: AbortSignal, onAbort: 'fail' | 'go' = 'fail'): Promise<void> {
+    if (signal?.aborted) {
+      if (onAbort === 'go') return;
+      throw abortReason(signal);
+    }
     const ms = this.reserve(bytes);
     if (ms <= 0) return;
     await new Promise<void>((resolve, reject) => {
       const stop = () => {
         clearTimeout(timer);
-        const why: unknown = signal?.reason;
-        reject(why instanceof Error ? why : new CairnError('INTERRUPTED', 'the write was cancelled'));
+        if (onAbort === 'go') resolve();
+        else reject(abortReason(signal));
       };
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', stop);
@@ -105,8 +119,12 @@ export class SharedTokenBucket {
     });
   }
 
-  /** The bucket as a repository's pace, its waits ended by `signal`. */
+  /**
+   * The bucket as a repository's pace, for a writing that `signal` cancels: a pack or restore point
+   * waiting then is not written (the wait fails with the signal's reason), while an index file is
+   * written at once — what a cancelled backup salvages, the index of the packs it wrote, is kept.
+   */
   pace(signal?: AbortSignal): WritePace {
-    return { take: (bytes) => this.take(bytes, signal) };
+    return { take: (bytes, kind) => this.take(bytes, signal, kind === 'index' ? 'go' : 'fail') };
   }
 }

@@ -324,6 +324,28 @@ describe('tenant limits', () => {
 
     tc.diagnostic(`two runs at once: ${both} bytes written in ${span} s (no less than ${both / rate} s)`);
 
+    // At the least rate (1 KiB/s) 3 MiB would take an hour: a cancel ends the run's waits.
+    const least = await http(s.url, 'PATCH', `/api/v1/tenants/${slow.id}`, {
+      token: sys,
+      body: { bandwidthBytesPerSecond: 1024 },
+    });
+    assert.equal(least.status, 200, JSON.stringify(least.body));
+    const crawl = await backup('crawl', 'main', folder('crawl', 3 * MiB));
+    const crawlRun = link(
+      (await http(s.url, 'GET', `/api/v1/tasks/${crawl.id}`, { token: slow.token })).body,
+      'run',
+    ).href;
+    await until('the slow backup writes', async () => {
+      const r = (await http(s.url, 'GET', crawlRun, { token: slow.token })).body as RunView & {
+        progress: { phase: string } | null;
+      };
+      return r.progress?.phase === 'backup' ? true : undefined;
+    });
+    const cancel = await http(s.url, 'POST', `${crawlRun}/cancel`, { token: slow.token });
+    assert.ok([200, 202].includes(cancel.status), JSON.stringify(cancel.body));
+    const ended = await waitTask(s.url, slow.token, crawl.id, 60_000);
+    assert.equal(ended.result, 'canceled', JSON.stringify(ended));
+
     // The system administrator lifts the limit: the field is null again.
     const lifted = await http(s.url, 'PATCH', `/api/v1/tenants/${slow.id}`, {
       token: sys,
