@@ -43,7 +43,18 @@ const Settings = {
       description: "URL prefixes its jobs' webhooks may call",
     }),
   ),
-  maxRuns: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()])),
+  maxRuns: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()], {
+      description:
+        'its runs (backups with their retention, restores) at once on all servers sharing the catalog; more wait queued; null: no limit of its own',
+    }),
+  ),
+  bandwidthBytesPerSecond: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1024, maximum: 2 ** 53 }), Type.Null()], {
+      description:
+        'bytes a second all its runs together may write to its repositories (at least 1 KiB/s); slows them, never fails them; null: no limit',
+    }),
+  ),
   volumeBytes: Type.Optional(
     Type.Integer({
       minimum: 1,
@@ -57,7 +68,7 @@ const Settings = {
       minimum: 0,
       maximum: 3650,
       description:
-        'days a restore point the tenant deletes is to be kept before it is removed (recorded; not yet enforced: deleted restore points are removed at once)',
+        'insider protection: days a restore point its retention forgets stays in its recycle bin (hidden from the tenant, outside its quota, restorable by the system administrator) before it is purged; 0: removed at once',
     }),
   ),
 };

@@ -36,6 +36,7 @@ export interface TenantSettings {
   readonly restoreRoots?: readonly string[];
   readonly webhookAllow?: readonly string[];
   readonly maxRuns?: number | null;
+  readonly bandwidthBytesPerSecond?: number | null;
   readonly protectionDays?: number;
   /**
    * Bytes of a volume of its own: an XFS image loop-mounted on its storage root (made at least
@@ -257,6 +258,7 @@ export function tenantView(t: TenantRow) {
     restoreRoots: l.restoreRoots,
     webhookAllow: l.webhookAllow,
     maxRuns: t.max_runs,
+    bandwidthBytesPerSecond: t.bandwidth_bytes_per_second,
     protectionDays: t.protection_days,
     /** Its own volume's size; null: its storage root is a folder of the data disk. */
     volumeBytes: t.volume_bytes,

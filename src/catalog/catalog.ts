@@ -63,6 +63,7 @@ export interface NewTenant {
   readonly restoreRoots?: readonly string[];
   readonly webhookAllow?: readonly string[];
   readonly maxRuns?: number | null;
+  readonly bandwidthBytesPerSecond?: number | null;
   readonly protectionDays?: number;
   /** Its volume: the image mounted on its storage root, and its size (only at creation). */
   readonly volume?: { readonly image: string; readonly bytes: number } | null;
@@ -79,6 +80,9 @@ export interface NewScript {
 }
 
 const newId = (): string => randomUUID();
+
+/** The key of the PostgreSQL advisory lock under which runs are claimed ("cairn" + 1). */
+const CLAIM_LOCK = 0x636169726e01;
 
 function clampPage(q: PageQuery): { skip: number; limit: number } {
   return {
@@ -156,6 +160,7 @@ export class Catalog {
       restore_roots: JSON.stringify(t.restoreRoots ?? []),
       webhook_allow: JSON.stringify(t.webhookAllow ?? []),
       max_runs: t.maxRuns ?? null,
+      bandwidth_bytes_per_second: t.bandwidthBytesPerSecond ?? null,
       protection_days: t.protectionDays ?? 0,
       usage_bytes: null,
       updated_at: null,
@@ -198,6 +203,7 @@ export class Catalog {
     if (t.restoreRoots !== undefined) set.restore_roots = JSON.stringify(t.restoreRoots);
     if (t.webhookAllow !== undefined) set.webhook_allow = JSON.stringify(t.webhookAllow);
     if (t.maxRuns !== undefined) set.max_runs = t.maxRuns;
+    if (t.bandwidthBytesPerSecond !== undefined) set.bandwidth_bytes_per_second = t.bandwidthBytesPerSecond;
     if (t.protectionDays !== undefined) set.protection_days = t.protectionDays;
     await this.db.updateTable('tenants').set(set).where('id', '=', id).execute();
   }
@@ -227,6 +233,18 @@ export class Catalog {
 
   tenantByName(name: string): Promise<TenantRow | undefined> {
     return this.db.selectFrom('tenants').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  /** The run limits of some tenants (the runner's refresh of running tenants' bandwidth). */
+  async tenantLimits(
+    ids: readonly string[],
+  ): Promise<Pick<TenantRow, 'id' | 'max_runs' | 'bandwidth_bytes_per_second'>[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .selectFrom('tenants')
+      .select(['id', 'max_runs', 'bandwidth_bytes_per_second'])
+      .where('id', 'in', [...ids])
+      .execute();
   }
 
   listTenants(): Promise<TenantRow[]> {
@@ -919,45 +937,117 @@ export class Catalog {
   }
 
   /**
-   * Takes the oldest queued run that may start now and whose repository has a free slot, and marks
-   * it running for `worker`. On PostgreSQL the candidates are locked with SKIP LOCKED and the
-   * repository row with FOR UPDATE, so several servers sharing the catalog never take one run twice
-   * nor exceed a repository's limit.
+   * Takes the oldest queued run that may start now — its time has come, its repository has a free
+   * slot (max_concurrent) and its tenant runs fewer than its max_runs — and marks it running for
+   * `worker`. The limits are part of the query, so runs held back by one tenant's limit never hide
+   * another tenant's run behind them. On PostgreSQL claims are made one at a time over all servers
+   * sharing the catalog (a transaction-scoped advisory lock), so none exceeds a limit by counting
+   * beside another.
    */
   async claimRun(worker: string): Promise<RunRow | undefined> {
     const pgsql = this.kind === 'postgres';
     return this.db.transaction().execute(async (tx) => {
+      if (pgsql) await sql`select pg_advisory_xact_lock(${sql.lit(CLAIM_LOCK)})`.execute(tx);
       let q = tx
         .selectFrom('runs')
         .selectAll()
         .where('state', '=', 'queued')
         .where('not_before', '<=', this.iso())
+        .where(
+          sql<boolean>`not exists (select 1 from repositories p where p.id = runs.repository_id and p.max_concurrent <= (select count(*) from runs r where r.repository_id = p.id and r.state = 'running'))`,
+        )
+        .where(
+          sql<boolean>`not exists (select 1 from tenants t where t.id = runs.tenant_id and t.max_runs is not null and t.max_runs <= (select count(*) from runs r where r.tenant_id = t.id and r.state = 'running'))`,
+        )
         .orderBy('queued_at')
-        .limit(20);
+        .limit(1);
       if (pgsql) q = q.forUpdate().skipLocked();
-      const candidates = await q.execute();
-      for (const run of candidates) {
-        let rq = tx.selectFrom('repositories').select(['max_concurrent']).where('id', '=', run.repository_id);
-        if (pgsql) rq = rq.forUpdate();
-        const repo = await rq.executeTakeFirst();
-        const running = await tx
-          .selectFrom('runs')
-          .select((eb) => eb.fn.countAll<string | number>().as('n'))
-          .where('repository_id', '=', run.repository_id)
-          .where('state', '=', 'running')
-          .executeTakeFirstOrThrow();
-        if (repo && Number(running.n) >= repo.max_concurrent) continue;
-        const started = this.iso();
-        await tx
-          .updateTable('runs')
-          .set({ state: 'running', started_at: started, claimed_by: worker })
-          .where('id', '=', run.id)
-          .where('state', '=', 'queued')
-          .execute();
-        return { ...run, state: 'running', started_at: started, claimed_by: worker };
-      }
-      return undefined;
+      const run = await q.executeTakeFirst();
+      if (!run) return undefined;
+      const started = this.iso();
+      const r = await tx
+        .updateTable('runs')
+        .set({ state: 'running', started_at: started, claimed_by: worker, message: null })
+        .where('id', '=', run.id)
+        .where('state', '=', 'queued')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return undefined;
+      return { ...run, state: 'running', started_at: started, claimed_by: worker, message: null };
     });
+  }
+
+  /**
+   * The queued runs whose time has come but which wait for a limit: their tenant's runs at once
+   * (max_runs) or their repository's (max_concurrent). The reason — "waiting: tenant acme runs 2
+   * of 2" — becomes the run's message, where the run view shows it, and goes once it no longer
+   * holds. Returns the runs whose reason is new, for their logs.
+   */
+  async noteWaiting(): Promise<{ run: RunRow; reason: string }[]> {
+    const queued = await this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('state', '=', 'queued')
+      .where('not_before', '<=', this.iso())
+      .orderBy('queued_at')
+      .limit(500)
+      .execute();
+    if (queued.length === 0) return [];
+    const counts = async (column: 'tenant_id' | 'repository_id') =>
+      new Map(
+        (
+          await this.db
+            .selectFrom('runs')
+            .select([column, (eb) => eb.fn.countAll<string | number>().as('n')])
+            .where('state', '=', 'running')
+            .groupBy(column)
+            .execute()
+        ).map((x) => [(x as Record<string, unknown>)[column] as string, Number(x.n)]),
+      );
+    const byTenant = await counts('tenant_id');
+    const byRepository = await counts('repository_id');
+    const tenants = new Map(
+      (
+        await this.db
+          .selectFrom('tenants')
+          .select(['id', 'name', 'max_runs'])
+          .where('id', 'in', [...new Set(queued.map((r) => r.tenant_id))])
+          .execute()
+      ).map((t) => [t.id, t]),
+    );
+    const repositories = new Map(
+      (
+        await this.db
+          .selectFrom('repositories')
+          .select(['id', 'name', 'max_concurrent'])
+          .where('id', 'in', [...new Set(queued.map((r) => r.repository_id))])
+          .execute()
+      ).map((p) => [p.id, p]),
+    );
+    const changed: { run: RunRow; reason: string }[] = [];
+    for (const run of queued) {
+      const t = tenants.get(run.tenant_id);
+      const p = repositories.get(run.repository_id);
+      const tn = byTenant.get(run.tenant_id) ?? 0;
+      const pn = byRepository.get(run.repository_id) ?? 0;
+      const why =
+        t && t.max_runs !== null && tn >= t.max_runs
+          ? `waiting: tenant ${t.name} runs ${tn} of ${t.max_runs}`
+          : p && pn >= p.max_concurrent
+            ? `waiting: repository ${p.name} runs ${pn} of ${p.max_concurrent}`
+            : null;
+      if (why === run.message || (why === null && !run.message?.startsWith('waiting:'))) continue;
+      // Only from the message read: of servers sharing the catalog, one tells a new reason.
+      const r = await this.db
+        .updateTable('runs')
+        .set({ message: why })
+        .where('id', '=', run.id)
+        .where('state', '=', 'queued')
+        .where('message', run.message === null ? 'is' : '=', run.message)
+        .executeTakeFirst();
+      if (why !== null && Number(r.numUpdatedRows) > 0)
+        changed.push({ run: { ...run, message: why }, reason: why });
+    }
+    return changed;
   }
 
   run(tenantId: string, id: string): Promise<RunRow | undefined> {

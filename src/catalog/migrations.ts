@@ -189,6 +189,16 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('tenants').addColumn('volume_bytes', 'double precision').execute();
     },
   },
+  // A tenant's bandwidth: bytes a second its runs may write to its repositories, all together
+  // (issue 19); null: no limit.
+  '0004_tenant_bandwidth': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('tenants')
+        .addColumn('bandwidth_bytes_per_second', 'double precision')
+        .execute();
+    },
+  },
   // Insider protection (issue 19): restore points that a tenant's retention forgets stay in the
   // repository, hidden from the tenant, for the protection period the system administrator set;
   // the bytes only they need are kept outside the tenant's quota.

@@ -20,6 +20,8 @@ export interface TenantRow {
   webhook_allow: string;
   /** Runs of the tenant at once; null: no limit of its own. */
   max_runs: number | null;
+  /** Bytes a second all its runs together may write to its repositories; null: no limit. */
+  bandwidth_bytes_per_second: number | null;
   /** Days a restore point the tenant deletes is to be kept before it is removed (recorded; not yet enforced). */
   protection_days: number;
   /** The stored size of all its repositories when last measured. */

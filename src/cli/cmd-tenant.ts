@@ -24,6 +24,7 @@ interface SettingFlags {
   readonly restoreRoot?: string[];
   readonly webhookAllow?: string[];
   readonly maxRuns?: string;
+  readonly bandwidth?: string;
   readonly protectionDays?: string;
   readonly volume?: string;
 }
@@ -45,6 +46,10 @@ function settingOptions(c: Command): Command {
     .option('--webhook-allow <url>', 'a URL prefix its webhooks may call (repeat; "none" clears)', collect)
     .option('--max-runs <n>', 'its runs at once ("none": no limit of its own)')
     .option(
+      '--bandwidth <size>',
+      'bytes a second its runs may write to its repositories together, e.g. 10MiB ("none": no limit)',
+    )
+    .option(
       '--protection-days <n>',
       'days a restore point it deletes is to be kept (recorded; not yet enforced)',
     )
@@ -58,6 +63,13 @@ function count(text: string, option: string, max: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > max)
     throw new CairnError('USAGE', `${option}: expected a whole number from 0 to ${max}, got "${text}"`);
+  return n;
+}
+
+/** "10MiB" or "10MiB/s" → bytes a second, at least 1 KiB. */
+function rate(text: string): number {
+  const n = parseSize(text.replace(/\s*\/\s*s$/i, ''), '--bandwidth');
+  if (n < 1024) throw new CairnError('USAGE', `Cannot use --bandwidth ${text}: the least is 1KiB (a second)`);
   return n;
 }
 
@@ -76,6 +88,9 @@ function settingsOf(f: SettingFlags) {
     ...(f.webhookAllow ? { webhookAllow: roots(f.webhookAllow) } : {}),
     ...(f.maxRuns !== undefined
       ? { maxRuns: f.maxRuns === 'none' ? null : count(f.maxRuns, '--max-runs', 1000) || null }
+      : {}),
+    ...(f.bandwidth !== undefined
+      ? { bandwidthBytesPerSecond: f.bandwidth === 'none' ? null : rate(f.bandwidth) }
       : {}),
     ...(f.protectionDays !== undefined
       ? { protectionDays: count(f.protectionDays, '--protection-days', 3650) }
@@ -120,6 +135,7 @@ function describe(v: ReturnType<typeof tenantView>): string {
     `  restore roots:   ${v.restoreRoots.join(', ') || '(none)'}`,
     `  webhooks to:     ${v.webhookAllow.join(', ') || '(none)'}`,
     `  runs at once:    ${v.maxRuns ?? 'no limit of its own'}`,
+    `  bandwidth:       ${v.bandwidthBytesPerSecond === null ? 'no limit' : `${formatBytes(v.bandwidthBytesPerSecond)}/s, its runs together`}`,
     `  protection days: ${v.protectionDays}`,
     `  volume:          ${v.volumeBytes === null ? '(none: a folder of the data disk)' : `${formatBytes(v.volumeBytes)} XFS, ${v.volumeImage ?? ''}, ${v.volumeMounted ? 'mounted' : 'NOT MOUNTED (its runs fail until it is)'}`}`,
   ];
@@ -138,7 +154,7 @@ Examples:
   cairn tenant create beta --volume 50GiB   (its storage root a loop-mounted XFS volume; root only)
   cairn tenant set beta --volume 80GiB      (grows it; XFS cannot shrink)
   cairn tenant list
-  cairn tenant set acme --quota 1TiB
+  cairn tenant set acme --quota 1TiB --max-runs 2 --bandwidth 10MiB
   cairn tenant show acme --json
   cairn tenant delete acme          (only once it has no repositories; a volume is unmounted and
                                      its image removed with whatever it still holds)

@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { CairnError, ERRORS, isCairnError, reason, type ErrorCode } from '../errors.ts';
 import { newBackupProgress, type BackupProgress } from '../repo/index.ts';
 import { RateTracker, type RunMetrics } from '../metrics/index.ts';
+import { BandwidthBook, rateText, type BandwidthTask } from './bandwidth.ts';
 import { runHooks, type HookEvent } from './hooks.ts';
 import type { FromWorker, ToWorker } from './run-worker.ts';
 import type { PluginSettings } from './plugins.ts';
@@ -144,6 +145,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #tenancy: Tenancy | undefined;
   readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
   readonly #quotas: QuotaBook;
+  readonly #bandwidth = new BandwidthBook();
   #timer: NodeJS.Timeout | undefined;
   /**
    * Log lines are written one after another: each takes the next number of its run in a
@@ -153,6 +155,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
   #logTail: Promise<void> = Promise.resolve();
   #stopping = false;
   #polling = false;
+  /** Asked to look again while looking (a run ended meanwhile): look once more right after. */
+  #again = false;
 
   constructor(catalog: Catalog, options: RunnerOptions = {}) {
     super();
@@ -180,21 +184,27 @@ export class Runner extends EventEmitter<RunnerEvents> {
 
   /** Looks for work now (after a run is queued) instead of at the next poll. */
   poke(): void {
-    if (this.#stopping || this.#polling) return;
+    if (this.#stopping) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
     this.#polling = true;
+    this.#again = false;
     void this.#fill()
       .catch((err: unknown) =>
         process.stderr.write(`cairn server: cannot take runs from the catalog: ${reason(err)}\n`),
       )
       .finally(() => {
         this.#polling = false;
+        if (this.#again) this.poke();
       });
   }
 
   async #fill(): Promise<void> {
     while (!this.#stopping && this.#active.size < this.#slots) {
       const run = await this.#catalog.claimRun(this.workerId);
-      if (!run) return;
+      if (!run) break;
       const abort = new AbortController();
       const live = new Live(run.id, newBackupProgress());
       const entry = { abort, live, done: Promise.resolve() };
@@ -204,6 +214,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
         this.poke();
       });
     }
+    if (this.#stopping) return;
+    // Runs held back by their tenant's or repository's limit say so, once, in their log.
+    for (const w of await this.#catalog.noteWaiting()) await this.#log(w.run, 'info', w.reason);
+    await this.#bandwidth.refresh(this.#catalog);
   }
 
   /** Live progress of a run this server is running. */
@@ -258,6 +272,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     let tenant: TenantRow | undefined;
     let quota: QuotaTask | undefined;
     let joined = false;
+    let bandwidth: BandwidthTask | undefined;
     let errorCode: string | undefined;
     // Cancellation requested through the catalog (perhaps by another server) and the time limit.
     let timeout: NodeJS.Timeout | undefined;
@@ -332,13 +347,27 @@ export class Runner extends EventEmitter<RunnerEvents> {
             `tenant ${quota.tenant}: ${sizeText(quota.usageBytes)} stored of a quota of ${sizeText(quota.quotaBytes)}`,
           );
       }
+      if (run.kind === 'backup' && tenant) {
+        bandwidth = this.#bandwidth.join(tenant);
+        if (tenant.bandwidth_bytes_per_second !== null)
+          await this.#log(
+            run,
+            'info',
+            `tenant ${tenant.name}: its runs write at most ${rateText(tenant.bandwidth_bytes_per_second)} to its repositories, together`,
+          );
+      }
       const recycle =
         run.kind === 'backup'
           ? await recycleTaskFor(this.#catalog, tenant, repoRow)
           : run.kind === 'restore' && task.params?.confined
             ? { protectionDays: 0, bin: [...(await binOf(this.#catalog, repoRow.id))], expired: [] }
             : undefined;
-      const work: WorkTask = { ...task, ...(quota ? { quota } : {}), ...(recycle ? { recycle } : {}) };
+      const work: WorkTask = {
+        ...task,
+        ...(quota ? { quota } : {}),
+        ...(bandwidth ? { bandwidth } : {}),
+        ...(recycle ? { recycle } : {}),
+      };
       warnings = await this.#work(run, work, abort, live, stats);
       if (warnings > 0) state = 'warning';
       message = warnings > 0 ? `finished with ${warnings} warning(s)` : 'finished';
@@ -376,6 +405,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
       }
     } finally {
       if (joined) this.#quotas.leave(run.tenant_id);
+      if (bandwidth) this.#bandwidth.leave(run.tenant_id);
     }
     live.sample();
     const seconds = (performance.now() - started) / 1000;

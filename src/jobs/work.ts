@@ -14,12 +14,14 @@ import {
   policyIsEmpty,
   prune,
   Selection,
+  SharedTokenBucket,
   type BackupLevel,
   type BackupProgress,
   type BackupResult,
   type ReplacePolicy,
   type RetentionPolicy,
   type SnapshotInfo,
+  type Repository,
 } from '../repo/index.ts';
 import { CairnError, isCairnError, reason } from '../errors.ts';
 import {
@@ -32,6 +34,7 @@ import {
   type PluginUse,
 } from '../plugins/index.ts';
 import { openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
+import type { BandwidthTask } from './bandwidth.ts';
 import { quotaBudget, type QuotaTask } from './quota.ts';
 import { openRepository, type RepoRef } from './repos.ts';
 import { runScripts, type Script, type ScriptIO } from '../plugins/index.ts';
@@ -74,6 +77,8 @@ export interface WorkTask {
   readonly quota?: QuotaTask;
   /** The repository's recycle bin, when its tenant is protected or the bin holds anything. */
   readonly recycle?: RecycleTask;
+  /** Its tenant's bandwidth: what it writes to the repository waits for the tenant's bucket. */
+  readonly bandwidth?: BandwidthTask;
 }
 
 /**
@@ -88,6 +93,11 @@ export interface RecycleTask {
   readonly bin: readonly string[];
   /** Those of them whose protection has ended: their files are removed. */
   readonly expired: readonly string[];
+}
+
+/** Has the repository's writes wait for the tenant's bandwidth, their waits ended by a cancel. */
+function pace(repo: Repository, t: WorkTask, signal: AbortSignal): void {
+  if (t.bandwidth) repo.pace = new SharedTokenBucket(t.bandwidth.bucket).pace(signal);
 }
 
 /** How the work reports: the runner's thread or messages from a worker implement it. */
@@ -234,6 +244,7 @@ async function backupAndRetention(
       index: true,
     });
     if (t.quota) open.repo.budget = quotaBudget(t.quota, repoRow.name);
+    pace(open.repo, t, signal);
     try {
       const { snapshots } = await open.repo.listSnapshots();
       // Only the job's own restore points: another job of the same paths is not its parent.
@@ -369,6 +380,7 @@ async function retentionWork(
     }
     throw err;
   }
+  pace(open.repo, t, signal);
   try {
     const { snapshots, errors } = await open.repo.listSnapshots();
     if (errors[0]) throw errors[0];

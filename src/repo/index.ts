@@ -19,6 +19,13 @@ export {
   type WriteBudget,
   type WriteStats,
 } from './repository.ts';
+export {
+  SharedTokenBucket,
+  sharedClock,
+  type BucketOptions,
+  type WriteKind,
+  type WritePace,
+} from './throttle.ts';
 export type { RepoConfig } from './config.ts';
 export { readEnvelope } from './config.ts';
 export {

@@ -54,6 +54,7 @@ import { INLINE_LIMIT, SealPool, sealInline, type Sealed } from './seal-pool.ts'
 import { describeFilter, filterIsEmpty, matchesFilter, type SnapshotFilter } from './filter.ts';
 import type { DamagedSnapshot, Snapshot, SnapshotInfo } from './snapshot.ts';
 import type { WriteMonitor } from './stages.ts';
+import type { WritePace } from './throttle.ts';
 import { decodeTree, encodeTree, type Tree } from './tree.ts';
 
 /** One index file as read: its name, the packs it names and the index files it supersedes. */
@@ -154,6 +155,11 @@ export class Repository {
    * with QUOTA_EXCEEDED and no later pack is written (so no snapshot can be).
    */
   budget: WriteBudget | undefined;
+  /**
+   * Set by a run whose tenant has a bandwidth limit: every pack, index file and snapshot waits for
+   * its bytes before it is written (the wait counts as the write stage's time).
+   */
+  pace: WritePace | undefined;
 
   private readonly writers: Record<BlobType, PackWriter>;
   /** Packs assembled from blobs that rest in other packs (saveFrom), and the backend they rest in. */
@@ -467,6 +473,7 @@ export class Repository {
   async writeIndexFile(content: IndexContent): Promise<string> {
     const bytes = sealFile(this.key, 'index', encodeIndex(content), false);
     const name = sha256(bytes).toString('hex');
+    await this.pace?.take(bytes.length, 'index');
     await this.backend.write({ type: 'index', name }, [bytes]);
     return name;
   }
@@ -539,6 +546,7 @@ export class Repository {
         (async () => {
           let r;
           try {
+            await this.pace?.take(pack.size, 'pack');
             r = await this.backend.compose('data', pack.segments, c.source);
           } finally {
             this.uploadLimiter.release();
@@ -601,14 +609,20 @@ export class Repository {
   /** A backend write, timed as the write stage and counted while a backup watches. */
   private async timedWrite(handle: Handle, parts: readonly Uint8Array[]): Promise<void> {
     const monitor = this.monitor;
-    if (monitor === undefined) return this.backend.write(handle, parts);
+    const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
+    const kind = handle.type === 'index' ? 'index' : 'pack';
+    if (monitor === undefined) {
+      await this.pace?.take(bytes, kind);
+      return this.backend.write(handle, parts);
+    }
     monitor.clock.begin('write');
     try {
+      await this.pace?.take(bytes, kind);
       await this.backend.write(handle, parts);
     } finally {
       monitor.clock.end('write');
     }
-    monitor.written(parts.reduce((n, p) => n + p.byteLength, 0));
+    monitor.written(bytes);
   }
 
   private track(p: Promise<void>): void {
@@ -695,6 +709,7 @@ export class Repository {
     const bytes = sealFile(this.key, 'snapshot', Buffer.from(JSON.stringify(snapshot)));
     const id = sha256(bytes).toString('hex');
     this.budget?.charge(bytes.length);
+    await this.pace?.take(bytes.length, 'snapshot');
     await this.backend.write({ type: 'snapshots', name: id }, [bytes]);
     return id;
   }

@@ -60,6 +60,36 @@ describe('cairn tenant', () => {
     const set = await cairn(['tenant', 'set', 'acme', ...args, '--quota', '1GiB', '--json']);
     assert.equal(set.code, 0, show(set));
     assert.equal((JSON.parse(set.stdout) as { quotaBytes: number }).quotaBytes, 2 ** 30);
+    // Limits of runs: how many at once and how fast they write, in the size syntax of --quota.
+    const limits = await cairn([
+      'tenant',
+      'set',
+      'acme',
+      ...args,
+      '--max-runs',
+      '2',
+      '--bandwidth',
+      '10MiB/s',
+    ]);
+    assert.equal(limits.code, 0, show(limits));
+    assert.match(limits.stdout, /runs at once: +2\n/);
+    assert.match(limits.stdout, /bandwidth: +10\.0 MiB\/s, its runs together/);
+    const shown = await cairn(['tenant', 'show', 'acme', ...args, '--json']);
+    assert.deepEqual(
+      (({ maxRuns, bandwidthBytesPerSecond }) => [maxRuns, bandwidthBytesPerSecond])(
+        JSON.parse(shown.stdout) as { maxRuns: number; bandwidthBytesPerSecond: number },
+      ),
+      [2, 10 * 2 ** 20],
+    );
+    const tiny = await cairn(['tenant', 'set', 'acme', ...args, '--bandwidth', '100']);
+    assert.notEqual(tiny.code, 0);
+    assert.match(tiny.stderr, /--bandwidth 100: the least is 1KiB/);
+    const lifted = await cairn(['tenant', 'set', 'acme', ...args, '--bandwidth', 'none', '--json']);
+    assert.equal(lifted.code, 0, show(lifted));
+    assert.equal(
+      (JSON.parse(lifted.stdout) as { bandwidthBytesPerSecond: null }).bandwidthBytesPerSecond,
+      null,
+    );
     const bad = await cairn(['tenant', 'set', 'acme', ...args, '--source-root', path.join(data, 'secrets')]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /sourceRoots\[0\].*data directory/);

@@ -2,9 +2,10 @@
  * Tenants in the web UI, in Debian's Chromium against a server in this process (issue 19): the
  * system administrator provisions a tenant on the Tenants page and reads its administrator's
  * one-time password there, changes its quota, is refused its deletion (it still has a repository)
- * with the server's message, and grants it a script on the Scripts page. That administrator then
- * logs on in a browser of its own, sees neither Tenants nor Scripts, creates a repository by name
- * only, and a job whose run-before step names the granted script (no command is offered).
+ * with the server's message, sets its runs at once and bandwidth, and grants it a script on the
+ * Scripts page. That administrator then logs on in a browser of its own, sees neither Tenants nor
+ * Scripts, creates a repository by name only, and a job whose run-before step and hook name the
+ * granted script (no command is offered). The system administrator types a hook's command.
  *
  * Needs the built app (`npm run build`) and /usr/bin/chromium (scripts/setup.sh installs it).
  */
@@ -29,6 +30,8 @@ interface TenantView {
   sourceRoots: string[];
   restoreRoots: string[];
   protectionDays: number;
+  maxRuns: number | null;
+  bandwidthBytesPerSecond: number | null;
 }
 
 describe('tenants in the web UI', () => {
@@ -115,6 +118,19 @@ describe('tenants in the web UI', () => {
     assert.equal((await tenantsNow()).find((t) => t.name === 'acme')?.quotaBytes, 512 * MIB);
     // The card shows the new quota once the list is read again.
     await card.getByText('512 MiB', { exact: true }).waitFor({ timeout: 10_000 });
+
+    // Its limits: two runs at once, 10 MiB a second written by all of them together.
+    await card.getByRole('button', { name: 'Edit tenant acme' }).click();
+    await edit.getByLabel('Runs at once').fill('2');
+    await edit.getByLabel('Bandwidth (MiB/s)').fill('10');
+    await edit.getByRole('button', { name: 'Save the changes' }).click();
+    await card.getByText('10 MiB/s', { exact: true }).waitFor({ timeout: 10_000 });
+    const limited = (await tenantsNow()).find((t) => t.name === 'acme');
+    assert.deepEqual(limited && [limited.maxRuns, limited.bandwidthBytesPerSecond, limited.quotaBytes], [
+      2,
+      10 * MIB,
+      512 * MIB,
+    ]);
 
     page.once('dialog', (d) => void d.accept());
     await card.getByRole('button', { name: 'Delete tenant acme' }).click();
@@ -220,15 +236,51 @@ describe('tenants in the web UI', () => {
     assert.equal(await page.getByLabel(/step 1: kind/).count(), 0, 'no choice of a command');
     assert.equal(await page.getByLabel(/step 1: command/).count(), 0, 'no command field');
     await page.getByLabel('Run before the backup, step 1: script').selectOption('say-hello');
+    // A hook names the script too, when the run ends (the default) and when it fails.
+    await page.getByRole('button', { name: 'Add a hook' }).click();
+    assert.deepEqual(
+      await page.getByLabel('Hook 1: kind').locator('option').allInnerTexts(),
+      ['named script', 'webhook'],
+      'no command for a hook either',
+    );
+    await page.getByLabel('Hook 1: script').selectOption('say-hello');
+    await page.getByLabel('Hook 1: when it fails').check();
     await screenshot(page, 'tenant-job-form');
     await page.getByRole('button', { name: 'Create the job' }).click();
     await heading(page, 'docs');
     const token = await logon(s.url, acme.logon, acme.password);
     const a = await http(s.url, 'GET', '/api/v1/jobs', { token });
-    const jobs = (a.body as { data: { name: string; runBefore?: unknown[] }[] }).data;
+    const jobs = (a.body as { data: { name: string; runBefore?: unknown[]; hooks?: unknown[] }[] }).data;
     assert.deepEqual(
-      jobs.map((j) => [j.name, j.runBefore]),
-      [['docs', [{ script: 'say-hello' }]]],
+      jobs.map((j) => [j.name, j.runBefore, j.hooks]),
+      [['docs', [{ script: 'say-hello' }], [{ on: ['end', 'failure'], script: 'say-hello' }]]],
+    );
+    // The job's page says so.
+    assert.match(await page.getByText(/^on end, failure:/).innerText(), /script say-hello/);
+  });
+
+  it('the system administrator types a hook’s command, which the form keeps as its words', async () => {
+    const { page } = sys;
+    await page.goto(`${s.url}/jobs/new`);
+    await heading(page, 'New job');
+    await page.getByLabel('Name', { exact: true }).fill('tell');
+    await page.getByLabel('Sources').fill(source);
+    await page.getByRole('button', { name: 'Add a hook' }).click();
+    await page.getByLabel('Hook 1: kind').selectOption('command');
+    await page.getByLabel('Hook 1: command').fill(`sh -c 'echo "run $CAIRN_RUN_ID ended"'`);
+    await page.getByRole('button', { name: 'Create the job' }).click();
+    await heading(page, 'tell');
+    const a = await http(s.url, 'GET', '/api/v1/jobs', { token: sysToken });
+    const job = (a.body as { data: { id: string; name: string; hooks?: unknown[] }[] }).data.find(
+      (j) => j.name === 'tell',
+    );
+    assert.deepEqual(job?.hooks, [{ on: ['end'], command: ['sh', '-c', 'echo "run $CAIRN_RUN_ID ended"'] }]);
+    // Edited again, the command reads as it was typed.
+    await page.goto(`${s.url}/jobs/${job.id}/edit`);
+    await heading(page, 'Edit job tell');
+    assert.equal(
+      await page.getByLabel('Hook 1: command').inputValue(),
+      `sh -c 'echo "run $CAIRN_RUN_ID ended"'`,
     );
     assert.deepEqual(tenant!.problems, []);
     assert.deepEqual(sys.problems, []);

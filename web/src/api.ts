@@ -321,7 +321,10 @@ export interface Tenant {
   readonly sourceRoots: string[];
   readonly restoreRoots: string[];
   readonly webhookAllow: string[];
+  /** Its runs at once; null: no limit of its own. */
   readonly maxRuns: number | null;
+  /** Bytes a second all its runs together may write to its repositories; null: no limit. */
+  readonly bandwidthBytesPerSecond: number | null;
   readonly protectionDays: number;
   readonly createdAt: string;
   readonly links: Link[];

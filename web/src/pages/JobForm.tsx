@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import {
   api,
+  type Hook,
   type Job,
   type JobInput,
   type Level,
@@ -24,7 +25,7 @@ import {
   useSession,
 } from '../ui.tsx';
 import { useNextRuns } from './JobPage.tsx';
-import { commandLine } from './Scripts.tsx';
+import { commandLine, commandWords } from './Scripts.tsx';
 
 const KEEP = [
   ['keepLast', 'Last', 'the newest N restore points'],
@@ -72,6 +73,53 @@ function scriptsOf(steps: readonly Step[]): Script[] {
   return out;
 }
 
+const EVENTS = ['start', 'end', 'success', 'failure'] as const;
+type HookEvent = (typeof EVENTS)[number];
+
+/** A hook as the form edits it: when it is called, and a named script, a command or a webhook. */
+interface HookStep {
+  on: HookEvent[];
+  kind: 'script' | 'command' | 'webhook';
+  script: string;
+  /** The command as one line (commandLine), as the system administrator edits it. */
+  command: string;
+  webhook: string;
+  /** Kept as the job has it (the form does not edit it). */
+  timeoutSeconds?: number | undefined;
+}
+
+function hookStepOf(h: Hook): HookStep {
+  return {
+    on: EVENTS.filter((e) => h.on.includes(e)),
+    kind: h.script !== undefined ? 'script' : h.webhook !== undefined ? 'webhook' : 'command',
+    script: h.script ?? '',
+    command: h.command ? commandLine(h.command) : '',
+    webhook: h.webhook ?? '',
+    timeoutSeconds: h.timeoutSeconds,
+  };
+}
+
+/** The hooks as the API takes them (a hook with nothing chosen is left out); a string says what is wrong. */
+function hooksOf(steps: readonly HookStep[]): Hook[] | string {
+  const out: Hook[] = [];
+  for (const [i, st] of steps.entries()) {
+    const base = {
+      on: [...st.on],
+      ...(st.timeoutSeconds !== undefined ? { timeoutSeconds: st.timeoutSeconds } : {}),
+    };
+    if (st.kind === 'script' && st.script) out.push({ ...base, script: st.script });
+    else if (st.kind === 'webhook' && st.webhook.trim()) out.push({ ...base, webhook: st.webhook.trim() });
+    else if (st.kind === 'command' && st.command.trim()) {
+      try {
+        out.push({ ...base, command: commandWords(st.command) });
+      } catch (err) {
+        return `Hook ${i + 1}: the command cannot be split into words: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+  }
+  return out;
+}
+
 interface FormState {
   name: string;
   repository: string;
@@ -95,6 +143,7 @@ interface FormState {
   timeoutSeconds: string;
   runBefore: Step[];
   runAfter: Step[];
+  hooks: HookStep[];
 }
 
 const localZone = (() => {
@@ -136,6 +185,7 @@ function emptyForm(): FormState {
     timeoutSeconds: '',
     runBefore: [],
     runAfter: [],
+    hooks: [],
   };
 }
 
@@ -172,6 +222,7 @@ function formOf(j: Job): FormState {
     timeoutSeconds: s(j.limits?.timeoutSeconds),
     runBefore: (j.runBefore ?? []).map(stepOf),
     runAfter: (j.runAfter ?? []).map(stepOf),
+    hooks: (j.hooks ?? []).map(hookStepOf),
   };
 }
 
@@ -181,8 +232,7 @@ const lines = (s: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
-/** What the form does not edit (hooks) is kept as the job has it. */
-function inputOf(f: FormState, kept: Pick<Job, 'hooks'> | undefined): JobInput {
+function inputOf(f: FormState, hooks: readonly Hook[]): JobInput {
   const int = (s: string) => (s.trim() === '' ? undefined : Number(s));
   const retention: Retention = {};
   for (const [k] of KEEP) {
@@ -219,7 +269,7 @@ function inputOf(f: FormState, kept: Pick<Job, 'hooks'> | undefined): JobInput {
       : null,
     retention,
     ...(Object.keys(limits).length ? { limits } : {}),
-    ...(kept?.hooks?.length ? { hooks: kept.hooks } : {}),
+    ...(hooks.length ? { hooks: [...hooks] } : {}),
     ...(scriptsOf(f.runBefore).length ? { runBefore: scriptsOf(f.runBefore) } : {}),
     ...(scriptsOf(f.runAfter).length ? { runAfter: scriptsOf(f.runAfter) } : {}),
     enabled: f.enabled,
@@ -276,9 +326,15 @@ export function JobForm({ id }: { id?: string | undefined }) {
   const set = <K extends keyof FormState>(k: K, v: FormState[K]) => setForm({ ...form, [k]: v });
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    const hooks = hooksOf(form.hooks);
+    if (typeof hooks === 'string') {
+      setError(new Error(hooks));
+      window.scrollTo(0, 0);
+      return;
+    }
     setBusy(true);
     setError(undefined);
-    const body = inputOf(form, existing.data);
+    const body = inputOf(form, hooks);
     const call = id ? api<Job>('PUT', `jobs/${id}`, body) : api<Job>('POST', 'jobs', body);
     call.then(
       (job) => navigate(`/jobs/${job.id}`),
@@ -614,15 +670,9 @@ export function JobForm({ id }: { id?: string | undefined }) {
                 />
               )}
             </Field>
-            {existing.data?.hooks && existing.data.hooks.length > 0 && (
-              <p className="muted">
-                The job’s {existing.data.hooks.length} hooks are kept as they are (change them in the
-                configuration file or the API).
-              </p>
-            )}
           </Card>
 
-          <Card title="Before and after the backup" className="span-3">
+          <Card title="Before and after the backup, and hooks" className="span-3">
             <ErrorBox error={scripts.error} title="Cannot list the scripts" />
             {(['runBefore', 'runAfter'] as const).map((k) => (
               <StepsEditor
@@ -635,6 +685,13 @@ export function JobForm({ id }: { id?: string | undefined }) {
                 error={error}
               />
             ))}
+            <HooksEditor
+              hooks={form.hooks}
+              onChange={(hooks) => set('hooks', hooks)}
+              scripts={scripts.data?.data ?? []}
+              commands={session.user.systemAdmin}
+              error={error}
+            />
           </Card>
         </div>
         <div className="form-actions">
@@ -765,6 +822,146 @@ function StepsEditor({
           {before ? 'Add a step before' : 'Add a step after'}
         </button>
       )}
+    </fieldset>
+  );
+}
+
+const EVENT_WORDS: Record<HookEvent, string> = {
+  start: 'when the run starts',
+  end: 'when it ends',
+  success: 'when it succeeds',
+  failure: 'when it fails',
+};
+
+/**
+ * Hooks: a named script, a webhook or (system administrators) a command, called when a run
+ * starts, ends, succeeds or fails, with the run in CAIRN_* variables or the webhook's JSON.
+ */
+function HooksEditor({
+  hooks,
+  onChange,
+  scripts,
+  commands,
+  error,
+}: {
+  hooks: HookStep[];
+  onChange: (hooks: HookStep[]) => void;
+  scripts: readonly NamedScript[];
+  /** Offer commands (system administrators); others name scripts or call webhooks. */
+  commands: boolean;
+  error: unknown;
+}) {
+  const change = (i: number, h: Partial<HookStep>) =>
+    onChange(hooks.map((old, j) => (j === i ? { ...old, ...h } : old)));
+  return (
+    <fieldset>
+      <legend>Hooks</legend>
+      {hooks.length === 0 && (
+        <p className="muted">
+          None. A hook calls a named script{commands ? ', a command' : ''} or a webhook when a run starts,
+          ends, succeeds or fails.
+        </p>
+      )}
+      {hooks.map((h, i) => {
+        const n = i + 1;
+        const err = fieldError(error, `hooks[${i}]`) ?? fieldError(error, `hooks/${i}`);
+        return (
+          <div key={i} className={`inline-form step hook${err ? ' has-error' : ''}`}>
+            <div className="hook-events" role="group" aria-label={`Hook ${n}: when`}>
+              {EVENTS.map((e) => (
+                <label key={e}>
+                  <input
+                    type="checkbox"
+                    aria-label={`Hook ${n}: ${EVENT_WORDS[e]}`}
+                    checked={h.on.includes(e)}
+                    onChange={(ev) =>
+                      change(i, {
+                        on: EVENTS.filter((x) => (x === e ? ev.target.checked : h.on.includes(x))),
+                      })
+                    }
+                  />{' '}
+                  {e}
+                </label>
+              ))}
+            </div>
+            <select
+              aria-label={`Hook ${n}: kind`}
+              value={h.kind}
+              onChange={(e) => change(i, { kind: e.target.value as HookStep['kind'] })}
+            >
+              <option value="script">named script</option>
+              <option value="webhook">webhook</option>
+              {(commands || h.kind === 'command') && <option value="command">command</option>}
+            </select>
+            {h.kind === 'script' ? (
+              <select
+                aria-label={`Hook ${n}: script`}
+                value={h.script}
+                onChange={(e) => change(i, { script: e.target.value })}
+              >
+                <option value="">choose a script…</option>
+                {h.script && !scripts.some((sc) => sc.name === h.script) && (
+                  <option value={h.script}>{h.script} (not available)</option>
+                )}
+                {scripts.map((sc) => (
+                  <option key={sc.id} value={sc.name}>
+                    {sc.name}
+                    {sc.description ? ` – ${sc.description}` : ''}
+                  </option>
+                ))}
+              </select>
+            ) : h.kind === 'webhook' ? (
+              <input
+                aria-label={`Hook ${n}: webhook`}
+                className="mono"
+                type="url"
+                placeholder="https://hooks.example.com/cairn"
+                value={h.webhook}
+                onChange={(e) => change(i, { webhook: e.target.value })}
+              />
+            ) : commands ? (
+              <input
+                aria-label={`Hook ${n}: command`}
+                className="mono"
+                placeholder="/usr/local/bin/notify --run"
+                value={h.command}
+                onChange={(e) => change(i, { command: e.target.value })}
+              />
+            ) : (
+              <span className="muted">
+                a command only the system administrator may change: <code>{h.command}</code>
+              </span>
+            )}
+            <button
+              type="button"
+              className="small danger ghost"
+              aria-label={`Remove hook ${n}`}
+              onClick={() => onChange(hooks.filter((_, j) => j !== i))}
+            >
+              Remove
+            </button>
+            {err && <div className="field-error">{err}</div>}
+          </div>
+        );
+      })}
+      <button
+        type="button"
+        className="small"
+        onClick={() =>
+          onChange([
+            ...hooks,
+            {
+              on: ['end'],
+              kind: scripts.length > 0 ? 'script' : commands ? 'command' : 'webhook',
+              script: '',
+              command: '',
+              webhook: '',
+            },
+          ])
+        }
+      >
+        Add a hook
+      </button>
     </fieldset>
   );
 }

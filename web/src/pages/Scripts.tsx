@@ -25,6 +25,50 @@ export function commandLine(words: readonly string[]): string {
     .join(' ');
 }
 
+/**
+ * One line split into words as a shell would (commandLine's inverse): blanks separate words,
+ * single quotes keep everything, double quotes everything but a backslash before a double quote,
+ * backslash, dollar or backtick, and a backslash outside quotes keeps the next character. No shell
+ * runs the words. Throws an Error naming what is not closed.
+ */
+export function commandWords(line: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`a single quote is not closed (column ${i + 1})`);
+      word += line.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1]!)) j++;
+        word += line[j];
+      }
+      if (j >= line.length) throw new Error(`a double quote is not closed (column ${i + 1})`);
+      inWord = true;
+      i = j;
+    } else if (c === '\\') {
+      if (i + 1 >= line.length) throw new Error('the line ends in a backslash');
+      word += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
 const names = (s: string) =>
   s
     .split(/[,\s]+/)

@@ -1,7 +1,8 @@
 /**
  * Tenants, for the system administrator: each tenant's quota and measured usage, its source and
- * restore roots; provisioning a new one (whose first administrator's password is shown once);
- * changing quota and roots; deleting a tenant that has no repositories left.
+ * restore roots, its runs at once and bandwidth; provisioning a new one (whose first administrator's
+ * password is shown once); changing quota, roots and limits; deleting a tenant that has no
+ * repositories left.
  */
 import { useState, type FormEvent } from 'react';
 import { api, hasLink, type ProvisionedTenant, type Tenant } from '../api.ts';
@@ -42,6 +43,19 @@ function quotaBytes(amount: string, unit: Unit): number | null | undefined {
   const n = Number(amount);
   if (!Number.isFinite(n) || n < 0) return undefined;
   return Math.round(n * (unit === 'GiB' ? GIB : MIB));
+}
+
+/** A rate in MiB a second as the form shows it (at most two decimals); empty: no limit. */
+function rateField(bytesPerSecond: number | null): string {
+  return bytesPerSecond === null ? '' : String(Math.round((bytesPerSecond / MIB) * 100) / 100);
+}
+
+/** Bytes a second from MiB a second; null when empty, undefined when not a number. */
+function rateBytes(amount: string): number | null | undefined {
+  if (amount.trim() === '') return null;
+  const n = Number(amount);
+  if (!Number.isFinite(n) || n <= 0) return undefined;
+  return Math.round(n * MIB);
 }
 
 function binary(n: number): string {
@@ -221,6 +235,16 @@ function TenantCard({
             <dd className="path">{rootList(t.webhookAllow)}</dd>
           </>
         )}
+        <dt>Runs at once</dt>
+        <dd>{t.maxRuns ?? <span className="muted">no limit of its own</span>}</dd>
+        <dt>Bandwidth</dt>
+        <dd>
+          {t.bandwidthBytesPerSecond === null ? (
+            <span className="muted">no limit</span>
+          ) : (
+            `${rateField(t.bandwidthBytesPerSecond)} MiB/s`
+          )}
+        </dd>
         <dt>Protection</dt>
         <dd>{t.protectionDays} days</dd>
         <dt>Created</dt>
@@ -282,6 +306,8 @@ interface Settings {
   sourceRoots: string;
   restoreRoots: string;
   webhookAllow: string;
+  maxRuns: string;
+  bandwidth: string;
   protectionDays: string;
 }
 
@@ -292,6 +318,8 @@ function settingsOf(t: Tenant | undefined): Settings {
     sourceRoots: (t?.sourceRoots ?? []).join('\n'),
     restoreRoots: (t?.restoreRoots ?? []).join('\n'),
     webhookAllow: (t?.webhookAllow ?? []).join('\n'),
+    maxRuns: t && t.maxRuns !== null ? String(t.maxRuns) : '',
+    bandwidth: rateField(t?.bandwidthBytesPerSecond ?? null),
     protectionDays: t ? String(t.protectionDays) : '',
   };
 }
@@ -303,6 +331,8 @@ function settingsOf(t: Tenant | undefined): Settings {
 function bodyOf(s: Settings, was?: Tenant): Record<string, unknown> | string {
   const quota = quotaBytes(s.amount, s.unit);
   if (quota === undefined) return `Quota: "${s.amount}" is not a number of ${s.unit}`;
+  const bandwidth = rateBytes(s.bandwidth);
+  if (bandwidth === undefined) return `Bandwidth: "${s.bandwidth}" is not a number of MiB a second`;
   const root = s.storageRoot.trim();
   return {
     ...(was
@@ -316,6 +346,8 @@ function bodyOf(s: Settings, was?: Tenant): Record<string, unknown> | string {
     sourceRoots: lines(s.sourceRoots),
     restoreRoots: lines(s.restoreRoots),
     webhookAllow: lines(s.webhookAllow),
+    maxRuns: s.maxRuns.trim() === '' ? null : Number(s.maxRuns),
+    bandwidthBytesPerSecond: bandwidth,
     ...(s.protectionDays.trim() ? { protectionDays: Number(s.protectionDays) } : {}),
   };
 }
@@ -427,6 +459,41 @@ function SettingsFields({
             className="mono"
             value={s.webhookAllow}
             onChange={(e) => set('webhookAllow', e.target.value)}
+          />
+        )}
+      </Field>
+      <Field
+        label="Runs at once"
+        hint="Its backups and restores running at the same time; more wait in the queue, in order. Empty: no limit of its own."
+        error={fieldError(error, 'maxRuns')}
+      >
+        {(id, d) => (
+          <input
+            id={id}
+            aria-describedby={d}
+            type="number"
+            min={1}
+            max={1000}
+            value={s.maxRuns}
+            onChange={(e) => set('maxRuns', e.target.value)}
+          />
+        )}
+      </Field>
+      <Field
+        label="Bandwidth (MiB/s)"
+        hint="What all its runs together may write to its repositories a second; it slows them, never fails them. Empty: no limit."
+        error={fieldError(error, 'bandwidthBytesPerSecond')}
+      >
+        {(id, d) => (
+          <input
+            id={id}
+            aria-describedby={d}
+            type="number"
+            min={0}
+            step="any"
+            inputMode="decimal"
+            value={s.bandwidth}
+            onChange={(e) => set('bandwidth', e.target.value)}
           />
         )}
       </Field>
