@@ -11,7 +11,8 @@
  * |                                        | (403 for others)                                           |
  * | GET    /api/v1/repositories/{id}       | any role                                                   |
  * | DELETE /api/v1/repositories/{id}       | administrator (its data stays where it is)                 |
- * | GET    /api/v1/repositories/{id}/usage | any role                                                   |
+ * | GET    /api/v1/repositories/{id}/usage | any role; capacity and free space: the tenant's quota, the |
+ * |                                        | file system's to the system administrator only             |
  *
  * Roles: viewer < restore-operator < operator < administrator (src/api/auth.ts); the system
  * administrator may call every route, in whatever tenant it is logged on to.
@@ -26,6 +27,7 @@ import {
   openRepository,
   refOf,
   RepositoryInputSchema,
+  tenantUsage,
   type OpenRepo,
   type RepositoryInput,
 } from '../../jobs/index.ts';
@@ -169,29 +171,46 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
       schema: {
         tags: ['repositories'],
         summary: 'Space used, free space and growth per restore point',
+        description:
+          "capacityOf says what capacityBytes and freeBytes are: `file-system`, the file system the repository lies on (the system administrator only); `quota`, the tenant's quota and what its usage leaves of it; null: none (a bucket, or a tenant without a quota).",
         params: Id,
       },
     },
     (request) =>
       withRepository(ctx, request, async (open, row) => {
+        const c = callerOf(request);
         const { snapshots } = await open.repo.listSnapshots();
+        const s3 = /^s3:/i.test(row.location);
         let bytes = 0;
-        let capacityBytes: number | null = null;
-        let freeBytes: number | null = null;
-        if (/^s3:/i.test(row.location)) {
+        if (s3) {
           // A bucket has no capacity to speak of: its objects' sizes are what it uses.
           for (const type of ['config', 'keys', 'data', 'index', 'snapshots'] as const)
             for await (const f of open.repo.backend.list(type)) bytes += f.size;
-        } else {
+        } else bytes = await duBytes(row.location);
+        let capacityBytes: number | null = null;
+        let freeBytes: number | null = null;
+        let capacityOf: 'file-system' | 'quota' | null = null;
+        if (!c.systemAdmin) {
+          // A tenant's room is its quota: the server's disk is the machine owner's business (and
+          // tells of the other tenants). Used is the tenant's usage as last measured, the figure
+          // its backups' quota starts from.
+          const u = await tenantUsage(catalog, c.tenantId);
+          if (u.quotaBytes !== null) {
+            capacityBytes = u.quotaBytes;
+            freeBytes = Math.max(0, u.quotaBytes - u.usageBytes);
+            capacityOf = 'quota';
+          }
+        } else if (!s3) {
           const fs = await statfs(row.location);
-          bytes = await duBytes(row.location);
           capacityBytes = fs.blocks * fs.bsize;
           freeBytes = fs.bavail * fs.bsize;
+          capacityOf = 'file-system';
         }
         return {
           bytes,
           capacityBytes,
           freeBytes,
+          capacityOf,
           snapshots: snapshots.length,
           growth: snapshots.map((s: SnapshotInfo) => ({
             time: s.time,
