@@ -43,7 +43,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^\\.\\./[^/]+/(?!index\\.ts$).+',
+              regex: '^(\\.\\./)+[^./][^/]*/(?!index\\.ts$).+',
               message: 'Import another folder through its index.ts (its public face), not its internals.',
             },
           ],

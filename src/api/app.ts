@@ -14,11 +14,20 @@ import { VERSION } from '../version.ts';
 import { allows, csrfTokenOf, SESSION_COOKIE, tokenHash } from './auth.ts';
 import type { ApiContext, Caller } from './context.ts';
 import { problemFor, problemOf, sendProblem } from './problem.ts';
-import { registerAccessRoutes } from './routes-access.ts';
-import { registerBackupRoutes } from './routes-backup.ts';
-import { registerBrowseRoutes } from './routes-browse.ts';
-import { registerTenantRoutes } from './routes-tenants.ts';
-import { registerUsageRoutes } from './routes-usage.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { repositoryRoutes } from './routes/repositories.ts';
+import { restoreRoutes } from './routes/restores.ts';
+import { runRoutes } from './routes/runs.ts';
+import { scriptRoutes } from './routes/scripts.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { simulationRoutes } from './routes/simulations.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { tenantRoutes } from './routes/tenants.ts';
+import { usageRoutes } from './routes/usage.ts';
+import { userRoutes } from './routes/users.ts';
 
 export interface AppOptions {
   /** Largest accepted request body (default 1 MiB). */
@@ -273,10 +282,25 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     },
   );
 
-  registerAccessRoutes(app, ctx);
-  registerBackupRoutes(app, ctx);
-  registerBrowseRoutes(app, ctx);
-  registerTenantRoutes(app, ctx);
-  registerUsageRoutes(app, ctx);
+  // One plugin per resource (src/api/routes/), each listing its routes and who may call them. A
+  // plugin's context inherits what is set above: the hooks (headers, authentication), the error
+  // and validator handlers, and @fastify/swagger's collection of routes for the OpenAPI document.
+  for (const routes of [
+    sessionRoutes,
+    apiKeyRoutes,
+    userRoutes,
+    auditRoutes,
+    tenantRoutes,
+    scriptRoutes,
+    repositoryRoutes,
+    snapshotRoutes,
+    usageRoutes,
+    jobRoutes,
+    runRoutes,
+    taskRoutes,
+    restoreRoutes,
+    simulationRoutes,
+  ])
+    await app.register(routes, { ctx });
   return app;
 }

@@ -1,5 +1,5 @@
 /** What every route handler can reach, and the request's authenticated caller. */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
 import {
@@ -32,6 +32,12 @@ export interface ApiContext {
   /** The first administrator's password file, removed when that password changes. */
   readonly initialPasswordFile?: string;
 }
+
+/**
+ * The routes of one resource: a Fastify plugin, registered by buildApp with `{ ctx }`. Its module
+ * (src/api/routes/) starts with the list of its routes and who may call each.
+ */
+export type ApiRoutes = FastifyPluginCallback<{ readonly ctx: ApiContext }>;
 
 export interface Caller extends Actor {
   readonly role: string | undefined;

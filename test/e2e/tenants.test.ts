@@ -7,7 +7,7 @@
  * a restore into its restore root.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -311,5 +311,55 @@ describe('tenants: a hostile tenant administrator', () => {
       mkdirSync(sub);
       writeFileSync(path.join(sub, 'b.txt'), 'beta data\n');
     }
+  });
+
+  it("shows a tenant its quota as its repositories' capacity, never the server's disk", async () => {
+    interface RepoUsage {
+      bytes: number;
+      capacityBytes: number | null;
+      freeBytes: number | null;
+      capacityOf: string | null;
+    }
+    const sys = await logon(s.url);
+    const usageOf = async (token: string, id: string) => {
+      const a = await http(s.url, 'GET', `/api/v1/repositories/${id}/usage`, { token });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      return a.body as RepoUsage;
+    };
+    // Beta has no quota: no capacity figures at all (its backup above stored something).
+    const none = await usageOf(bt, beta.repository.id);
+    assert.ok(none.bytes > 0, JSON.stringify(none));
+    assert.deepEqual([none.capacityBytes, none.freeBytes, none.capacityOf], [null, null, null]);
+    const quota = 3 * 1024 ** 3;
+    const set = await http(s.url, 'PATCH', `/api/v1/tenants/${beta.id}`, {
+      token: sys,
+      body: { quotaBytes: quota },
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    try {
+      // With a quota: the quota, and what is left of it after the tenant's usage (all its repositories).
+      const u = (await http(s.url, 'GET', '/api/v1/usage', { token: bt })).body as { usageBytes: number };
+      assert.ok(u.usageBytes > 0, JSON.stringify(u));
+      const q = await usageOf(bt, beta.repository.id);
+      assert.deepEqual([q.capacityBytes, q.freeBytes, q.capacityOf], [quota, quota - u.usageBytes, 'quota']);
+    } finally {
+      await http(s.url, 'PATCH', `/api/v1/tenants/${beta.id}`, { token: sys, body: { quotaBytes: null } });
+    }
+    // The system administrator sees the file system the repository lies on.
+    const mine = await http(s.url, 'POST', '/api/v1/repositories', {
+      token: sys,
+      body: {
+        name: 'sysrepo',
+        location: path.join(root, 'sysrepo'),
+        password: 'the password of sysrepo',
+        create: true,
+      },
+    });
+    assert.equal(mine.status, 201, JSON.stringify(mine.body));
+    const made = mine.body as { id: string; location: string };
+    const fs = statfsSync(made.location);
+    const f = await usageOf(sys, made.id);
+    assert.deepEqual([f.capacityBytes, f.capacityOf], [fs.blocks * fs.bsize, 'file-system']);
+    assert.ok(f.freeBytes !== null && f.freeBytes > 0);
   });
 });

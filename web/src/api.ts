@@ -238,6 +238,8 @@ export interface Usage {
   readonly bytes: number;
   readonly capacityBytes: number | null;
   readonly freeBytes: number | null;
+  /** What capacityBytes and freeBytes are: the file system (system administrators), the tenant's quota, none. */
+  readonly capacityOf?: 'file-system' | 'quota' | null;
   readonly snapshots: number;
   readonly growth: { time: string; addedBytes: number }[];
 }

@@ -287,20 +287,25 @@ export function UsageBar({
   used,
   capacity,
   free,
+  of = 'file-system',
 }: {
   used: number;
   capacity: number | null | undefined;
   free: number | null | undefined;
+  /** What the capacity is: the disk (the system administrator sees it) or the tenant's quota. */
+  of?: 'file-system' | 'quota' | null;
 }) {
   if (!capacity) return <p>{bytes(used)} stored</p>;
   const share = Math.min(1, (capacity - (free ?? 0)) / capacity);
   const own = Math.min(1, used / capacity);
+  const what = of === 'quota' ? 'quota' : 'disk';
+  const legend = `${percent(share)} of ${bytes(capacity)} ${what} used`;
   return (
     <div className="usage">
       <div
         className="usage-track"
         role="meter"
-        aria-label="Disk used"
+        aria-label={what === 'quota' ? 'Share of the quota' : 'Disk used'}
         aria-valuemin={0}
         aria-valuemax={100}
         aria-valuenow={Math.round(share * 100)}
@@ -314,7 +319,7 @@ export function UsageBar({
           <span className="swatch own" aria-hidden="true" /> {bytes(used)} this repository
         </span>
         <span>
-          <span className="swatch other" aria-hidden="true" /> {percent(share)} of {bytes(capacity)} disk used
+          <span className="swatch other" aria-hidden="true" /> {legend}
         </span>
         <span>{bytes(free)} free</span>
       </p>

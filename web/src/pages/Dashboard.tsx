@@ -190,7 +190,12 @@ export function RepositoryUsage({ repo }: { repo: Repository }) {
       {!usage.data && !usage.error && <Loading what="usage" />}
       {usage.data && (
         <>
-          <UsageBar used={usage.data.bytes} capacity={usage.data.capacityBytes} free={usage.data.freeBytes} />
+          <UsageBar
+            used={usage.data.bytes}
+            capacity={usage.data.capacityBytes}
+            free={usage.data.freeBytes}
+            of={usage.data.capacityOf}
+          />
           <p>{count(usage.data.snapshots, 'restore point')}</p>
           <GrowthChart growth={usage.data.growth} />
         </>

@@ -106,7 +106,12 @@ function RepositoryCard({ repo, onDelete }: { repo: Repository; onDelete: () => 
       {!usage.data && !usage.error && <Loading what="usage" />}
       {usage.data && (
         <>
-          <UsageBar used={usage.data.bytes} capacity={usage.data.capacityBytes} free={usage.data.freeBytes} />
+          <UsageBar
+            used={usage.data.bytes}
+            capacity={usage.data.capacityBytes}
+            free={usage.data.freeBytes}
+            of={usage.data.capacityOf}
+          />
           <p>{count(usage.data.snapshots, 'restore point')}</p>
           <GrowthChart growth={usage.data.growth} />
         </>

@@ -1,9 +1,17 @@
-/** A tenant's storage: its quota, what its repositories store in all and each. */
+/**
+ * The caller's tenant's storage: its quota, its usage and what each of its repositories stores.
+ *
+ * | Route             | Who may call it                                   |
+ * |-------------------|---------------------------------------------------|
+ * | GET /api/v1/usage | any role (viewer and up), for its own tenant only |
+ *
+ * Roles: viewer < restore-operator < operator < administrator (src/api/auth.ts); the system
+ * administrator may call every route, in whatever tenant it is logged on to.
+ */
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
-import { tenantUsage } from '../jobs/index.ts';
-import { callerOf, type ApiContext } from './context.ts';
-import { API } from './views.ts';
+import { tenantUsage } from '../../jobs/index.ts';
+import { callerOf, type ApiRoutes } from '../context.ts';
+import { API } from '../views.ts';
 
 const RepositoryUsage = Type.Object({
   id: Type.String(),
@@ -22,7 +30,7 @@ const UsageAnswer = Type.Object({
   repositories: Type.Array(RepositoryUsage),
 });
 
-export function registerUsageRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export const usageRoutes: ApiRoutes = (app, { ctx }, done) => {
   app.get(
     `${API}/usage`,
     {
@@ -43,4 +51,6 @@ export function registerUsageRoutes(app: FastifyInstance, ctx: ApiContext): void
       };
     },
   );
-}
+
+  done();
+};

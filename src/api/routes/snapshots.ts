@@ -1,27 +1,33 @@
 /**
- * Looking into a repository without restoring: its usage and growth, a restore point's tree, a
- * search by name across restore points, and downloads of a file or a folder (as a tar archive).
- * Each request opens the repository without a lock (reads only) and closes it at the end.
+ * The restore points of a repository, read from the repository itself: listing them, one of them,
+ * a folder of one, a search by name across them, and downloads of a file or a folder (as a tar
+ * archive). Each request opens the repository without a lock (reads only; a download with a
+ * shared lock) and closes it at the end.
+ *
+ * | Route                                                       | Who may call it          |
+ * |-------------------------------------------------------------|--------------------------|
+ * | GET /api/v1/repositories/{id}/snapshots                     | any role (viewer and up) |
+ * | GET /api/v1/repositories/{id}/snapshots/{snapshot}          | any role                 |
+ * | GET /api/v1/repositories/{id}/snapshots/{snapshot}/tree     | any role                 |
+ * | GET /api/v1/repositories/{id}/search                        | any role                 |
+ * | GET /api/v1/repositories/{id}/snapshots/{snapshot}/download | restore-operator and up  |
+ *
+ * Roles: viewer < restore-operator < operator < administrator (src/api/auth.ts); the system
+ * administrator may call every route, in whatever tenant it is logged on to.
  */
-import { statfs } from 'node:fs/promises';
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import picomatch from 'picomatch';
 import tar from 'tar-stream';
-import type { RepositoryRow } from '../catalog/index.ts';
-import { CairnError } from '../errors.ts';
-import { openRepository, jobTag, refOf, type OpenRepo } from '../jobs/index.ts';
-import type { SnapshotInfo } from '../repo/index.ts';
-import { fileContent, findNode, walk, type TreeNode } from '../repo/index.ts';
-import { callerOf, type ApiContext } from './context.ts';
+import { CairnError } from '../../errors.ts';
+import { jobTag, openRepository, refOf } from '../../jobs/index.ts';
+import { fileContent, findNode, walk, type SnapshotInfo, type TreeNode } from '../../repo/index.ts';
+import { callerOf, type ApiRoutes } from '../context.ts';
+import { API } from '../views.ts';
+import { repositoryOf, withRepository } from './repositories.ts';
+import { Id, Paging } from './schemas.ts';
 
-const RepoParams = Type.Object(
-  { id: Type.String({ minLength: 1, maxLength: 64 }) },
-  { additionalProperties: false },
-);
 const SnapParams = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 64 }),
@@ -40,84 +46,99 @@ function kindOf(n: TreeNode): 'file' | 'dir' | 'symlink' | 'other' {
 
 const mtimeOf = (n: TreeNode) => new Date(Number(BigInt(n.mtimeNs) / 1_000_000n)).toISOString();
 
-/** Bytes under a folder, counted by walking it (repositories are local directories). */
-async function duBytes(dir: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    if (!e.isFile()) continue;
-    try {
-      total += (await stat(path.join(e.parentPath, e.name))).size;
-    } catch {
-      /* removed meanwhile (prune) */
-    }
-  }
-  return total;
-}
-
-export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
   const { catalog } = ctx;
 
-  async function withRepo<T>(
-    request: FastifyRequest,
-    fn: (open: OpenRepo, row: RepositoryRow) => Promise<T>,
-    index = true,
-  ): Promise<T> {
-    const c = callerOf(request);
-    const { id } = request.params as { id: string };
-    const row = await catalog.repository(c.tenantId, id);
-    if (!row) throw new CairnError('NOT_FOUND', `No repository ${id} in this tenant`);
-    const open = await openRepository(refOf(row, ctx.tenancy), { lock: 'none', command: 'browse', index });
-    try {
-      return await fn(open, row);
-    } finally {
-      await open.close();
-    }
-  }
-
   app.get(
-    '/api/v1/repositories/:id/usage',
+    '/api/v1/repositories/:id/snapshots',
     {
       config: { permission: 'read' },
       schema: {
         tags: ['repositories'],
-        summary: 'Space used, free space and growth per restore point',
-        params: RepoParams,
+        summary: 'Restore points in the repository, newest first (read from the repository itself)',
+        params: Id,
+        querystring: Type.Object(
+          { ...Paging, job: Type.Optional(Type.String({ maxLength: 64 })) },
+          { additionalProperties: false },
+        ),
       },
     },
-    (request) =>
-      withRepo(request, async (open, row) => {
-        const { snapshots } = await open.repo.listSnapshots();
-        let bytes = 0;
-        let capacityBytes: number | null = null;
-        let freeBytes: number | null = null;
-        if (/^s3:/i.test(row.location)) {
-          // A bucket has no capacity to speak of: its objects' sizes are what it uses.
-          for (const type of ['config', 'keys', 'data', 'index', 'snapshots'] as const)
-            for await (const f of open.repo.backend.list(type)) bytes += f.size;
-        } else {
-          const fs = await statfs(row.location);
-          bytes = await duBytes(row.location);
-          capacityBytes = fs.blocks * fs.bsize;
-          freeBytes = fs.bavail * fs.bsize;
-        }
+    async (request) => {
+      const c = callerOf(request);
+      const r = await repositoryOf(ctx, c, (request.params as { id: string }).id);
+      const q = request.query as { skip?: number; limit?: number; job?: string };
+      const open = await openRepository(refOf(r, ctx.tenancy), {
+        lock: 'none',
+        command: 'list',
+        index: false,
+      });
+      try {
+        const { snapshots, damaged } = await open.repo.listSnapshots();
+        const filtered = snapshots.filter((s) => !q.job || s.tags.includes(`job:${q.job}`)).reverse();
+        const skip = q.skip ?? 0;
+        const limit = q.limit ?? 50;
+        const data = filtered.slice(skip, skip + limit).map((s) => ({
+          id: s.id,
+          time: s.time,
+          host: s.host,
+          paths: s.paths,
+          tags: s.tags,
+          job: s.tags.find((t) => t.startsWith('job:'))?.slice(4) ?? null,
+          summary: s.summary ?? null,
+          links: [
+            { rel: 'self', href: `${API}/repositories/${r.id}/snapshots/${s.id}`, method: 'GET' },
+            { rel: 'restore', href: `${API}/restores`, method: 'POST' },
+          ],
+        }));
         return {
-          bytes,
-          capacityBytes,
-          freeBytes,
-          snapshots: snapshots.length,
-          growth: snapshots.map((s: SnapshotInfo) => ({
-            time: s.time,
-            snapshot: s.id,
-            addedBytes: s.summary?.dataAddedPacked ?? 0,
-          })),
+          data,
+          pagination: { total: filtered.length, count: data.length, skip, limit },
+          // Snapshot files that cannot be read, whatever the job filter: their tags are unknown.
+          damaged: damaged.map((d) => ({ id: d.id, reason: d.reason, code: d.error.code })),
         };
-      }),
+      } finally {
+        await open.close();
+      }
+    },
+  );
+
+  app.get(
+    '/api/v1/repositories/:id/snapshots/:snapshot',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['repositories'],
+        summary: 'One restore point',
+        params: Type.Object(
+          { id: Type.String({ maxLength: 64 }), snapshot: Type.String({ minLength: 1, maxLength: 64 }) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => {
+      const c = callerOf(request);
+      const p = request.params as { id: string; snapshot: string };
+      const r = await repositoryOf(ctx, c, p.id);
+      const open = await openRepository(refOf(r, ctx.tenancy), {
+        lock: 'none',
+        command: 'list',
+        index: false,
+      });
+      try {
+        const s = await open.repo.findSnapshot(p.snapshot);
+        return {
+          id: s.id,
+          time: s.time,
+          host: s.host,
+          paths: s.paths,
+          tags: s.tags,
+          summary: s.summary ?? null,
+          links: [{ rel: 'restore', href: `${API}/restores`, method: 'POST' }],
+        };
+      } finally {
+        await open.close();
+      }
+    },
   );
 
   app.get(
@@ -132,7 +153,7 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
       },
     },
     (request) =>
-      withRepo(request, async (open) => {
+      withRepository(ctx, request, async (open) => {
         const p = (request.params as { snapshot: string }).snapshot;
         const at = path.posix.normalize((request.query as { path?: string }).path ?? '/');
         const snap = await open.repo.findSnapshot(p);
@@ -164,7 +185,7 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
       schema: {
         tags: ['repositories'],
         summary: 'Find entries by name (a glob such as *.conf) across restore points, newest first',
-        params: RepoParams,
+        params: Id,
         querystring: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 256 }),
@@ -176,7 +197,7 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
       },
     },
     (request) =>
-      withRepo(request, async (open) => {
+      withRepository(ctx, request, async (open) => {
         const q = request.query as { name: string; job?: string; limit?: number };
         const limit = q.limit ?? 200;
         const match = picomatch(q.name.includes('*') || q.name.includes('?') ? q.name : `*${q.name}*`, {
@@ -228,8 +249,7 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
       const c = callerOf(request);
       const { id, snapshot } = request.params as { id: string; snapshot: string };
       const at = path.posix.normalize((request.query as { path?: string }).path ?? '/');
-      const row = await catalog.repository(c.tenantId, id);
-      if (!row) throw new CairnError('NOT_FOUND', `No repository ${id} in this tenant`);
+      const row = await repositoryOf(ctx, c, id);
       const open = await openRepository(refOf(row, ctx.tenancy), {
         lock: 'shared',
         command: 'download (server)',
@@ -307,4 +327,6 @@ export function registerBrowseRoutes(app: FastifyInstance, ctx: ApiContext): voi
       }
     },
   );
-}
+
+  done();
+};

@@ -1,19 +1,26 @@
 /**
- * Tenants and named scripts: the system administrator's own resources. Every route that changes
- * them needs the `system` permission, which only a system administrator holds; a tenant user may
- * list the scripts granted to its tenant (names and descriptions, not the commands).
+ * Tenants: the system administrator's own resource. A tenant's users never see or change their
+ * tenant here (its quota and usage are at GET /api/v1/usage).
+ *
+ * | Route                       | Who may call it                                                   |
+ * |-----------------------------|-------------------------------------------------------------------|
+ * | GET    /api/v1/tenants      | system administrator                                              |
+ * | POST   /api/v1/tenants      | system administrator (the first administrator's password is shown |
+ * |                             | once)                                                             |
+ * | GET    /api/v1/tenants/{id} | system administrator (by id or name)                              |
+ * | PATCH  /api/v1/tenants/{id} | system administrator                                              |
+ * | DELETE /api/v1/tenants/{id} | system administrator; not the tenant it is logged on to (409)     |
+ *
+ * The `system` permission, which no role of a tenant grants (src/api/auth.ts).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
-import type { ScriptRow } from '../catalog/index.ts';
-import { CairnError } from '../errors.ts';
-import { NamedScriptSchema, NameSchema, scriptsFor } from '../jobs/index.ts';
-import { commandWords } from '../plugins/index.ts';
-import { callerOf, demand, type ApiContext } from './context.ts';
-import { changeTenant, provisionTenant, removeTenant, tenantView } from './tenants.ts';
-import { API, repositoryView } from './views.ts';
+import { CairnError } from '../../errors.ts';
+import { NameSchema } from '../../jobs/index.ts';
+import { demand, type ApiRoutes } from '../context.ts';
+import { changeTenant, provisionTenant, removeTenant, tenantView } from '../tenants.ts';
+import { API, repositoryView } from '../views.ts';
+import { Id } from './schemas.ts';
 
-const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
 const Folder = Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' });
 
 const Settings = {
@@ -94,33 +101,7 @@ const TenantInput = Type.Object(
 
 const TenantPatch = Type.Object(Settings, { additionalProperties: false });
 
-const ScriptPatch = Type.Partial(NamedScriptSchema, { additionalProperties: false });
-
-function scriptView(s: ScriptRow, full: boolean) {
-  const self = `${API}/scripts/${s.id}`;
-  return {
-    id: s.id,
-    name: s.name,
-    description: s.description,
-    ...(full
-      ? {
-          command: JSON.parse(s.command) as string[],
-          timeoutSeconds: s.timeout_seconds,
-          tenants: JSON.parse(s.tenants) as string[],
-          origin: s.origin,
-          links: [
-            { rel: 'self', href: self, method: 'GET' },
-            { rel: 'edit', href: self, method: 'PATCH' },
-            { rel: 'delete', href: self, method: 'DELETE' },
-          ],
-        }
-      : {}),
-    createdAt: s.created_at,
-    updatedAt: s.updated_at,
-  };
-}
-
-export function registerTenantRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export const tenantRoutes: ApiRoutes = (app, { ctx }, done) => {
   const { catalog } = ctx;
 
   const tenantOf = async (id: string) => {
@@ -226,121 +207,5 @@ export function registerTenantRoutes(app: FastifyInstance, ctx: ApiContext): voi
     },
   );
 
-  // --- named scripts ---
-
-  app.get(
-    '/api/v1/scripts',
-    {
-      config: { permission: 'read' },
-      schema: {
-        tags: ['scripts'],
-        summary:
-          "Programs jobs may name in runBefore, runAfter and hooks: every one for system administrators, the tenant's for others",
-      },
-    },
-    async (request) => {
-      const c = callerOf(request);
-      if (c.systemAdmin) return { data: (await catalog.listScripts()).map((s) => scriptView(s, true)) };
-      const tenant = await catalog.tenant(c.tenantId);
-      return { data: tenant ? (await scriptsFor(catalog, tenant)).map((s) => scriptView(s, false)) : [] };
-    },
-  );
-
-  app.post(
-    '/api/v1/scripts',
-    {
-      config: { permission: 'system' },
-      schema: {
-        tags: ['scripts'],
-        summary: 'Define a named script (system administrators)',
-        body: NamedScriptSchema,
-      },
-    },
-    async (request, reply) => {
-      const c = demand(request, 'system');
-      const b = request.body as Static<typeof NamedScriptSchema>;
-      const row = await catalog.createScript({
-        name: b.name,
-        command: words(b.command),
-        description: b.description ?? '',
-        timeoutSeconds: b.timeoutSeconds ?? null,
-        tenants: b.tenants ?? [],
-        origin: 'api',
-      });
-      await catalog.audit({
-        tenantId: null,
-        user: c.userName,
-        action: 'script.create',
-        object: row.id,
-        detail: { name: row.name, tenants: b.tenants ?? [] },
-      });
-      return reply.code(201).header('location', `${API}/scripts/${row.id}`).send(scriptView(row, true));
-    },
-  );
-
-  app.patch(
-    '/api/v1/scripts/:id',
-    {
-      config: { permission: 'system' },
-      schema: { tags: ['scripts'], summary: 'Change a named script', params: Id, body: ScriptPatch },
-    },
-    async (request) => {
-      const c = demand(request, 'system');
-      const { id } = request.params as { id: string };
-      const b = request.body as Partial<Static<typeof NamedScriptSchema>>;
-      if (!(await catalog.script(id))) throw new CairnError('NOT_FOUND', `No script ${id}`);
-      await catalog.updateScript(id, {
-        ...(b.name !== undefined ? { name: b.name } : {}),
-        ...(b.command !== undefined ? { command: words(b.command) } : {}),
-        ...(b.description !== undefined ? { description: b.description } : {}),
-        ...(b.timeoutSeconds !== undefined ? { timeoutSeconds: b.timeoutSeconds } : {}),
-        ...(b.tenants !== undefined ? { tenants: b.tenants } : {}),
-      });
-      await catalog.audit({
-        tenantId: null,
-        user: c.userName,
-        action: 'script.update',
-        object: id,
-        detail: { ...b },
-      });
-      const row = await catalog.script(id);
-      if (!row) throw new CairnError('NOT_FOUND', `No script ${id}`);
-      return scriptView(row, true);
-    },
-  );
-
-  app.delete(
-    '/api/v1/scripts/:id',
-    {
-      config: { permission: 'system' },
-      schema: {
-        tags: ['scripts'],
-        summary: 'Withdraw a named script (jobs naming it fail until changed)',
-        params: Id,
-      },
-    },
-    async (request, reply) => {
-      const c = demand(request, 'system');
-      const { id } = request.params as { id: string };
-      const row = await catalog.script(id);
-      if (!row) throw new CairnError('NOT_FOUND', `No script ${id}`);
-      await catalog.deleteScript(id);
-      await catalog.audit({
-        tenantId: null,
-        user: c.userName,
-        action: 'script.delete',
-        object: id,
-        detail: { name: row.name },
-      });
-      return reply.code(204).send();
-    },
-  );
-}
-
-function words(command: string | readonly string[]): string[] {
-  try {
-    return commandWords(command);
-  } catch (err) {
-    throw new CairnError('INVALID_INPUT', `command: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
+  done();
+};
