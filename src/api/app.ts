@@ -17,6 +17,7 @@ import { problemFor, problemOf, sendProblem } from './problem.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { recycleBinRoutes } from './routes/recycle-bin.ts';
 import { repositoryRoutes } from './routes/repositories.ts';
 import { restoreRoutes } from './routes/restores.ts';
 import { runRoutes } from './routes/runs.ts';
@@ -300,6 +301,7 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     taskRoutes,
     restoreRoutes,
     simulationRoutes,
+    recycleBinRoutes,
   ])
     await app.register(routes, { ctx });
   return app;

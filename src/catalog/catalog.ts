@@ -415,6 +415,30 @@ export class Catalog {
     return plain.system_admin === 1 || role !== undefined ? plain : undefined;
   }
 
+  /**
+   * Every user a logon as NAME (to tenant T) may mean, in the order they are tried: with a tenant,
+   * its own NAME@T first, then the plain NAME if it is a system administrator or has a role there
+   * — the system administrator `admin` logging on to a tenant whose administrator is `admin@T`
+   * must reach its own account, told apart by its password. Without one, as userForLogon.
+   */
+  async logonCandidates(name: string, tenantName: string | undefined, home: string): Promise<UserRow[]> {
+    if (tenantName === undefined) {
+      const one = await this.userForLogon(name, undefined, home);
+      return one ? [one] : [];
+    }
+    const [tenant, scoped, plain] = await Promise.all([
+      this.tenantByName(tenantName),
+      this.userByName(tenantUserName(name, tenantName)),
+      this.userByName(name),
+    ]);
+    if (!tenant) return [];
+    const out: UserRow[] = [];
+    if (scoped) out.push(scoped);
+    if (plain && (plain.system_admin === 1 || (await this.roleOf(plain.id, tenant.id)) !== undefined))
+      out.push(plain);
+    return out;
+  }
+
   /** Users whose name is NAME or NAME@SOME-TENANT: for the machine owner's tools, never the API. */
   usersNamed(name: string): Promise<UserRow[]> {
     const prefix = `${name}@`;

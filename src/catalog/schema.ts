@@ -22,7 +22,7 @@ export interface TenantRow {
   max_runs: number | null;
   /** Bytes a second all its runs together may write to its repositories; null: no limit. */
   bandwidth_bytes_per_second: number | null;
-  /** Days a restore point the tenant deletes is to be kept before it is removed (recorded; not yet enforced). */
+  /** Days what its retention forgets stays in its recycle bin (insider protection; 0: removed at once). */
   protection_days: number;
   /** The stored size of all its repositories when last measured. */
   usage_bytes: number | null;

@@ -51,7 +51,7 @@ function settingOptions(c: Command): Command {
     )
     .option(
       '--protection-days <n>',
-      'days a restore point it deletes is to be kept (recorded; not yet enforced)',
+      'insider protection: days what its retention forgets stays in its recycle bin before it is purged (0: removed at once)',
     )
     .option(
       '--volume <size>',

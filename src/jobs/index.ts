@@ -102,6 +102,9 @@ export {
 export { runWork, type WorkIO, type WorkTask } from './work.ts';
 export {
   binOf,
+  checkRepositoryDeletable,
+  hiddenFrom,
+  refuseHidden,
   purgeAfter,
   purgeRecycled,
   recordRecycle,

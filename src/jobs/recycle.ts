@@ -142,3 +142,50 @@ export async function sweepRecycleBins(catalog: Catalog, tenancy: Tenancy | unde
   }
   return { purged, failed };
 }
+
+/**
+ * The restore points a caller must not see in a repository: its bin, for anyone but the system
+ * administrator (for a tenant user, what retention forgot is gone).
+ */
+export async function hiddenFrom(
+  catalog: Catalog,
+  systemAdmin: boolean,
+  repositoryId: string,
+): Promise<ReadonlySet<string>> {
+  return systemAdmin ? new Set() : binOf(catalog, repositoryId);
+}
+
+/** SNAPSHOT_NOT_FOUND, as for a snapshot that does not exist, when `id` is hidden. */
+export function refuseHidden(hidden: ReadonlySet<string>, ref: string, id: string): void {
+  if (hidden.has(id))
+    throw new CairnError('SNAPSHOT_NOT_FOUND', `Cannot find snapshot ${ref}: no snapshot has that id`);
+}
+
+/**
+ * Whether a tenant user may delete a repository: not while its tenant is protected and the
+ * repository holds restore points (deleting it drops its key, which would undo the protection).
+ */
+export async function checkRepositoryDeletable(
+  catalog: Catalog,
+  tenancy: Tenancy | undefined,
+  repo: RepositoryRow,
+  systemAdmin: boolean,
+): Promise<void> {
+  if (systemAdmin) return;
+  const tenant = await catalog.tenant(repo.tenant_id);
+  const days = tenant?.protection_days ?? 0;
+  if (days <= 0) return;
+  const open = await openRepository(refOf(repo, tenancy), { lock: 'none', command: 'list', index: false });
+  let count: number;
+  try {
+    const { snapshots, damaged } = await open.repo.listSnapshots();
+    count = snapshots.length + damaged.length;
+  } finally {
+    await open.close();
+  }
+  if (count > 0)
+    throw new CairnError(
+      'CONFLICT',
+      `Cannot delete repository ${repo.name}: tenant ${tenant?.name ?? repo.tenant_id} is under insider protection (${days} day(s)) and the repository holds ${count} restore point(s); deleting it would drop its key. Its retention can forget them (kept ${days} day(s) in the recycle bin), or the system administrator can delete it`,
+    );
+}

@@ -31,7 +31,11 @@ describe('recycle bin arithmetic', () => {
     const onlyA = await exclusiveBytes(repo, [b], [a]);
     // Every data blob of the first is in the second: only its root tree differs.
     assert.ok(onlyA > 0 && onlyA < 10_000, `${onlyA}`);
-    assert.equal(await exclusiveBytes(repo, [a, b], [b]), 0, 'a point also kept outside the bin costs nothing');
+    assert.equal(
+      await exclusiveBytes(repo, [a, b], [b]),
+      0,
+      'a point also kept outside the bin costs nothing',
+    );
     assert.equal(await exclusiveBytes(repo, [a], []), 0);
   });
 
@@ -43,7 +47,8 @@ describe('recycle bin arithmetic', () => {
     await fs.writeFile(path.join(src, 'f'), seededBytes('f', 100_000));
     const repo0 = await initRepo(repoDir);
     const r = await backup(repo0, [src]);
-    for (const f of await fs.readdir(path.join(repoDir, 'index'))) await fs.rm(path.join(repoDir, 'index', f));
+    for (const f of await fs.readdir(path.join(repoDir, 'index')))
+      await fs.rm(path.join(repoDir, 'index', f));
     const repo = await openRepo(repoDir);
     await repo.loadIndex();
     const snap = await repo.findSnapshot(r.id);

@@ -23,6 +23,8 @@ import type { FastifyRequest } from 'fastify';
 import type { RepositoryRow } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
 import {
+  checkRepositoryDeletable,
+  hiddenFrom,
   createRepository,
   openRepository,
   refOf,
@@ -152,6 +154,8 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
     async (request, reply) => {
       const c = demand(request, 'admin');
       const r = await repositoryOf(ctx, c, (request.params as { id: string }).id);
+      // Insider protection: dropping a repository drops its key, so not while it holds points.
+      await checkRepositoryDeletable(catalog, ctx.tenancy, r, c.systemAdmin);
       await catalog.deleteRepository(c.tenantId, r.id);
       await catalog.audit({
         tenantId: c.tenantId,
@@ -179,7 +183,8 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
     (request) =>
       withRepository(ctx, request, async (open, row) => {
         const c = callerOf(request);
-        const { snapshots } = await open.repo.listSnapshots();
+        const hidden = await hiddenFrom(catalog, c.systemAdmin, row.id);
+        const snapshots = (await open.repo.listSnapshots()).snapshots.filter((x) => !hidden.has(x.id));
         const s3 = /^s3:/i.test(row.location);
         let bytes = 0;
         if (s3) {

@@ -122,9 +122,15 @@ export const sessionRoutes: ApiRoutes = (app, { ctx }, done) => {
           { 'retry-after': String(wait) },
         );
       const home = ctx.homeTenant ?? 'default';
-      const user = await catalog.userForLogon(typed.name, tenantName, home);
+      const candidates = await catalog.logonCandidates(typed.name, tenantName, home);
       // Checked against a dummy hash when there is no such user: the answer takes as long.
-      const ok = await verifyPassword(creds.password, user?.password_hash);
+      let user = candidates[0];
+      let ok = await verifyPassword(creds.password, user?.password_hash);
+      for (const other of candidates.slice(1)) {
+        if (ok) break;
+        user = other;
+        ok = await verifyPassword(creds.password, other.password_hash);
+      }
       if (!ok || !user || user.disabled) {
         ctx.limiter.failed(typed.name, address);
         await catalog.audit({

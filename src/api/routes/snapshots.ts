@@ -21,12 +21,51 @@ import { Type } from '@sinclair/typebox';
 import picomatch from 'picomatch';
 import tar from 'tar-stream';
 import { CairnError } from '../../errors.ts';
-import { jobTag, openRepository, refOf } from '../../jobs/index.ts';
-import { fileContent, findNode, walk, type SnapshotInfo, type TreeNode } from '../../repo/index.ts';
-import { callerOf, type ApiRoutes } from '../context.ts';
+import { hiddenFrom, jobTag, openRepository, refOf, refuseHidden } from '../../jobs/index.ts';
+import {
+  fileContent,
+  findNode,
+  walk,
+  type Repository,
+  type SnapshotInfo,
+  type TreeNode,
+} from '../../repo/index.ts';
+import { callerOf, type ApiContext, type ApiRoutes, type Caller } from '../context.ts';
 import { API } from '../views.ts';
 import { repositoryOf, withRepository } from './repositories.ts';
 import { Id, Paging } from './schemas.ts';
+
+/**
+ * The restore points a caller may see: a tenant user never sees those in its repository's recycle
+ * bin (insider protection); for it they are gone, as if forgotten.
+ */
+async function visible(
+  ctx: ApiContext,
+  c: Caller,
+  repositoryId: string,
+  repo: Repository,
+): Promise<{
+  snapshots: SnapshotInfo[];
+  damaged: Awaited<ReturnType<Repository['listSnapshots']>>['damaged'];
+}> {
+  const hidden = await hiddenFrom(ctx.catalog, c.systemAdmin, repositoryId);
+  const { snapshots, damaged } = await repo.listSnapshots();
+  return { snapshots: snapshots.filter((s) => !hidden.has(s.id)), damaged };
+}
+
+/** `latest` or an id (prefix) among the restore points the caller may see. */
+export async function findVisible(
+  ctx: ApiContext,
+  c: Caller,
+  repositoryId: string,
+  repo: Repository,
+  ref: string,
+): Promise<SnapshotInfo> {
+  const hidden = await hiddenFrom(ctx.catalog, c.systemAdmin, repositoryId);
+  const snap = await repo.findSnapshot(ref, (s) => !hidden.has(s.id));
+  refuseHidden(hidden, ref, snap.id);
+  return snap;
+}
 
 const SnapParams = Type.Object(
   {
@@ -73,7 +112,7 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
         index: false,
       });
       try {
-        const { snapshots, damaged } = await open.repo.listSnapshots();
+        const { snapshots, damaged } = await visible(ctx, c, r.id, open.repo);
         const filtered = snapshots.filter((s) => !q.job || s.tags.includes(`job:${q.job}`)).reverse();
         const skip = q.skip ?? 0;
         const limit = q.limit ?? 50;
@@ -125,7 +164,7 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
         index: false,
       });
       try {
-        const s = await open.repo.findSnapshot(p.snapshot);
+        const s = await findVisible(ctx, c, r.id, open.repo, p.snapshot);
         return {
           id: s.id,
           time: s.time,
@@ -153,10 +192,10 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       },
     },
     (request) =>
-      withRepository(ctx, request, async (open) => {
+      withRepository(ctx, request, async (open, row) => {
         const p = (request.params as { snapshot: string }).snapshot;
         const at = path.posix.normalize((request.query as { path?: string }).path ?? '/');
-        const snap = await open.repo.findSnapshot(p);
+        const snap = await findVisible(ctx, callerOf(request), row.id, open.repo, p);
         const node = await findNode(open.repo, snap, at);
         if (node.type !== 'dir' || node.subtree === undefined)
           throw new CairnError(
@@ -197,14 +236,14 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       },
     },
     (request) =>
-      withRepository(ctx, request, async (open) => {
+      withRepository(ctx, request, async (open, row) => {
         const q = request.query as { name: string; job?: string; limit?: number };
         const limit = q.limit ?? 200;
         const match = picomatch(q.name.includes('*') || q.name.includes('?') ? q.name : `*${q.name}*`, {
           nocase: true,
           dot: true,
         });
-        const { snapshots } = await open.repo.listSnapshots();
+        const { snapshots } = await visible(ctx, callerOf(request), row.id, open.repo);
         const pool = snapshots
           .filter((s: SnapshotInfo) => !q.job || s.tags.includes(jobTag(q.job)))
           .reverse();
@@ -257,7 +296,7 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       });
       let handedOver = false;
       try {
-        const snap = await open.repo.findSnapshot(snapshot);
+        const snap = await findVisible(ctx, c, row.id, open.repo, snapshot);
         const node = await findNode(open.repo, snap, at);
         const base = path.posix.basename(at) || 'snapshot';
         await catalog.audit({

@@ -17,6 +17,7 @@ const RepositoryUsage = Type.Object({
   id: Type.String(),
   name: Type.String(),
   storedBytes: Type.Union([Type.Number(), Type.Null()]),
+  recycledBytes: Type.Number({ description: 'of which only restore points in its recycle bin need' }),
   measuredAt: Type.Union([Type.String(), Type.Null()]),
   href: Type.String(),
 });
@@ -24,7 +25,13 @@ const RepositoryUsage = Type.Object({
 const UsageAnswer = Type.Object({
   tenant: Type.Object({ id: Type.String(), name: Type.String() }),
   quotaBytes: Type.Union([Type.Number(), Type.Null()], { description: 'null: no quota' }),
-  usageBytes: Type.Number({ description: "the sum of the repositories' stored sizes as last measured" }),
+  usageBytes: Type.Number({
+    description: "the sum of the repositories' stored sizes as last measured, less recycledBytes",
+  }),
+  recycledBytes: Type.Number({
+    description:
+      'stored bytes only restore points in recycle bins need (insider protection): kept, not counted',
+  }),
   usedPercent: Type.Union([Type.Number(), Type.Null()]),
   measuredAt: Type.Union([Type.String(), Type.Null()], { description: 'the oldest measurement in the sum' }),
   repositories: Type.Array(RepositoryUsage),

@@ -499,7 +499,7 @@ function SettingsFields({
       </Field>
       <Field
         label="Protection days"
-        hint="Days a restore point the tenant deletes is to be kept before it is removed. Recorded only: not yet enforced, deleted restore points are removed at once."
+        hint="Insider protection: days a restore point its retention forgets stays in its recycle bin (hidden from the tenant, outside its quota, restorable by you) before it is purged. 0: removed at once."
         error={fieldError(error, 'protectionDays')}
       >
         {(id, d) => (
