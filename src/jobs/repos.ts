@@ -4,7 +4,15 @@
  * can read. Repositories it creates get a random password in a file of its data directory.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { attachCache, CONFIG_HANDLE, openLocation, type Backend } from '../backend/index.ts';
 import { CairnError, isCairnError, reason } from '../errors.ts';
@@ -64,20 +72,35 @@ export function backendFor(location: string): Backend {
   return openLocation(location);
 }
 
-/** Creates the repository when `create` is set and the location is empty or absent. */
+/**
+ * Makes sure `ref` names a repository its secret opens: creates it when `create` is set and the
+ * location is empty or absent; else opens it (read only, no lock, no index: a key derivation and
+ * a few reads), so that a wrong password file or a location that holds no repository is refused
+ * when the repository is registered, not at its first run.
+ */
 export async function ensureRepository(ref: RepoRef, create: boolean): Promise<'created' | 'exists'> {
   if (/^s3:/i.test(ref.location)) {
     // A bucket: its config object says whether the repository exists.
     const probe = backendFor(ref.location);
+    let exists = false;
     try {
-      if (await probe.exists(CONFIG_HANDLE)) return 'exists';
+      exists = await probe.exists(CONFIG_HANDLE);
     } catch (err) {
       // No bucket yet: init makes it.
       if (!isCairnError(err, 'BACKEND_NOT_FOUND')) throw err;
     } finally {
       await probe.close();
     }
+    if (exists) {
+      await verifyRepository(ref);
+      return 'exists';
+    }
   } else {
+    if (existsSync(ref.location) && !statSync(ref.location).isDirectory())
+      throw new CairnError(
+        'REPO_NOT_CAIRN',
+        `Cannot use ${ref.location} for repository ${ref.name}: it is a file, not a folder`,
+      );
     const empty = !existsSync(ref.location) || readdirSync(ref.location).length === 0;
     if (!empty) {
       if (!existsSync(path.join(ref.location, 'config')))
@@ -85,6 +108,7 @@ export async function ensureRepository(ref: RepoRef, create: boolean): Promise<'
           'REPO_NOT_CAIRN',
           `Cannot use ${ref.location} for repository ${ref.name}: it is not empty and holds no Cairn repository`,
         );
+      await verifyRepository(ref);
       return 'exists';
     }
   }
@@ -101,6 +125,23 @@ export async function ensureRepository(ref: RepoRef, create: boolean): Promise<'
     await backend.close();
   }
   return 'created';
+}
+
+/**
+ * Opens the repository of `ref` and closes it again: it is a Cairn repository of a version this
+ * program reads, and its secret opens a key slot. Read only and without a lock, so a backup
+ * running meanwhile is not disturbed. A refusal keeps its code and names the repository.
+ */
+export async function verifyRepository(ref: RepoRef): Promise<void> {
+  let open: OpenRepo;
+  try {
+    open = await openRepository(ref, { lock: 'none', command: 'register', index: false });
+  } catch (err) {
+    if (err instanceof CairnError)
+      throw new CairnError(err.code, `Cannot use repository ${ref.name}: ${err.message}`, { cause: err });
+    throw err;
+  }
+  await open.close();
 }
 
 export interface OpenRepo {

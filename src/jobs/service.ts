@@ -3,6 +3,7 @@
  * change, start, restore. Each checks what the JSON schema cannot (cron expressions, that the
  * repository exists in the tenant) and records who did what in the audit log.
  */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalog, JobRow, RepositoryRow, RunRow, TaskRow } from '../catalog/index.ts';
 import { CairnError } from '../errors.ts';
@@ -293,10 +294,16 @@ export async function createRepository(
     throw new CairnError('INVALID_INPUT', 'password: give password or passwordFile, not both');
   const tenantDir = path.join(secretsDir, actor.tenantId);
   const passwordFile = input.passwordFile ?? writePasswordFile(tenantDir, input.name, input.password);
-  await ensureRepository(
-    { name: input.name, location: input.location, password_file: passwordFile },
-    input.create === true,
-  );
+  try {
+    await ensureRepository(
+      { name: input.name, location: input.location, password_file: passwordFile },
+      input.create === true,
+    );
+  } catch (err) {
+    // Refused: nothing is recorded, not even the password file written for it.
+    if (input.passwordFile === undefined) rmSync(passwordFile, { force: true });
+    throw err;
+  }
   const row = await catalog.createRepository({
     tenantId: actor.tenantId,
     name: input.name,

@@ -4,11 +4,12 @@
  * headers at every route and checks that nothing answers 500 or something that is not a problem.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { hashPassword } from '../../src/api/index.ts';
+import { hashPassword, startServer } from '../../src/api/index.ts';
+import { isCairnError } from '../../src/errors.ts';
 import {
   http,
   link,
@@ -363,5 +364,136 @@ describe('server API input checking', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('registering an existing repository', () => {
+  let s: TestServer;
+  let token: string;
+  let location: string;
+  let right: string;
+  let wrong: string;
+
+  before(async () => {
+    s = await testServer();
+    token = await logon(s.url);
+    location = path.join(s.dir, 'existing');
+    right = path.join(s.dir, 'right.password');
+    wrong = path.join(s.dir, 'wrong.password');
+    writeFileSync(right, 'the right password\n', { mode: 0o600 });
+    writeFileSync(wrong, 'not the password\n', { mode: 0o600 });
+    // Made and forgotten: its data stays where it is, for the registrations below.
+    const made = await http(s.url, 'POST', '/api/v1/repositories', {
+      token,
+      body: { name: 'made', location, passwordFile: right, create: true },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const gone = await http(s.url, 'DELETE', `/api/v1/repositories/${(made.body as { id: string }).id}`, {
+      token,
+    });
+    assert.equal(gone.status, 204);
+  });
+  after(() => s.close());
+
+  const register = (body: Record<string, unknown>) =>
+    http(s.url, 'POST', '/api/v1/repositories', { token, body: { name: 'again', ...body } });
+  const names = async () =>
+    (
+      (await http(s.url, 'GET', '/api/v1/repositories', { token })).body as { data: { name: string }[] }
+    ).data.map((r) => r.name);
+
+  it('opens it, and refuses a wrong password or a location that holds no repository; nothing is recorded', async () => {
+    assertProblem(
+      await register({ location, passwordFile: wrong }),
+      422,
+      'REPO_WRONG_PASSWORD',
+      /repository again.*no key slot opens with the given password/,
+    );
+    // A password given in the request: refused the same way, and its password file not kept.
+    assertProblem(
+      await register({ location, password: 'not the password either' }),
+      422,
+      'REPO_WRONG_PASSWORD',
+      /repository again/,
+    );
+    const tenant = (await s.server.catalog.tenantByName('default'))!;
+    assert.equal(existsSync(path.join(s.server.dataDir, 'secrets', tenant.id, 'again.password')), false);
+    assertProblem(
+      await register({ location, passwordFile: path.join(s.dir, 'no-such.password') }),
+      400,
+      'REPO_NO_PASSWORD',
+      /repository again.*no-such\.password/,
+    );
+    // Not a repository: a folder whose config is not Cairn's, a file, nothing at all.
+    const foreign = path.join(s.dir, 'foreign');
+    mkdirSync(foreign);
+    writeFileSync(path.join(foreign, 'config'), 'not a cairn config\n');
+    assertProblem(
+      await register({ location: foreign, passwordFile: right }),
+      422,
+      'REPO_NOT_CAIRN',
+      /repository again.*not a Cairn config/,
+    );
+    assertProblem(await register({ location: right, passwordFile: right }), 422, 'REPO_NOT_CAIRN', /a file/);
+    assertProblem(
+      await register({ location: path.join(s.dir, 'nothing'), passwordFile: right }),
+      404,
+      'REPO_NOT_FOUND',
+      /repository again/,
+    );
+    assert.deepEqual(await names(), []);
+    const audit = (await http(s.url, 'GET', '/api/v1/audit', { token })).body as {
+      data: { action: string }[];
+    };
+    assert.equal(audit.data.filter((a) => a.action === 'repository.create').length, 1, 'only "made"');
+
+    // The right password file: registered, and it opens.
+    const ok = await register({ location, passwordFile: right });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.deepEqual(await names(), ['again']);
+    const snaps = await http(
+      s.url,
+      'GET',
+      `/api/v1/repositories/${(ok.body as { id: string }).id}/snapshots`,
+      {
+        token,
+      },
+    );
+    assert.equal(snaps.status, 200, JSON.stringify(snaps.body));
+  });
+
+  it('refuses at the server start a configuration file whose repository does not open, naming it', async () => {
+    const config = path.join(s.dir, 'cairn.yaml');
+    writeFileSync(
+      config,
+      `repositories:\n  - name: vault\n    location: ${location}\n    passwordFile: ${wrong}\n`,
+    );
+    const dataDir = path.join(s.dir, 'other-data');
+    const options = {
+      config,
+      dataDir,
+      listen: '127.0.0.1:0',
+      env: { CAIRN_ADMIN_USER: 'admin', CAIRN_ADMIN_PASSWORD: 'correct horse battery' },
+      say: () => undefined,
+    };
+    // A server that starts all the same is closed again, so that the failing test ends.
+    const refused = await startServer(options).then(
+      (started) => started.close(),
+      (err: unknown) => err,
+    );
+    assert.ok(isCairnError(refused, 'REPO_WRONG_PASSWORD'), String(refused));
+    assert.match(refused.message, /Cannot use repository vault: .*no key slot opens/);
+    // With the right one it starts and has the repository.
+    writeFileSync(
+      config,
+      `repositories:\n  - name: vault\n    location: ${location}\n    passwordFile: ${right}\n`,
+    );
+    const started = await startServer(options);
+    try {
+      const t = (await started.catalog.tenantByName('default'))!;
+      assert.ok(await started.catalog.repositoryByName(t.id, 'vault'));
+    } finally {
+      await started.close();
+    }
   });
 });
