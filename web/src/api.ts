@@ -332,6 +332,19 @@ export interface Tenant {
   readonly links: Link[];
 }
 
+/** A restore point a protected tenant's retention forgot (GET /api/v1/recycle-bin). */
+export interface RecycledPoint {
+  readonly tenant: { id: string; name: string };
+  readonly repository: { id: string; name: string };
+  readonly snapshot: string;
+  readonly snapshotTime: string;
+  readonly job: string;
+  readonly deletedAt: string;
+  readonly deletedBy: string;
+  readonly purgeAfter: string;
+  readonly links: Link[];
+}
+
 /** POST /api/v1/tenants answers the first administrator's password, once. */
 export interface ProvisionedTenant extends Tenant {
   readonly repository: Repository | null;

@@ -2,10 +2,10 @@
  * Tenants, for the system administrator: each tenant's quota and measured usage, its source and
  * restore roots, its runs at once and bandwidth; provisioning a new one (whose first administrator's
  * password is shown once); changing quota, roots and limits; deleting a tenant that has no
- * repositories left.
+ * repositories left; the recycle bins of protected tenants (give a restore point back, purge one).
  */
 import { useState, type FormEvent } from 'react';
-import { api, hasLink, type ProvisionedTenant, type Tenant } from '../api.ts';
+import { api, hasLink, type ProvisionedTenant, type RecycledPoint, type Tenant } from '../api.ts';
 import { bytes, dateTime, percent } from '../format.ts';
 import {
   Card,
@@ -116,6 +116,7 @@ export function Tenants() {
           />
         ))}
       </div>
+      <RecycleBin />
       <NewTenant
         onCreated={(t) => {
           setError(undefined);
@@ -604,6 +605,93 @@ function NewTenant({ onCreated }: { onCreated: (t: ProvisionedTenant) => void })
           {busy ? 'Adding…' : 'Add the tenant'}
         </button>
       </form>
+    </Card>
+  );
+}
+
+/**
+ * What protected tenants' retention forgot: hidden from the tenants, kept until the protection
+ * period ends. The system administrator gives a point back (the tenant sees it again) or purges
+ * it early; restoring one is an ordinary restore, logged on to the tenant.
+ */
+function RecycleBin() {
+  const bin = useApi<{ data: RecycledPoint[] }>('recycle-bin');
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState<string>();
+  const act = (p: RecycledPoint, what: 'undelete' | 'purge') => {
+    const short = p.snapshot.slice(0, 8);
+    if (
+      what === 'purge' &&
+      !window.confirm(
+        `Purge restore point ${short} of ${p.tenant.name}/${p.repository.name} now? It cannot be restored afterwards.`,
+      )
+    )
+      return;
+    setError(undefined);
+    setNotice(undefined);
+    const link = p.links.find((l) => l.rel === what);
+    if (!link) return;
+    api(link.method, link.href.replace(/^\/api\/v1\//, '')).then(
+      () => {
+        setNotice(
+          what === 'purge'
+            ? `Restore point ${short} purged.`
+            : `Restore point ${short} given back to ${p.tenant.name}.`,
+        );
+        bin.reload();
+      },
+      (err: unknown) => setError(err),
+    );
+  };
+  return (
+    <Card title="Recycle bin" className="recycle-bin">
+      <p className="muted">
+        Restore points that protected tenants' retention forgot. The tenants no longer see them; they are
+        purged when their protection ends. Restore one as usual, logged on to its tenant.
+      </p>
+      <ErrorBox error={error ?? bin.error} />
+      {notice && <Notice kind="success">{notice}</Notice>}
+      {!bin.data && !bin.error && <Loading />}
+      {bin.data && bin.data.data.length === 0 && <Empty>The recycle bins are empty.</Empty>}
+      {bin.data && bin.data.data.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Tenant</th>
+              <th scope="col">Repository</th>
+              <th scope="col">Restore point</th>
+              <th scope="col">Job</th>
+              <th scope="col">Forgotten</th>
+              <th scope="col">Purged after</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {bin.data.data.map((p) => (
+              <tr key={`${p.repository.id}/${p.snapshot}`}>
+                <td>{p.tenant.name}</td>
+                <td>{p.repository.name}</td>
+                <td>
+                  <code title={p.snapshot}>{p.snapshot.slice(0, 8)}</code> of {dateTime(p.snapshotTime)}
+                </td>
+                <td>{p.job}</td>
+                <td title={p.deletedBy}>{dateTime(p.deletedAt)}</td>
+                <td>{dateTime(p.purgeAfter)}</td>
+                <td className="actions">
+                  <button type="button" onClick={() => act(p, 'undelete')}>
+                    Give back
+                  </button>{' '}
+                  <button type="button" className="danger" onClick={() => act(p, 'purge')}>
+                    Purge now
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </Card>
   );
 }
