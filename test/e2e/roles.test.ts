@@ -1,7 +1,7 @@
 /**
  * Who may call what: every role of a tenant, another tenant's administrator, the system
  * administrator and a caller without a session, against the routes of tenants, scripts,
- * repositories, jobs, restores, users and metrics. Each cell is the status the API must answer;
+ * repositories, jobs, restores, users, recycle bins and metrics. Each cell is the status the API must answer;
  * another tenant's objects are not found (404), never forbidden (403), so their existence leaks not.
  */
 import assert from 'node:assert/strict';
@@ -165,6 +165,21 @@ describe('the role × tenant matrix', () => {
       () => '/api/v1/users',
       () => undefined,
       { none: 401, viewer: 403, restorer: 403, operator: 403, admin: 200, stranger: 200, system: 200 },
+    ],
+    [
+      'list the recycle bins',
+      'GET',
+      () => '/api/v1/recycle-bin',
+      () => undefined,
+      { none: 401, viewer: 403, restorer: 403, operator: 403, admin: 403, stranger: 403, system: 200 },
+    ],
+    [
+      'purge from a recycle bin',
+      'DELETE',
+      () => `/api/v1/recycle-bin/${repoId}/${'0'.repeat(64)}`,
+      () => undefined,
+      // Nothing of that id is in the bin: the system administrator is told so.
+      { none: 401, viewer: 403, restorer: 403, operator: 403, admin: 403, stranger: 403, system: 404 },
     ],
     [
       'metrics',
