@@ -7,11 +7,18 @@
  * Needs the built app (`npm run build`) and /usr/bin/chromium (scripts/setup.sh installs it).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ADMIN, http, logon, testServer, waitTask, type TestServer } from './server-api.testing.ts';
-import { launchBrowser, logonInBrowser, requireWebBuild, screenshot, type Browser } from './web.testing.ts';
+import {
+  DOC_SCREENSHOTS,
+  launchBrowser,
+  logonInBrowser,
+  requireWebBuild,
+  screenshot,
+  type Browser,
+} from './web.testing.ts';
 
 describe('the recycle bin in the web UI', () => {
   let s: TestServer;
@@ -83,7 +90,16 @@ describe('the recycle bin in the web UI', () => {
     const rows = bin.getByRole('row').filter({ hasText: 'delta' });
     await rows.first().waitFor({ timeout: 15_000 });
     assert.equal(await rows.count(), 2);
-    await screenshot(page, 'recycle-bin');
+    // The suite never rewrites tracked files: docs/screenshots/ only with CAIRN_UPDATE_SCREENSHOTS=1.
+    const doc = path.join(DOC_SCREENSHOTS, 'recycle-bin.png');
+    const was = existsSync(doc) ? statSync(doc).mtimeMs : undefined;
+    await screenshot(page, 'recycle-bin', { docs: true });
+    if (process.env.CAIRN_UPDATE_SCREENSHOTS !== '1')
+      assert.equal(
+        existsSync(doc) ? statSync(doc).mtimeMs : undefined,
+        was,
+        'docs/screenshots was rewritten',
+      );
 
     const back = rows.filter({ hasText: forgotten[0]!.slice(0, 8) });
     await back.getByRole('button', { name: 'Give back' }).click();

@@ -74,7 +74,10 @@ export async function launchBrowser(
   };
 }
 
-/** Saves a full-page screenshot as a test artefact and, with `docs`, in docs/screenshots/. */
+/**
+ * Saves a full-page screenshot as a test artefact and, with `docs`, in docs/screenshots/ — only
+ * when CAIRN_UPDATE_SCREENSHOTS=1 (`npm run screenshots`): the suite never rewrites tracked files.
+ */
 export async function screenshot(
   page: Page,
   name: string,
@@ -83,7 +86,7 @@ export async function screenshot(
   mkdirSync(ARTEFACTS, { recursive: true });
   const file = path.join(ARTEFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
-  if (options.docs) {
+  if (options.docs && process.env.CAIRN_UPDATE_SCREENSHOTS === '1') {
     mkdirSync(DOC_SCREENSHOTS, { recursive: true });
     await page.screenshot({
       path: path.join(DOC_SCREENSHOTS, `${name}.png`),
