@@ -20,6 +20,9 @@ interface InitFlags extends FromFlags {
   readonly lockMode?: string;
 }
 
+/** Passwords shorter than this get a note at init: they can be guessed offline. */
+const SHORT_PASSWORD = 12;
+
 export function registerInit(program: Command): void {
   const init = program.command('init').description('create a new repository');
   withFromOptions(init, 'chunk like it (and, with --copy-keys, share its master key)')
@@ -150,11 +153,21 @@ takes its default retention. Packs are dense on S3 (alignment 1).`,
           `  with object lock (${lock.mode} mode): every file stays immutable for ${lock.days} days after it is written`,
         );
       }
-      out.line('Keep the password safe: without it the data cannot be recovered.');
+      if ('kek' in secret)
+        out.line('Keep the key-encryption key file safe: without it the data cannot be recovered.');
+      else out.line('Keep the password safe: without it the data cannot be recovered.');
+      // Not a warning (the command did what it was asked), but said: a copy of the repository
+      // lets anyone try passwords offline, as fast as scrypt allows.
+      const short = 'password' in secret && secret.password.length < SHORT_PASSWORD;
+      if (short && !out.json)
+        process.stderr.write(
+          `note: the password is only ${secret.password.length} characters long; whoever gets a copy of the repository can try passwords offline. Use ${SHORT_PASSWORD} or more, or a key file (--kek-file with 64 random hex characters); "cairn key add" then "cairn key remove" changes it\n`,
+        );
       await repo.close();
       await backend.close();
       out.emit({
         message_type: 'initialized',
+        ...(short ? { short_password: true } : {}),
         id: repo.config.id,
         repository: location,
         version: repo.config.version,

@@ -15,6 +15,7 @@ import { guardLock } from './signals.ts';
 export interface GlobalOptions {
   readonly repo?: string;
   readonly passwordFile?: string;
+  readonly passwordCommand?: string;
   readonly kekFile?: string;
   readonly json?: boolean;
   readonly quiet?: boolean;

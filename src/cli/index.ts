@@ -10,6 +10,7 @@ import { registerBackup } from './cmd-backup.ts';
 import { registerBrowse } from './cmd-browse.ts';
 import { registerCheck } from './cmd-check.ts';
 import { registerClone } from './cmd-clone.ts';
+import { registerCompletion } from './cmd-completion.ts';
 import { registerCopy } from './cmd-copy.ts';
 import { registerForget } from './cmd-forget.ts';
 import { registerPrune } from './cmd-prune.ts';
@@ -36,6 +37,10 @@ export function buildProgram(): Command {
     .option(
       '--password-file <file>',
       'read the repository password from this file (or $CAIRN_PASSWORD_FILE, $CAIRN_PASSWORD)',
+    )
+    .option(
+      '--password-command <command>',
+      'run this program and read the password from the first line it prints (or $CAIRN_PASSWORD_COMMAND; split into words, no shell)',
     )
     .option(
       '--kek-file <file>',
@@ -87,11 +92,35 @@ in docs/errors.md.`,
   registerUser(program);
   registerCopy(program);
   registerPlugins(program);
+  registerCompletion(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();
   }
   return program;
+}
+
+/** What `cairn` alone prints: what it is, the commands in a line each, where to read more. */
+export function shortHelp(program: Command): string {
+  const width = Math.max(...program.commands.map((c) => c.name().length));
+  const lines = program.commands
+    .filter((c) => c.name() !== 'help')
+    .map((c) => {
+      // The description's first clause: up to ";" or " (", and up to ":" unless that leaves a stub.
+      let head = c.description().split(/;| \(/, 1)[0]!.trim();
+      const colon = head.indexOf(':');
+      if (colon >= 12) head = head.slice(0, colon);
+      return `  ${c.name().padEnd(width)}  ${head}`;
+    });
+  return `cairn ${VERSION}: deduplicated, compressed, encrypted backups
+
+Usage: cairn [options] <command> [arguments]
+
+Commands:
+${lines.join('\n')}
+
+"cairn --help" lists every option and how to start; "cairn help <command>" explains one.
+`;
 }
 
 /**
@@ -111,6 +140,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return err.spec.exit;
   };
   onForcedEnd((err) => exitNow(report(err)));
+  if (argv.length === 0) {
+    // Nothing asked: a short help on standard output, not an error.
+    process.stdout.write(shortHelp(program));
+    return 0;
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return outcome.warnings > 0 ? 3 : 0;

@@ -1,15 +1,82 @@
 /**
  * Where the CLI gets secrets: the environment (CAIRN_PASSWORD), a file (--password-file,
- * CAIRN_PASSWORD_FILE; --kek-file, CAIRN_KEK_FILE), or a prompt on a terminal. Secrets never come
- * from argv, where every user of the machine could read them.
+ * CAIRN_PASSWORD_FILE; --kek-file, CAIRN_KEK_FILE), a program that prints it (--password-command,
+ * CAIRN_PASSWORD_COMMAND: a password manager, a secret store), or a prompt on a terminal. Secrets
+ * never come from argv, where every user of the machine could read them.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CairnError, reason } from '../errors.ts';
+import { commandWords } from '../plugins/index.ts';
 import { validateKek, type Secret } from '../repo/index.ts';
 
 export interface SecretOptions {
   readonly passwordFile?: string;
+  readonly passwordCommand?: string;
   readonly kekFile?: string;
+}
+
+/** How long a password command may take (it may ask a password manager that asks its user). */
+const PASSWORD_COMMAND_TIMEOUT_MS = 120_000;
+
+/**
+ * The first line a password command prints (restic's --password-command). The command is split
+ * into words as a shell would, but no shell runs it; its standard error and input stay the
+ * terminal's, so it may prompt. What it prints is never echoed, not even in an error.
+ */
+export function runPasswordCommand(command: string): string {
+  let words: string[];
+  try {
+    words = commandWords(command);
+  } catch (err) {
+    throw new CairnError('USAGE', `Cannot run the password command: ${reason(err)}`, { cause: err });
+  }
+  const [program, ...args] = words;
+  if (!program) throw new CairnError('USAGE', 'Cannot run the password command: it is empty');
+  const r = spawnSync(program, args, {
+    stdio: ['inherit', 'pipe', 'inherit'],
+    timeout: PASSWORD_COMMAND_TIMEOUT_MS,
+    maxBuffer: 1 << 20,
+  });
+  if (r.error) {
+    const why =
+      (r.error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'no such program'
+        : (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT'
+          ? `it did not finish within ${PASSWORD_COMMAND_TIMEOUT_MS / 1000} s`
+          : reason(r.error);
+    throw new CairnError(
+      'REPO_NO_PASSWORD',
+      `Cannot get the password from the password command ${program}: ${why}`,
+      {
+        cause: r.error,
+      },
+    );
+  }
+  if (r.status !== 0)
+    throw new CairnError(
+      'REPO_NO_PASSWORD',
+      `Cannot get the password from the password command ${program}: it ${r.signal ? `was ended by ${r.signal}` : `exited with code ${r.status}`}`,
+    );
+  const password = firstLine(r.stdout);
+  if (password === '')
+    throw new CairnError(
+      'REPO_NO_PASSWORD',
+      `Cannot get the password from the password command ${program}: it printed nothing`,
+    );
+  return password;
+}
+
+/** --password-file and --password-command (or their variables) name one source, not two. */
+function passwordSource(options: SecretOptions, env: NodeJS.ProcessEnv): { file?: string; command?: string } {
+  const file = options.passwordFile ?? (options.passwordCommand ? undefined : env.CAIRN_PASSWORD_FILE);
+  const command = options.passwordCommand ?? (options.passwordFile ? undefined : env.CAIRN_PASSWORD_COMMAND);
+  if (file && command)
+    throw new CairnError(
+      'USAGE',
+      'Cannot tell which password to use: a password file and a password command are both given (--password-file or CAIRN_PASSWORD_FILE, --password-command or CAIRN_PASSWORD_COMMAND); give one',
+    );
+  return { ...(file ? { file } : {}), ...(command ? { command } : {}) };
 }
 
 function readSecretFile(file: string, what: string): Buffer {
@@ -75,13 +142,14 @@ export async function promptHidden(question: string): Promise<string> {
 export async function resolveSecret(options: SecretOptions, env = process.env): Promise<Secret> {
   const kekFile = options.kekFile ?? env.CAIRN_KEK_FILE;
   if (kekFile) return { kek: readKekFile(kekFile) };
-  const file = options.passwordFile ?? env.CAIRN_PASSWORD_FILE;
+  const { file, command } = passwordSource(options, env);
   if (file) return { password: firstLine(readSecretFile(file, 'password')) };
+  if (command) return { password: runPasswordCommand(command) };
   if (env.CAIRN_PASSWORD !== undefined) return { password: env.CAIRN_PASSWORD };
   if (process.stdin.isTTY) return { password: await promptHidden('Repository password: ') };
   throw new CairnError(
     'REPO_NO_PASSWORD',
-    'Cannot open the repository: no password given; set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or --password-file (or CAIRN_KEK_FILE / --kek-file)',
+    'Cannot open the repository: no password given; set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or --password-file, --password-command (or CAIRN_KEK_FILE / --kek-file)',
   );
 }
 
@@ -131,8 +199,9 @@ export async function resolveNewSecret(
   if (fallback) {
     const kekFile = fallback.kekFile ?? env.CAIRN_KEK_FILE;
     if (kekFile) return { kek: readKekFile(kekFile) };
-    const file = fallback.passwordFile ?? env.CAIRN_PASSWORD_FILE;
+    const { file, command } = passwordSource(fallback, env);
     if (file) return newPassword(firstLine(readSecretFile(file, 'password')), file);
+    if (command) return newPassword(runPasswordCommand(command), 'the password command');
     if (env.CAIRN_PASSWORD !== undefined) return newPassword(env.CAIRN_PASSWORD, 'CAIRN_PASSWORD');
   }
   if (!process.stdin.isTTY) {
