@@ -104,6 +104,22 @@ function jobProblem(i: number, err: unknown): Problem | undefined {
   return { path, message: m[6]! };
 }
 
+/** How many problems one report lists (the count says how many there are). */
+const MAX_REPORTED = 50;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Problems in the order their places appear in the file. */
+function sortByPlace(problems: Problem[], doc: Document): Problem[] {
+  const at = (p: Problem) => nodeAt(doc, p.path)?.range?.[0] ?? 0;
+  return problems
+    .map((p, i) => ({ p, i, at: at(p) }))
+    .sort((a, b) => a.at - b.at || a.i - b.i)
+    .map((x) => x.p);
+}
+
 export function parseConfig(text: string, file: string): ServerConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -113,59 +129,82 @@ export function parseConfig(text: string, file: string): ServerConfig {
     return `${file}:${line}:${col}`;
   };
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    throw new CairnError('CONFIG_INVALID', `${where(e.pos[0])}: ${e.message.split('\n')[0]}`);
+    // Every syntax error at once: nothing else can be judged until they are gone.
+    throw new CairnError(
+      'CONFIG_INVALID',
+      doc.errors.map((e) => `${where(e.pos[0])}: ${e.message.split('\n')[0]}`).join('\n'),
+    );
   }
   const value: unknown = doc.toJS() ?? {};
   const report = (problems: Problem[]) => {
-    const lines = problems.slice(0, 10).map((p) => {
+    const lines = problems.slice(0, MAX_REPORTED).map((p) => {
       const node = nodeAt(doc, p.path);
       return `${where(node?.range?.[0])}: ${formatPath(p.path)} ${p.message}`;
     });
-    const more = problems.length > 10 ? `\n(and ${problems.length - 10} more)` : '';
-    return new CairnError('CONFIG_INVALID', `${lines.join('\n')}${more}`);
+    const more = problems.length > MAX_REPORTED ? `\n(and ${problems.length - MAX_REPORTED} more)` : '';
+    const count = problems.length > 1 ? `${problems.length} problems:\n` : '';
+    return new CairnError('CONFIG_INVALID', `${count}${lines.join('\n')}${more}`);
   };
+  // Every problem of the file at once, in the file's order: the schema's, then the checks of each
+  // entry the schema found sound (a malformed entry's own checks would only repeat its problem).
   const problems = validate(ConfigSchema, value);
-  if (problems.length > 0) throw report(problems);
-  const config = value as ServerConfig;
+  const unsound = (section: string, i: number) =>
+    problems.some((p) => p.path[0] === section && p.path[1] === i);
+  const root = (isPlainObject(value) ? value : {}) as Partial<ServerConfig>;
+  // Every entry that is a map is checked, sound or not (its fields are checked for their type
+  // where it matters), so that one run names every problem.
+  const list = <T>(section: keyof ServerConfig): [T, number][] => {
+    const xs: unknown = root[section];
+    return Array.isArray(xs)
+      ? (xs as unknown[]).flatMap((x, i) => (isPlainObject(x) ? [[x as T, i] as [T, number]] : []))
+      : [];
+  };
+  const known = (path: readonly (string | number)[]) =>
+    problems.some((p) => p.path.length === path.length && p.path.every((x, k) => x === path[k]));
+  const add = (p: Problem) => {
+    if (!known(p.path)) problems.push(p);
+  };
   const scriptNames = new Set<string>();
-  (config.scripts ?? []).forEach((x, i) => {
+  for (const [x, i] of list<NonNullable<ServerConfig['scripts']>[number]>('scripts')) {
     if (scriptNames.has(x.name))
-      throw report([{ path: ['scripts', i, 'name'], message: `"${x.name}" is defined twice` }]);
+      problems.push({ path: ['scripts', i, 'name'], message: `"${x.name}" is defined twice` });
     scriptNames.add(x.name);
     try {
       commandWords(x.command);
     } catch (err) {
-      throw report([{ path: ['scripts', i, 'command'], message: reason(err) }]);
+      problems.push({ path: ['scripts', i, 'command'], message: reason(err) });
     }
-  });
+  }
   const repoNames = new Set<string>();
-  (config.repositories ?? []).forEach((r, i) => {
+  for (const [r, i] of list<NonNullable<ServerConfig['repositories']>[number]>('repositories')) {
+    if (typeof r.name !== 'string') continue;
     if (repoNames.has(r.name))
-      throw report([{ path: ['repositories', i, 'name'], message: `"${r.name}" is defined twice` }]);
+      add({ path: ['repositories', i, 'name'], message: `"${r.name}" is defined twice` });
     repoNames.add(r.name);
-  });
+  }
   const jobNames = new Set<string>();
-  (config.jobs ?? []).forEach((j, i) => {
-    if (jobNames.has(j.name))
-      throw report([{ path: ['jobs', i, 'name'], message: `"${j.name}" is defined twice` }]);
-    jobNames.add(j.name);
-    if (!repoNames.has(j.repository))
-      throw report([
-        {
-          path: ['jobs', i, 'repository'],
-          message: `"${j.repository}" is not one of the repositories of this file (${[...repoNames].join(', ') || 'none'})`,
-        },
-      ]);
+  for (const [j, i] of list<NonNullable<ServerConfig['jobs']>[number]>('jobs')) {
+    if (typeof j.name === 'string') {
+      if (jobNames.has(j.name)) add({ path: ['jobs', i, 'name'], message: `"${j.name}" is defined twice` });
+      jobNames.add(j.name);
+    }
+    if (typeof j.repository === 'string' && !repoNames.has(j.repository))
+      add({
+        path: ['jobs', i, 'repository'],
+        message: `"${j.repository}" is not one of the repositories of this file (${[...repoNames].join(', ') || 'none'})`,
+      });
     try {
       checkSpec(j);
     } catch (err) {
-      // checkSpec names the field inside the job (sources[0], schedule.cron ...).
+      // checkSpec names the field inside the job (sources[0], schedule.cron ...). On a job the
+      // schema already found unsound it may stumble over what the schema reported: left out.
       const problem = jobProblem(i, err);
-      if (!problem) throw err;
-      throw report([problem]);
+      if (problem) add(problem);
+      else if (!unsound('jobs', i)) throw err;
     }
-  });
+  }
+  if (problems.length > 0) throw report(sortByPlace(problems, doc));
+  const config = value as ServerConfig;
   reporters.set(config, report);
   return config;
 }
@@ -188,15 +227,17 @@ export function pluginSettingsOf(
  */
 export async function checkConfigPlugins(config: ServerConfig, plugins: PluginSettings): Promise<void> {
   const report = reporters.get(config);
+  const problems: Problem[] = [];
   for (const [i, j] of (config.jobs ?? []).entries()) {
     try {
       await checkJobPlugins(j, plugins);
     } catch (err) {
       const problem = report ? jobProblem(i, err) : undefined;
       if (!problem || !report) throw err;
-      throw report([problem]);
+      problems.push(problem);
     }
   }
+  if (problems.length > 0 && report) throw report(problems);
 }
 
 export function loadConfig(file: string): ServerConfig {

@@ -68,6 +68,41 @@ jobs:
       /jobs\[1\]\.name "etc" is defined twice/,
     );
   });
+
+  it('reports every problem of a file at once, in the file\'s order', () => {
+    // Five problems of three kinds in three places: one run says them all (it took six).
+    const text = `
+repositories:
+  - name: main
+    location: /srv/repo
+    colour: red
+jobs:
+  - name: etc
+    repository: other
+    sources: [etc]
+  - name: home
+    repository: main
+    sources: [/home]
+    schedule: { cron: "0 25 * * *" }
+    retention: { keepDaily: seven }
+  - name: etc
+    repository: main
+    sources: [/srv]
+`;
+    const lines = configError(text).split('\n');
+    assert.equal(lines[0], '6 problems:');
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.replace(/ (must|is|"|has).*$/, '')),
+      [
+        'cairn.yaml:5:13: repositories[0].colour',
+        'cairn.yaml:8:17: jobs[0].repository',
+        'cairn.yaml:9:15: jobs[0].sources[0]',
+        'cairn.yaml:13:23: jobs[1].schedule.cron',
+        'cairn.yaml:14:29: jobs[1].retention.keepDaily',
+        'cairn.yaml:15:11: jobs[2].name',
+      ],
+    );
+  });
 });
 
 describe('schedules', () => {
