@@ -191,13 +191,15 @@ export class OverdueWatch {
     const tenant = await catalog.tenant(job.tenant_id);
     if (!tenant) return; // deleted meanwhile
     const repo = await catalog.repository(job.tenant_id, job.repository_id);
-    const last = await catalog.lastRun(job.tenant_id, job.id);
+    // The newest run that ended says why, most often (a run may be going now).
+    const recent = await catalog.listRuns(job.tenant_id, { jobId: job.id, limit: 20 });
+    const last = recent.data.find((r) => r.ended_at !== null);
     const since = w.lastSuccess
       ? `no successful run since ${w.lastSuccess}`
       : `no successful run since it was created at ${job.created_at}`;
     const lastRun =
       last && last.state !== 'success' && last.state !== 'warning'
-        ? `; its last run ${last.state === 'queued' || last.state === 'running' ? 'is' : 'ended'} ${last.state}${last.message ? `: ${last.message}` : ''}`
+        ? `; its last run ended ${last.state}${last.message ? `: ${last.message}` : ''}`
         : '';
     const message = `${since}, and its schedule came due twice since (last at ${w.dueAt})${lastRun}`;
     const graceSeconds = this.#graceMs / 1000;
