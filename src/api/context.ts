@@ -31,6 +31,8 @@ export interface ApiContext {
   readonly homeTenant?: string;
   /** The first administrator's password file, removed when that password changes. */
   readonly initialPasswordFile?: string;
+  /** The grace of the overdue rule (seconds; default OVERDUE_GRACE_SECONDS): the dashboard's overdue jobs. */
+  readonly overdueGraceSeconds?: number;
 }
 
 /**

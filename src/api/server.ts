@@ -3,6 +3,7 @@
  * configuration file, the runner, the scheduler, metrics and the HTTP API — and, with `demo`, a
  * local repository and a job named `demo` so that a new user sees a working system at once.
  */
+import type { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { Catalog, describeCatalog } from '../catalog/index.ts';
 import { CairnError, reason } from '../errors.ts';
 import {
   applyConfig,
+  catalogFigures,
   checkConfigPlugins,
   createJob,
   createRepository,
@@ -18,17 +20,19 @@ import {
   measureAllRepositories,
   mountTenantVolumes,
   openPlugins,
+  OverdueWatch,
+  OVERDUE_GRACE_SECONDS,
   pluginSettingsOf,
   Runner,
   Scheduler,
   ServerKey,
   startJob,
   sweepRecycleBins,
-  tenantFigures,
   type Actor,
   type RunObserver,
   type Tenancy,
 } from '../jobs/index.ts';
+import type { CatalogFigures } from '../metrics/index.ts';
 import { newToken, hashPassword, LogonLimiter } from './auth.ts';
 import { buildApp } from './app.ts';
 import type { ApiContext } from './context.ts';
@@ -36,6 +40,14 @@ import { checkInitialPassword, initialPasswordPath } from './initial-password.ts
 
 /** How often restore points whose protection ended are purged from recycle bins. */
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+
+/** What the runner tells when it takes a run over from a server whose lease on it lapsed. */
+interface TakeoverEvent {
+  readonly runId: string;
+  readonly tenantId: string;
+  readonly jobName: string;
+  readonly server: string;
+}
 
 export interface ServerOptions {
   readonly dataDir?: string;
@@ -60,12 +72,19 @@ export interface ServerOptions {
     render(): Promise<string>;
     contentType: string;
     observer?: RunObserver;
-    /** Takes where the tenants' usage and quota gauges come from (the catalog). */
-    watchTenants?: (
-      source: () => Promise<{ tenant: string; usageBytes: number | null; quotaBytes: number | null }[]>,
-    ) => void;
+    /** Takes where the catalog's gauges come from (storage, runs, queue, jobs). */
+    watchCatalog?: (source: () => Promise<CatalogFigures>) => void;
+    /** A run of this tenant was taken over from a server whose lease lapsed (the runner says so). */
+    takeover?: (tenant: string) => void;
     stop?: () => void;
   };
+  /**
+   * The grace after the second missed scheduled time before a job is overdue (default: the
+   * configuration file's overdueGraceMinutes, else an hour).
+   */
+  readonly overdueGraceSeconds?: number;
+  /** Seconds between checks for overdue jobs (default 60). */
+  readonly overdueCheckSeconds?: number;
   /** Where to say what happens (default: stderr). */
   readonly say?: (line: string) => void;
   readonly pollMs?: number;
@@ -259,6 +278,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   let measuring: Promise<void> = Promise.resolve();
   let sweeping: Promise<void> = Promise.resolve();
   let sweeper: NodeJS.Timeout | undefined;
+  let overdue: OverdueWatch | undefined;
   try {
     const tenant = await catalog.ensureTenant(config?.tenant ?? 'default');
     // Tenants' volumes are mounted before any run may write into their storage roots.
@@ -278,6 +298,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       tenancy,
     });
     const r = runner;
+    const overdueGraceSeconds =
+      options.overdueGraceSeconds ??
+      (config?.overdueGraceMinutes !== undefined ? config.overdueGraceMinutes * 60 : OVERDUE_GRACE_SECONDS);
     const webRoot = options.webRoot ?? builtWebRoot();
     scheduler = new Scheduler(catalog, { onQueued: () => r.poke() });
     const ctx: ApiContext = {
@@ -292,6 +315,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       tenancy,
       homeTenant: tenant.name,
       initialPasswordFile: initialPasswordPath(dataDir),
+      overdueGraceSeconds,
     };
     app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
     await app.listen({ host, port });
@@ -300,7 +324,31 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
     await runner.start();
     scheduler.start();
-    options.metrics?.watchTenants?.(() => tenantFigures(catalog));
+    options.metrics?.watchCatalog?.(() =>
+      catalogFigures(catalog, { graceMs: overdueGraceSeconds * 1000 }).catch((err: unknown) => {
+        say(`cannot read the catalog's figures for /metrics: ${reason(err)}`);
+        throw err;
+      }),
+    );
+    const metrics = options.metrics;
+    if (metrics?.takeover) {
+      const count = metrics.takeover;
+      // The runner's `takeover` event (not in its typed events on every branch yet: hence the view).
+      (r as unknown as EventEmitter<{ takeover: [TakeoverEvent] }>).on('takeover', (e) => {
+        void catalog.tenant(e.tenantId).then(
+          (t) => count(t?.name ?? e.tenantId),
+          () => count(e.tenantId),
+        );
+      });
+    }
+    // Scheduled jobs without a successful run within their expected interval: now, then every minute.
+    overdue = new OverdueWatch(catalog, {
+      graceSeconds: overdueGraceSeconds,
+      ...(options.overdueCheckSeconds !== undefined ? { checkSeconds: options.overdueCheckSeconds } : {}),
+      tenancy,
+      say,
+    });
+    overdue.start();
     // What each repository stores, measured again in the background (a listing each): usage and
     // quotas start from the truth, whatever changed while the server was down.
     measuring = measureAllRepositories(catalog).then(
@@ -356,6 +404,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
     const a = app;
     const s = scheduler;
+    const o = overdue;
     return {
       url,
       app: a,
@@ -366,6 +415,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       async close() {
         s.stop();
         clearInterval(sweeper);
+        await o.stop();
         await a.close();
         await r.stop();
         await measuring;
@@ -377,6 +427,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   } catch (err) {
     scheduler?.stop();
     clearInterval(sweeper);
+    await overdue?.stop();
     await app?.close().catch(() => undefined);
     await runner?.stop().catch(() => undefined);
     await measuring;

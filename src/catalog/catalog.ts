@@ -914,6 +914,13 @@ export class Catalog {
       .execute();
   }
 
+  /** Every job of every tenant, or of one (the metrics and the overdue check). */
+  allJobs(tenantId?: string): Promise<JobRow[]> {
+    let q = this.db.selectFrom('jobs').selectAll();
+    if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+    return q.orderBy('name').execute();
+  }
+
   async deleteJob(tenantId: string, id: string): Promise<void> {
     await this.db.deleteFrom('jobs').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
   }
@@ -1227,6 +1234,53 @@ export class Catalog {
       .execute();
   }
 
+  /**
+   * When the last successful backup (success or warning) of each job ended, by job id: the
+   * overdue check's and the metrics' view, of every tenant or of one.
+   */
+  async lastSuccesses(tenantId?: string): Promise<Map<string, string>> {
+    let q = this.db
+      .selectFrom('runs')
+      .select(['job_id', (eb) => eb.fn.max<string | null>('ended_at').as('at')])
+      .where('kind', '=', 'backup')
+      .where('state', 'in', ['success', 'warning'])
+      .where('job_id', 'is not', null);
+    if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+    const rows = await q.groupBy('job_id').execute();
+    const out = new Map<string, string>();
+    for (const r of rows) if (r.job_id !== null && r.at !== null) out.set(r.job_id, r.at);
+    return out;
+  }
+
+  /**
+   * Runs of every tenant by state (all the catalog holds), and the queued ones whose time has come
+   * (`due`: waiting for a slot or a limit), for the metrics.
+   */
+  async runStates(): Promise<{ tenantId: string; state: string; count: number; due: number }[]> {
+    const now = this.iso();
+    const rows = await this.db
+      .selectFrom('runs')
+      .select([
+        'tenant_id',
+        'state',
+        (eb) => eb.fn.countAll<string | number>().as('n'),
+        (eb) =>
+          eb.fn
+            .sum<string | number | null>(
+              eb.case().when('not_before', '<=', now).then(eb.lit(1)).else(eb.lit(0)).end(),
+            )
+            .as('due'),
+      ])
+      .groupBy(['tenant_id', 'state'])
+      .execute();
+    return rows.map((r) => ({
+      tenantId: r.tenant_id,
+      state: r.state,
+      count: Number(r.n),
+      due: r.state === 'queued' ? Number(r.due ?? 0) : 0,
+    }));
+  }
+
   /** Counts of runs by state since a time, for the dashboard. */
   async runCounts(tenantId: string, since: string): Promise<Record<string, number>> {
     const rows = await this.db
@@ -1292,6 +1346,19 @@ export class Catalog {
       detail: JSON.stringify(a.detail ?? {}),
     };
     await this.db.insertInto('audit').values(row).execute();
+  }
+
+  /** The newest audit entry of a tenant with this action on this object, if any. */
+  lastAudit(tenantId: string, action: string, object: string): Promise<AuditRow | undefined> {
+    return this.db
+      .selectFrom('audit')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('action', '=', action)
+      .where('object', '=', object)
+      .orderBy('at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
   }
 
   async listAudit(tenantId: string, q: PageQuery): Promise<Page<AuditRow>> {

@@ -106,7 +106,8 @@ API documentation: http://127.0.0.1:8470/api/docs`,
         render: () => m.render(),
         contentType: m.contentType,
         observer: (job: string, tenant: string) => m.startRun(job, tenant),
-        watchTenants: (source: Parameters<typeof m.watchTenants>[0]) => m.watchTenants(source),
+        watchCatalog: (source: Parameters<typeof m.watchCatalog>[0]) => m.watchCatalog(source),
+        takeover: (tenant: string) => m.takeover(tenant),
         stop: () => host.stop(),
       };
       const server = await startServer({

@@ -64,6 +64,14 @@ export const ConfigSchema = Type.Object(
         description: 'load only these plugins of the plugin directory (Bareos pluginNames)',
       }),
     ),
+    overdueGraceMinutes: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 7 * 24 * 60,
+        description:
+          'a scheduled job is overdue this long after the second scheduled time without a successful run (default 60)',
+      }),
+    ),
     scripts: Type.Optional(Type.Array(NamedScriptSchema)),
     repositories: Type.Optional(Type.Array(RepositoryConfigSchema)),
     jobs: Type.Optional(Type.Array(JobInputSchema)),

@@ -1,17 +1,18 @@
 /**
- * Event hooks (the director-plugin tradition): on a run's start, end, success or failure, run a
- * program with the run described in CAIRN_* environment variables, or POST the same as JSON to a
- * webhook. A hook's failure is logged and never changes the run's result (unlike a job's
+ * Event hooks (the director-plugin tradition): on a run's start, end, success or failure, and when
+ * a scheduled job becomes overdue (overdue.ts), run a program with the run (or the job) described
+ * in CAIRN_* environment variables, or POST the same as JSON to a webhook. A hook's failure is logged and never changes the run's result (unlike a job's
  * runBefore and runAfter scripts, which may fail the run by their policy: scripts.ts, which also
  * starts hook programs).
  */
 import { runProgram, showCommand } from '../plugins/index.ts';
 import type { Hook } from './spec.ts';
 
-export type HookEvent = 'start' | 'end' | 'success' | 'failure';
+export type HookEvent = 'start' | 'end' | 'success' | 'failure' | 'overdue';
 
 export interface RunFacts {
   readonly event: HookEvent;
+  /** The run; empty for `overdue`, which is about the job. */
   readonly runId: string;
   readonly job: string;
   readonly tenant: string;
@@ -22,6 +23,10 @@ export interface RunFacts {
   readonly bytesProcessed?: number;
   readonly filesProcessed?: number;
   readonly durationSeconds?: number;
+  /** `overdue`: when the job's last successful run ended (null: none yet). */
+  readonly lastSuccess?: string | null;
+  /** `overdue`: the second scheduled time since, that passed without a successful run. */
+  readonly dueAt?: string;
 }
 
 export function hookEnv(f: RunFacts): Record<string, string> {
@@ -37,6 +42,8 @@ export function hookEnv(f: RunFacts): Record<string, string> {
     CAIRN_BYTES_PROCESSED: String(f.bytesProcessed ?? 0),
     CAIRN_FILES_PROCESSED: String(f.filesProcessed ?? 0),
     CAIRN_DURATION_SECONDS: String(f.durationSeconds ?? 0),
+    CAIRN_LAST_SUCCESS: f.lastSuccess ?? '',
+    CAIRN_DUE_AT: f.dueAt ?? '',
   };
 }
 

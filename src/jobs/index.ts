@@ -1,8 +1,9 @@
 /**
  * Jobs: the job model and its schema, the YAML configuration, the runner (runs and their states),
  * the scheduler (cron with time zones and a missed-run policy), event hooks, scripts run before and
- * after a backup (also for the CLI), plugins in jobs, tenants' usage and quotas, and the
- * operations the API and the configuration share.
+ * after a backup (also for the CLI), plugins in jobs, tenants' usage and quotas, overdue jobs
+ * (missed backups), the catalog's figures for the metrics, and the operations the API and the
+ * configuration share.
  */
 export {
   JobSpecSchema,
@@ -100,6 +101,18 @@ export {
   type TenantUsage,
 } from './quota.ts';
 export { runWork, type WorkIO, type WorkTask } from './work.ts';
+export {
+  judgeJobs,
+  overdueTimes,
+  OverdueWatch,
+  OVERDUE_AUDIT,
+  OVERDUE_CHECK_SECONDS,
+  OVERDUE_GRACE_SECONDS,
+  watchJobs,
+  type JobWatch,
+  type OverdueWatchOptions,
+} from './overdue.ts';
+export { catalogFigures } from './figures.ts';
 export {
   binOf,
   checkRepositoryDeletable,

@@ -203,14 +203,26 @@ export async function measureAllRepositories(
   return { measured, failed };
 }
 
-/** The tenant figures the metrics show: every tenant's usage and quota. */
-export async function tenantFigures(
-  catalog: Catalog,
-): Promise<{ tenant: string; usageBytes: number | null; quotaBytes: number | null }[]> {
+/**
+ * The tenant figures the metrics show: every tenant's usage and quota, and what only restore
+ * points in its recycle bins need (the recycledBytes of tenantUsage).
+ */
+export async function tenantFigures(catalog: Catalog): Promise<
+  {
+    tenant: string;
+    usageBytes: number | null;
+    quotaBytes: number | null;
+    recycledBytes: number;
+  }[]
+> {
+  const recycled = new Map<string, number>();
+  for (const r of await catalog.allRepositories())
+    recycled.set(r.tenant_id, (recycled.get(r.tenant_id) ?? 0) + (r.recycled_bytes ?? 0));
   return (await catalog.listTenants()).map((t) => ({
     tenant: t.name,
     usageBytes: t.usage_bytes,
     quotaBytes: t.quota_bytes,
+    recycledBytes: recycled.get(t.id) ?? 0,
   }));
 }
 

@@ -69,8 +69,14 @@ export const HookSchema = Type.Object(
         Type.Literal('end'),
         Type.Literal('success'),
         Type.Literal('failure'),
+        Type.Literal('overdue'),
       ]),
-      { minItems: 1, uniqueItems: true },
+      {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          "a run's start, end, success or failure; overdue: the job has had no successful run within its expected interval (docs/server.md)",
+      },
     ),
     command: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {

@@ -24,7 +24,11 @@ export { StageClock, type StageLoad, type StageReport } from './stage-clock.ts';
 export {
   createMetrics,
   RUN_DURATION_BUCKETS,
+  RUN_STATES,
   type CairnMetrics,
+  type CatalogFigures,
+  type JobFigures,
+  type RepositoryFigures,
   type MetricsOptions,
   type RunCounts,
   type RunMetrics,

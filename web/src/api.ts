@@ -296,6 +296,18 @@ export interface Dashboard {
   readonly since: string;
   readonly runs: Partial<Record<RunState, number>>;
   readonly nextRuns: { job: { id: string; name: string }; at: string }[];
+  /** Scheduled jobs without a successful run within their expected interval (docs/server.md). */
+  readonly overdue?: OverdueJob[];
+}
+
+export interface OverdueJob {
+  readonly job: { id: string; name: string };
+  /** When its last successful run ended; null: none since it was created. */
+  readonly lastSuccess: string | null;
+  /** The second scheduled time since, which passed without a successful run. */
+  readonly dueAt: string;
+  /** dueAt plus the server's grace: when it became overdue. */
+  readonly overdueAt: string;
 }
 
 export interface User {

@@ -18,6 +18,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RunRow } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
+import { OVERDUE_GRACE_SECONDS, watchJobs } from '../../jobs/index.ts';
 import { callerOf, demand, type ApiContext, type ApiRoutes, type Caller } from '../context.ts';
 import { runView } from '../views.ts';
 import { Id, Paging } from './schemas.ts';
@@ -206,12 +207,21 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/dashboard',
     {
       config: { permission: 'read' },
-      schema: { tags: ['runs'], summary: 'Runs of the last 24 hours by state, and the next scheduled runs' },
+      schema: {
+        tags: ['runs'],
+        summary:
+          'Runs of the last 24 hours by state, the next scheduled runs, and the overdue jobs (no successful run within their expected interval)',
+      },
     },
     async (request) => {
       const c = callerOf(request);
-      const since = new Date(catalog.now().getTime() - 24 * 3600 * 1000).toISOString();
+      const now = catalog.now();
+      const since = new Date(now.getTime() - 24 * 3600 * 1000).toISOString();
       const jobs = await catalog.listJobs(c.tenantId, { limit: 500 });
+      const graceMs = (ctx.overdueGraceSeconds ?? OVERDUE_GRACE_SECONDS) * 1000;
+      const overdue = (await watchJobs(catalog, { now, graceMs, tenantId: c.tenantId }))
+        .filter((w) => w.overdue)
+        .sort((a, b) => a.dueAt.localeCompare(b.dueAt));
       return {
         since,
         runs: await catalog.runCounts(c.tenantId, since),
@@ -220,6 +230,12 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
           .sort((a, b) => (a.next_run_at ?? '').localeCompare(b.next_run_at ?? ''))
           .slice(0, 10)
           .map((j) => ({ job: { id: j.id, name: j.name }, at: j.next_run_at })),
+        overdue: overdue.map((w) => ({
+          job: { id: w.job.id, name: w.job.name },
+          lastSuccess: w.lastSuccess,
+          dueAt: w.dueAt,
+          overdueAt: w.overdueAt,
+        })),
       };
     },
   );

@@ -35,10 +35,33 @@ export function Dashboard() {
   const storage = useApi<TenantUsage>('usage', 60_000);
   const counts = dash.data?.runs ?? {};
   const total = RUN_STATES.reduce((s, st) => s + (counts[st] ?? 0), 0);
+  const overdue = dash.data?.overdue ?? [];
   return (
     <>
       <PageTitle>Dashboard</PageTitle>
       <div className="grid dashboard">
+        {overdue.length > 0 && (
+          <Card title="Overdue jobs" className="span-3 overdue">
+            <p className="muted">
+              No successful run within their expected interval: twice their schedule came due since the last
+              success, and the grace has passed.
+            </p>
+            <ul className="run-list" aria-label="Overdue jobs">
+              {overdue.map((o) => (
+                <li key={o.job.id}>
+                  <span className="badge state-failed">overdue</span>{' '}
+                  <Link to={`/jobs/${o.job.id}`}>{o.job.name}</Link>
+                  <div className="message">
+                    {o.lastSuccess
+                      ? `Last successful run ended ${dateTime(o.lastSuccess)} (${relative(o.lastSuccess)})`
+                      : 'No successful run yet'}
+                    ; missed its time of {dateTime(o.dueAt)}.
+                  </div>
+                </li>
+              ))}
+            </ul>
+          </Card>
+        )}
         <Card title="Last 24 hours" className="span-2">
           <ErrorBox error={dash.error} />
           {!dash.data && !dash.error && <Loading />}

@@ -73,7 +73,8 @@ function scriptsOf(steps: readonly Step[]): Script[] {
   return out;
 }
 
-const EVENTS = ['start', 'end', 'success', 'failure'] as const;
+/** When a hook is called: a run's start, end, success or failure, or the job being overdue. */
+const EVENTS = ['start', 'end', 'success', 'failure', 'overdue'] as const;
 type HookEvent = (typeof EVENTS)[number];
 
 /** A hook as the form edits it: when it is called, and a named script, a command or a webhook. */
@@ -831,11 +832,13 @@ const EVENT_WORDS: Record<HookEvent, string> = {
   end: 'when it ends',
   success: 'when it succeeds',
   failure: 'when it fails',
+  overdue: 'when the job is overdue',
 };
 
 /**
  * Hooks: a named script, a webhook or (system administrators) a command, called when a run
- * starts, ends, succeeds or fails, with the run in CAIRN_* variables or the webhook's JSON.
+ * starts, ends, succeeds or fails, or when the job is overdue, with the run in CAIRN_* variables
+ * or the webhook's JSON.
  */
 function HooksEditor({
   hooks,
@@ -859,7 +862,8 @@ function HooksEditor({
       {hooks.length === 0 && (
         <p className="muted">
           None. A hook calls a named script{commands ? ', a command' : ''} or a webhook when a run starts,
-          ends, succeeds or fails.
+          ends, succeeds or fails, or when the job is overdue (no successful run within its expected
+          interval).
         </p>
       )}
       {hooks.map((h, i) => {
