@@ -8,6 +8,7 @@ import {
   countTotals,
   newBackupProgress,
   normalisePaths,
+  patternProblem,
   type Totals,
   type BackupWarning,
   parsePatternFile,
@@ -91,6 +92,23 @@ function selectionOf(flags: BackupFlags): Selection {
     excludeCaches: flags.excludeCaches === true,
     oneFileSystem: flags.oneFileSystem === true,
   });
+}
+
+/** Exclude patterns that are malformed or can never match under the paths: warned, not refused. */
+function warnPatterns(g: GlobalOptions, flags: BackupFlags, roots: readonly string[]): void {
+  const out = makeOutput(g);
+  const patterns = [
+    ...(flags.exclude ?? []),
+    ...(flags.excludeFile ?? []).flatMap((f) => readListFile(f, 'exclude')),
+    ...(flags.iexclude ?? []),
+    ...(flags.iexcludeFile ?? []).flatMap((f) => readListFile(f, 'exclude')),
+  ];
+  for (const p of patterns) {
+    const problem = patternProblem(p, roots);
+    if (problem === undefined) continue;
+    out.warn(`the exclude pattern "${p}" ${problem}`, { pattern: p });
+    outcome.warnings++;
+  }
 }
 
 /** "load: source 86% > chunk 54% > seal 56% > write 42%, bottleneck: source" (pipeline order). */
@@ -297,6 +315,7 @@ Exit codes: 0 done, 3 done with warnings (files that could not be read, listed; 
         );
       }
       const selection = selectionOf(flags);
+      warnPatterns(g, flags, stream ? [] : normalisePaths(paths));
       const scripts = scriptsOf(flags);
       // Plugins are found and their directives checked before the repository is opened.
       let log = pluginLog(makeOutput(g));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CairnError } from '../errors.ts';
-import type { ReplacePolicy, RestoreProgress } from '../repo/index.ts';
+import { patternProblem, type ReplacePolicy, type RestoreProgress } from '../repo/index.ts';
 import { PluginRegistry, restoreWithPlugins } from '../plugins/index.ts';
 import { snapshotFilter, withFilterOptions, type FilterFlags } from './choose.ts';
 import { openSession, type GlobalOptions } from './context.ts';
@@ -126,6 +126,18 @@ listed with the reason, and the command exits 29 (RESTORE_INCOMPLETE).`,
           out.line(
             `restoring snapshot ${snap.id.slice(0, 12)} of ${snap.paths.join(' ')} at ${snap.time} to ${flags.target}`,
           );
+          // Patterns that are malformed or lie outside the snapshot's paths: said, not refused.
+          for (const [what, patterns] of [
+            ['include', flags.include ?? []],
+            ['exclude', flags.exclude ?? []],
+          ] as const) {
+            for (const p of patterns) {
+              const problem = patternProblem(p, snap.paths);
+              if (problem === undefined) continue;
+              out.warn(`the ${what} pattern "${p}" ${problem}`, { pattern: p });
+              outcome.warnings++;
+            }
+          }
           const progress: RestoreProgress = { filesDone: 0, bytesDone: 0, currentFile: '' };
           const total = snap.summary?.totalBytesProcessed ?? 0;
           // The plugin directory is read only when the snapshot has plugin entries to hand back.
@@ -167,6 +179,14 @@ listed with the reason, and the command exits 29 (RESTORE_INCOMPLETE).`,
             await registry.close();
           }
           const ms = Date.now() - started;
+          const restoredAny =
+            sum.files + sum.dirs + sum.symlinks + sum.hardLinks + sum.specials + sum.skipped > 0;
+          if ((flags.include ?? []).length > 0 && !restoredAny) {
+            out.warn(
+              `the --include patterns (${(flags.include ?? []).map((p) => `"${p}"`).join(', ')}) match nothing in snapshot ${snap.id.slice(0, 12)}${subpath ? ` below ${subpath}` : ''}: nothing was restored ("cairn find PATTERN" searches the snapshots; patterns match whole paths, as backup --exclude does)`,
+            );
+            outcome.warnings++;
+          }
           const through = sum.plugins
             .filter((p) => p.entries > 0)
             .map(

@@ -131,6 +131,7 @@ export {
 export {
   Selection,
   parsePatternFile,
+  patternProblem,
   countTotals,
   CACHEDIR_SIGNATURE,
   type SelectionOptions,

@@ -7,7 +7,14 @@ import { isCairnError } from '../errors.ts';
 import { backup } from './archiver.ts';
 import { initRepo, tempDir } from './fixtures.testing.ts';
 import type { Repository } from './repository.ts';
-import { CACHEDIR_SIGNATURE, countTotals, parsePatternFile, Selection, type Totals } from './select.ts';
+import {
+  CACHEDIR_SIGNATURE,
+  countTotals,
+  parsePatternFile,
+  patternProblem,
+  Selection,
+  type Totals,
+} from './select.ts';
 
 describe('exclude patterns', () => {
   const sel = new Selection({
@@ -145,5 +152,21 @@ describe('counting what a backup will see', () => {
     const totals: Totals = { files: 0, bytes: 0, done: false };
     await countTotals([path.join(dir, 'a')], new Selection({ excludes: ['*.log'] }), totals);
     assert.deepEqual(totals, { files: 2, bytes: 150, done: true });
+  });
+});
+
+describe('pattern problems', () => {
+  it('names unclosed brackets and braces, and patterns outside every path', () => {
+    assert.match(patternProblem('[bad') ?? '', /unclosed "\["/);
+    assert.match(patternProblem('*.{jpg,png') ?? '', /unclosed "\{"/);
+    assert.equal(patternProblem('\\[literal'), undefined, 'an escaped bracket is meant');
+    assert.equal(patternProblem('[ab]*.c'), undefined);
+    assert.match(patternProblem('/etc/*.conf', ['/home']) ?? '', /can never match.*\/home/);
+    assert.equal(patternProblem('/home/*/cache', ['/home']), undefined, 'below a path');
+    assert.equal(patternProblem('/home', ['/home/alice']), undefined, 'above a path');
+    assert.equal(patternProblem('/h*/x', ['/home']), undefined, 'a glob in the first folder may match');
+    assert.equal(patternProblem('/anything', ['/']), undefined);
+    assert.equal(patternProblem('*.tmp', ['/home']), undefined, 'relative patterns match anywhere');
+    assert.equal(patternProblem('/etc/x', []), undefined, 'no paths known: nothing to say');
   });
 });

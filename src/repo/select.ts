@@ -57,6 +57,46 @@ function compile(pattern: string, nocase: boolean): (p: string) => boolean {
   }
 }
 
+/** The characters that make a pattern a glob rather than a fixed path. */
+const GLOB = /[*?[\]{}!()]/;
+
+/**
+ * Why a pattern may not do what its user meant, or undefined: an unclosed `[` or `{` (it then
+ * matches those characters literally), or an absolute pattern outside every path of `roots` (it
+ * can never match there). Said as warnings: the command still runs.
+ */
+export function patternProblem(pattern: string, roots: readonly string[] = []): string | undefined {
+  const unescaped = pattern.replace(/\\./g, '');
+  for (const [open, close] of [
+    ['[', ']'],
+    ['{', '}'],
+  ] as const) {
+    let depth = 0;
+    for (const ch of unescaped) {
+      if (ch === open) depth++;
+      else if (ch === close && depth > 0) depth--;
+    }
+    if (depth > 0)
+      return `has an unclosed "${open}": it matches a literal "${open}" (write \\${open} if that is meant, or close it with "${close}")`;
+  }
+  if (pattern.startsWith('/') && roots.length > 0) {
+    // The fixed part before the first glob character: a path the pattern can only match under.
+    const cut = pattern.search(GLOB);
+    const fixed =
+      (cut < 0 ? pattern : pattern.slice(0, pattern.lastIndexOf('/', cut) + 1)).replace(/\/+$/, '') || '/';
+    const related = roots.some((r) => {
+      const root = r === '/' ? '/' : r.replace(/\/+$/, '');
+      return (
+        fixed === root ||
+        fixed.startsWith(root === '/' ? '/' : `${root}/`) ||
+        root.startsWith(fixed === '/' ? '/' : `${fixed}/`)
+      );
+    });
+    if (!related) return `can never match: it lies outside every path here (${roots.join(', ')})`;
+  }
+  return undefined;
+}
+
 /** A matcher for include patterns (the same pattern rules); matches if any pattern does. */
 export function includeMatcher(patterns: readonly string[]): (p: string) => boolean {
   const ms = patterns.map((p) => compile(p, false));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cairn, show, tempDir } from './cli.testing.ts';
@@ -115,5 +115,34 @@ describe('the first hour on the command line', () => {
     assert.equal(byKey.code, 0, show(byKey));
     assert.match(byKey.stdout, /Keep the key-encryption key file safe/);
     assert.doesNotMatch(byKey.stdout + byKey.stderr, /Keep the password safe|note:/);
+  });
+
+  it('warns of patterns that cannot do what they seem to, and of an --include that restores nothing', async (t) => {
+    const dir = await tempDir(t, 'cairn-patterns-');
+    const src = path.join(dir, 'src');
+    mkdirSync(src);
+    writeFileSync(path.join(src, 'a.txt'), 'a');
+    const env = { CAIRN_REPOSITORY: path.join(dir, 'repo'), CAIRN_PASSWORD: 'a long enough password' };
+    assert.equal((await cairn(['init'], { env })).code, 0);
+    const b = await cairn(
+      ['backup', src, '--exclude', '[bad', '--exclude', '/etc/*.conf', '--exclude', '*.tmp'],
+      {
+        env,
+      },
+    );
+    assert.equal(b.code, 3, show(b));
+    assert.match(b.stderr, /the exclude pattern "\[bad" has an unclosed "\["/);
+    assert.match(b.stderr, /the exclude pattern "\/etc\/\*\.conf" can never match/);
+    assert.doesNotMatch(b.stderr, /\*\.tmp/);
+    const none = await cairn(
+      ['restore', 'latest', '--target', path.join(dir, 'r'), '--include', '*.nomatch'],
+      { env },
+    );
+    assert.equal(none.code, 3, show(none));
+    assert.match(none.stderr, /--include patterns \("\*\.nomatch"\) match nothing in snapshot/);
+    const some = await cairn(['restore', 'latest', '--target', path.join(dir, 'r2'), '--include', '*.txt'], {
+      env,
+    });
+    assert.equal(some.code, 0, show(some));
   });
 });
