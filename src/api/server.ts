@@ -37,6 +37,7 @@ import { newToken, hashPassword, LogonLimiter } from './auth.ts';
 import { buildApp } from './app.ts';
 import type { ApiContext } from './context.ts';
 import { checkInitialPassword, initialPasswordPath } from './initial-password.ts';
+import { plural } from '../words.ts';
 
 /** How often restore points whose protection ended are purged from recycle bins. */
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
@@ -362,7 +363,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const sweep = () =>
       sweepRecycleBins(catalog, tenancy).then(
         ({ purged, failed }) => {
-          if (purged > 0) say(`purged ${purged} restore point(s) whose protection ended from recycle bins`);
+          if (purged > 0)
+            say(`purged ${plural(purged, 'restore point')} whose protection ended from recycle bins`);
           for (const f of failed)
             say(`cannot purge the recycle bin of repository ${f.repository}: ${f.error}`);
         },

@@ -87,9 +87,7 @@ export function makeOutput(options: { json?: boolean; quiet?: boolean }): Output
 export const outcome = { warnings: 0 };
 
 /** "1 file", "2 files". */
-export function plural(n: number, word: string, many = `${word}s`): string {
-  return `${n} ${n === 1 ? word : many}`;
-}
+export { plural } from '../words.ts';
 
 /** camelCase keys to snake_case, for JSON that follows restic's field names. */
 export function snakeCase(obj: object): Record<string, unknown> {

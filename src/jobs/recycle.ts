@@ -15,6 +15,7 @@ import { purgeSnapshots } from '../repo/index.ts';
 import { openRepository } from './repos.ts';
 import { refOf, type Tenancy } from './tenancy.ts';
 import type { RecycleTask } from './work.ts';
+import { plural } from '../words.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -186,6 +187,6 @@ export async function checkRepositoryDeletable(
   if (count > 0)
     throw new CairnError(
       'CONFLICT',
-      `Cannot delete repository ${repo.name}: tenant ${tenant?.name ?? repo.tenant_id} is under insider protection (${days} day(s)) and the repository holds ${count} restore point(s); deleting it would drop its key. Its retention can forget them (kept ${days} day(s) in the recycle bin), or the system administrator can delete it`,
+      `Cannot delete repository ${repo.name}: tenant ${tenant?.name ?? repo.tenant_id} is under insider protection (${plural(days, 'day')}) and the repository holds ${plural(count, 'restore point')}; deleting it would drop its key. Its retention can forget them (kept ${plural(days, 'day')} in the recycle bin), or the system administrator can delete it`,
     );
 }

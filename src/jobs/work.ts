@@ -39,6 +39,7 @@ import { quotaBudget, type QuotaTask } from './quota.ts';
 import { openRepository, type RepoRef } from './repos.ts';
 import { runScripts, type Script, type ScriptIO } from '../plugins/index.ts';
 import { scriptsOf, type JobSpec, type Retention } from './spec.ts';
+import { plural } from '../words.ts';
 
 export interface RestoreParams {
   readonly snapshot: string;
@@ -398,7 +399,7 @@ async function retentionWork(
       if (doomed.length > 0) {
         io.log(
           'info',
-          `retention moved ${doomed.length} restore point(s) to the recycle bin for ${recycle?.protectionDays} day(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`,
+          `retention moved ${plural(doomed.length, 'restore point')} to the recycle bin for ${plural(recycle?.protectionDays ?? 0, 'day')}: ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`,
         );
       }
     } else {
@@ -408,18 +409,21 @@ async function retentionWork(
       if (doomed.length > 0)
         io.log(
           'info',
-          `retention removed ${doomed.length} restore point(s): ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`,
+          `retention removed ${plural(doomed.length, 'restore point')}: ${doomed.map((d) => d.id.slice(0, 8)).join(', ')}`,
         );
     }
     if (doomed.length === 0 && !policyIsEmpty(policy))
-      io.log('info', `retention kept all ${mine.length} restore point(s)`);
+      io.log(
+        'info',
+        `retention kept ${mine.length === 1 ? 'its only restore point' : `all ${plural(mine.length, 'restore point')}`}`,
+      );
     if (recycle && recycle.expired.length > 0) {
       const purged = await purgeSnapshots(open.repo, recycle.expired);
       stats.purged = purged;
       removed += purged.length;
       io.log(
         'info',
-        `purged ${purged.length} restore point(s) whose protection ended from the recycle bin: ${purged.map((id) => id.slice(0, 8)).join(', ')}`,
+        `purged ${plural(purged.length, 'restore point')} whose protection ended from the recycle bin: ${purged.map((id) => id.slice(0, 8)).join(', ')}`,
       );
     }
     if (spec.retention?.prune && removed > 0) {
@@ -552,7 +556,7 @@ async function restoreWork(
       const files = notRestored.filter((n) => n.kind === 'file').length;
       throw new CairnError(
         'RESTORE_INCOMPLETE',
-        `Cannot restore all of restore point ${snap.id.slice(0, 12)}: ${files} file(s) and ${notRestored.length - files} folder(s) left out (damaged or missing data; listed in the run's log and statistics); the rest was restored to ${p.target}`,
+        `Cannot restore all of restore point ${snap.id.slice(0, 12)}: ${plural(files, 'file')} and ${plural(notRestored.length - files, 'folder')} left out (damaged or missing data; listed in the run's log and statistics); the rest was restored to ${p.target}`,
       );
     }
   } finally {

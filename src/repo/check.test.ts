@@ -127,7 +127,7 @@ describe('check', () => {
       assert.match(
         f.message,
         new RegExp(
-          `^pack ${v.pack} is damaged: its content does not match its name \\(SHA-256\\); 1 of its ${count} blobs fail verification; it affects 1 file\\(s\\) or folder\\(s\\) in 1 snapshot\\(s\\)$`,
+          `^pack ${v.pack} is damaged: its content does not match its name \\(SHA-256\\); 1 of its ${count} blobs fail verification; it affects 1 file or folder in 1 snapshot$`,
         ),
       );
       assert.deepEqual(paths(r, v.pack), [fileOf.get(v.id.toString('hex'))]);

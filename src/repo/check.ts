@@ -21,6 +21,7 @@ import { FileReadError } from './seal-pool.ts';
 import { readPackTrailer } from './trailer.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
+import { plural } from '../words.ts';
 
 export type Subset = { readonly percent: number } | { readonly part: number; readonly of: number };
 
@@ -346,7 +347,7 @@ async function checkRepository(repo: Repository, options: CheckOptions): Promise
     const snaps = new Set(affected.map((a) => a.snapshot));
     const tail =
       affected.length > 0
-        ? `; it affects ${affected.length} file(s) or folder(s) in ${snaps.size} snapshot(s)`
+        ? `; it affects ${plural(affected.length, 'file or folder', 'files or folders')} in ${plural(snaps.size, 'snapshot')}`
         : '; no file of any snapshot needs it';
     add({ ...f, message: f.message + tail, affected });
   }

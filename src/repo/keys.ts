@@ -186,7 +186,7 @@ export async function openKeySlots(
     'REPO_WRONG_PASSWORD',
     `Cannot open the repository at ${backend.location}: no key slot opens with the given ${what}` +
       (firstDamaged
-        ? ` (and ${damaged.length} damaged key slot(s) could not be tried: ${firstDamaged.message})`
+        ? ` (and ${damaged.length === 1 ? '1 damaged key slot' : `${damaged.length} damaged key slots`} could not be tried: ${firstDamaged.message})`
         : ''),
   );
 }

@@ -46,6 +46,7 @@ import type { IndexFile, Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
 import { readPackTrailers } from './trailer.ts';
 import { decodeTree, type Tree } from './tree.ts';
+import { plural } from '../words.ts';
 
 export interface PruneOptions {
   /** Largest unused share of a pack that is left alone (0–1); default 0.05. */
@@ -226,10 +227,10 @@ function missingError(missing: readonly MissingBlob[], unreadable: readonly stri
   const more = missing.length > 5 ? `; and ${missing.length - 5} more` : '';
   const hint =
     unreadable.length > 0
-      ? ` ${unreadable.length} pack(s) in no index have a trailer that cannot be read (${unreadable.slice(0, 3).join(', ')}): they may hold them. Run "cairn check --read-data" to see the damage, "cairn repair index" to index what the packs hold, and "cairn repair snapshots" for snapshots whose data is gone`
+      ? ` ${unreadable.length === 1 ? '1 pack in no index has a trailer' : `${unreadable.length} packs in no index have a trailer`} that cannot be read (${unreadable.slice(0, 3).join(', ')}): they may hold them. Run "cairn check --read-data" to see the damage, "cairn repair index" to index what the packs hold, and "cairn repair snapshots" for snapshots whose data is gone`
       : ' Run "cairn check" to see every file affected, "cairn repair index" if an index file was lost, and "cairn repair snapshots" for snapshots whose data is gone';
   return unsafe(
-    `${missing.length} blob(s) that snapshots need cannot be found or read: ${shown}${more}.${hint}`,
+    `${plural(missing.length, 'blob')} that snapshots need cannot be found or read: ${shown}${more}.${hint}`,
   );
 }
 
@@ -519,7 +520,7 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
     progress('wait', waitedFor - earlier.size, waitedFor);
     if (earlier.size === 0) break;
     if (Date.now() - started >= maxWait) {
-      deferredBecause = `${earlier.size} operation(s) that began before the new index were still running after ${Math.round(maxWait / 1000)} s`;
+      deferredBecause = `${earlier.size === 1 ? '1 operation that began before the new index was' : `${earlier.size} operations that began before the new index were`} still running after ${Math.round(maxWait / 1000)} s`;
       break;
     }
     try {

@@ -7,6 +7,7 @@ import { CairnError, reason } from '../errors.ts';
 import { walkNeeded } from './prune.ts';
 import type { Repository } from './repository.ts';
 import type { SnapshotInfo } from './snapshot.ts';
+import { plural } from '../words.ts';
 
 /**
  * Stored bytes (sealed blob lengths as the index gives them) of the blobs that `only` need and
@@ -32,7 +33,7 @@ export async function exclusiveBytes(
   if (missing.length > 0) {
     throw new CairnError(
       'BLOB_MISSING',
-      `Cannot measure the recycle bin: ${missing.length} blob(s) cannot be found or read, e.g. ${missing.slice(0, 3).join('; ')}`,
+      `Cannot measure the recycle bin: ${plural(missing.length, 'blob')} cannot be found or read, e.g. ${missing.slice(0, 3).join('; ')}`,
     );
   }
   let bytes = 0;

@@ -136,7 +136,7 @@ describe('insider protection: the recycle bin', () => {
     assert.equal(log.status, 200, JSON.stringify(log.body));
     const lines = (log.body as { data: { message: string }[] }).data.map((l) => l.message);
     assert.ok(
-      lines.some((m) => m.startsWith('retention moved 1 restore point(s) to the recycle bin for 7 day(s)')),
+      lines.some((m) => m.startsWith('retention moved 1 restore point to the recycle bin for 7 days')),
       lines.join('\n'),
     );
   });

@@ -415,7 +415,7 @@ describe('corruption', () => {
     assert.deepEqual(new Set(finding.affected!.map((a) => a.snapshot)), new Set(snapshots.map((s) => s.id)));
     assert.match(
       finding.message,
-      new RegExp(`affects ${finding.affected!.length} file\\(s\\) or folder\\(s\\) in 2 snapshot`),
+      new RegExp(`affects ${finding.affected!.length} files? or folders? in 2 snapshot`),
     );
   });
 
