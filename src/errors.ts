@@ -353,8 +353,54 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** The message of any thrown value, for wrapping it in a CairnError. */
+/** The operating system's errors in Cairn's words (Node's messages are the C library's). */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or folder',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EEXIST: 'it already exists',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
+  ENOTEMPTY: 'the folder is not empty',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files on the system',
+  ENAMETOOLONG: 'the name is too long',
+  EBUSY: 'it is busy',
+  EIO: 'an input/output error of the device',
+  EXDEV: 'it is on another file system',
+  ENXIO: 'no such device',
+  ENODEV: 'no such device',
+  EINVAL: 'an invalid argument to the system',
+  ENOTSUP: 'the file system does not support it',
+  EOPNOTSUPP: 'the file system does not support it',
+  ETXTBSY: 'the file is a running program',
+  EPIPE: 'the other end closed the pipe',
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'it timed out',
+  EHOSTUNREACH: 'the host cannot be reached',
+  ENETUNREACH: 'the network cannot be reached',
+  EAI_AGAIN: 'the name cannot be resolved now',
+  ENOTFOUND: 'no such host',
+};
+
+/**
+ * The message of any thrown value, for wrapping it in a CairnError. A system error (ENOENT...)
+ * says what happened in words, with the call and path it happened to, e.g. "no such file or
+ * folder (mkdir /proc/x)" rather than "ENOENT: no such file or directory, mkdir '/proc/x'".
+ */
 export function reason(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  const code = errnoCode(err);
+  const words = code === undefined ? undefined : ERRNO_WORDS[code];
+  if (words === undefined || !err.message.startsWith(`${code}:`)) return err.message;
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  const where = [e.syscall, e.path, e.dest !== undefined ? `-> ${e.dest}` : undefined].filter(
+    (x): x is string => typeof x === 'string' && x !== '',
+  );
+  return where.length > 0 ? `${words} (${where.join(' ')})` : words;
 }

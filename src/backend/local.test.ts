@@ -260,7 +260,7 @@ describe('LocalBackend', () => {
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     const err = fsError(enospc, 'Cannot write data/ab in /r');
     assert.equal(err.code, 'NO_SPACE');
-    assert.equal(err.message, 'Cannot write data/ab in /r: ENOSPC: no space left on device, write');
+    assert.equal(err.message, 'Cannot write data/ab in /r: no space left on the device');
     assert.equal(err.cause, enospc);
     const eio = fsError(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }), 'Cannot read x');
     assert.equal(eio.code, 'BACKEND_IO');

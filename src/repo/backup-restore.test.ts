@@ -313,7 +313,7 @@ describe('backup and restore', () => {
     const result = await backup(repo, [src], { progress, onWarning: (w) => warnings.push(w) });
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]?.path, victim);
-    assert.match(warnings[0].message, /cannot open.*ENOENT/);
+    assert.match(warnings[0].message, /cannot open.*no such file or folder/);
     assert.deepEqual(result.warnings, warnings);
     assert.equal(result.snapshot.summary?.warnings, 1);
     await restore(repo, { ...result.snapshot, id: result.id }, target);

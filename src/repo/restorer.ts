@@ -264,12 +264,10 @@ export function makeFolders(dir: string): void {
     } catch (err) {
       throw targetError(p, err, full);
     }
-    if (!isDir)
-      throw targetError(
-        p,
-        Object.assign(new Error(`EEXIST: ${p} exists and is not a folder`), { code: 'EEXIST' }),
-        full,
-      );
+    if (!isDir) {
+      const what = p === full ? p : `${full} (at ${p})`;
+      throw new CairnError('TARGET_UNWRITABLE', `Cannot restore ${what}: ${p} exists and is not a folder`);
+    }
   }
 }
 

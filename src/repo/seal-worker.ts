@@ -3,7 +3,7 @@
 import fs, { constants } from 'node:fs';
 import { createHash, createHmac, createSecretKey } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CairnError } from '../errors.ts';
+import { CairnError, reason } from '../errors.ts';
 import { release } from '../memory.ts';
 import { compressSync, type CompressOptions } from '../compress/index.ts';
 import { sealOwned, type MasterKey } from '../crypto/index.ts';
@@ -401,7 +401,7 @@ function writeBlobs(
       return {
         written,
         bad,
-        failure: { index: i, message: x.message, ...(x.code ? { errno: x.code } : {}) },
+        failure: { index: i, message: reason(x), ...(x.code ? { errno: x.code } : {}) },
       };
     }
   }
@@ -468,7 +468,7 @@ port.on('message', (task: WorkerTask) => {
     port.postMessage(reply, [sealed.buffer as ArrayBuffer]);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const reply: WorkerReply = { seq: task.seq, error: e.message, ...(e.code ? { errno: e.code } : {}) };
+    const reply: WorkerReply = { seq: task.seq, error: reason(e), ...(e.code ? { errno: e.code } : {}) };
     port.postMessage(reply);
   }
 });
