@@ -244,8 +244,9 @@ const DAMAGE: ReadonlySet<ErrorCode> = new Set([
  * answering ENOENT for a parent that exists, as under /proc. Throws TARGET_UNWRITABLE naming the
  * folder that could not be made and why.
  */
-export function makeFolders(dir: string): void {
+export function makeFolders(dir: string): string[] {
   const full = path.resolve(dir);
+  const made: string[] = [];
   const chain: string[] = [];
   for (let p = full; ; p = path.dirname(p)) {
     chain.unshift(p);
@@ -254,6 +255,7 @@ export function makeFolders(dir: string): void {
   for (const p of chain) {
     try {
       fs.mkdirSync(p);
+      made.push(p);
       continue;
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw targetError(p, err, full);
@@ -267,6 +269,18 @@ export function makeFolders(dir: string): void {
     if (!isDir) {
       const what = p === full ? p : `${full} (at ${p})`;
       throw new CairnError('TARGET_UNWRITABLE', `Cannot restore ${what}: ${p} exists and is not a folder`);
+    }
+  }
+  return made;
+}
+
+/** Removes the folders a failed restore made, deepest first, as long as they are still empty. */
+function unmakeFolders(made: readonly string[]): void {
+  for (const dir of [...made].reverse()) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      return;
     }
   }
 }
@@ -285,7 +299,7 @@ export async function restore(
   options: RestoreOptions = {},
 ): Promise<RestoreSummary> {
   const root = path.resolve(target);
-  if (!options.dryRun) makeFolders(root);
+  const made = options.dryRun ? [] : makeFolders(root);
   const r = new Restorer(repo, root, options);
   r.markCreated(root);
   try {
@@ -301,6 +315,8 @@ export async function restore(
     if (options.verify && !options.dryRun) r.verifyFiles();
     r.makeHardLinks();
   } catch (err) {
+    // A target folder this restore made and left empty goes with it: a failure leaves no trace.
+    unmakeFolders(made);
     if (options.signal?.aborted) {
       throw new CairnError('INTERRUPTED', `Restore cancelled after ${r.files} files: ${root} is incomplete`, {
         cause: err,
