@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cairn, show, tempDir } from './cli.testing.ts';
@@ -144,5 +144,11 @@ describe('the first hour on the command line', () => {
       env,
     });
     assert.equal(some.code, 0, show(some));
+    // A failed restore leaves no folder it made behind.
+    const failed = await cairn(['restore', 'latest:/nope', '--target', path.join(dir, 'new', 'deeper')], {
+      env,
+    });
+    assert.equal(failed.code, 30, show(failed));
+    assert.equal(existsSync(path.join(dir, 'new')), false, 'the folders the failed restore made are gone');
   });
 });
