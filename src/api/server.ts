@@ -243,7 +243,8 @@ async function setUpDemo(
     sources: [path.resolve(src)],
     excludeCaches: true,
     schedule: { cron: '0 * * * *', missed: 'skip' },
-    retention: { keepHourly: 24, keepDaily: 7, keepWeekly: 4, prune: true },
+    // keepLast: a new user who starts the job a few times sees each restore point it made.
+    retention: { keepLast: 10, keepHourly: 24, keepDaily: 7, keepWeekly: 4, prune: true },
   });
   say(`demo: job "demo" backs up ${src} into ${repo.location} every hour; its first run starts now`);
   return job.id;

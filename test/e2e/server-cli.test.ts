@@ -11,7 +11,7 @@ import { it } from 'node:test';
 import { freePort } from '../../src/catalog/postgres.testing.ts';
 import { spawnSync } from 'node:child_process';
 import { assertBuilt, cairn, cliEnv, ROOT, startCairn } from '../integration/run-cli.testing.ts';
-import { http, logon } from './server-api.testing.ts';
+import { http, logon, waitTask } from './server-api.testing.ts';
 
 it('cairn server --demo runs the demo job and stops on SIGTERM', async () => {
   await assertBuilt();
@@ -55,6 +55,18 @@ it('cairn server --demo runs the demo job and stops on SIGTERM', async () => {
       (jobs.body as { data: { name: string; nextRun: string }[] }).data.map((j) => j.name),
       ['demo'],
     );
+    // A new user starts the demo job twice more: each restore point stays (retention keeps the last 10).
+    const demo = (jobs.body as { data: { id: string }[] }).data[0]!;
+    for (let i = 0; i < 2; i++) {
+      const start = await http(base, 'POST', `/api/v1/jobs/${demo.id}/start`, { token });
+      assert.equal(start.status, 202, JSON.stringify(start.body));
+      const task = await waitTask(base, token, (start.body as { id: string }).id);
+      assert.equal(task.result, 'success', JSON.stringify(task));
+    }
+    const repos = await http(base, 'GET', '/api/v1/repositories', { token });
+    const repoId = (repos.body as { data: { id: string }[] }).data[0]!.id;
+    const points = await http(base, 'GET', `/api/v1/repositories/${repoId}/snapshots`, { token });
+    assert.equal((points.body as { data: unknown[] }).data.length, 3, 'three runs, three restore points');
     const docs = await fetch(`${base}/api/docs/`);
     assert.equal(docs.status, 200);
     const openapi = (await (await fetch(`${base}/api/openapi.json`)).json()) as {
