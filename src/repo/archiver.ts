@@ -386,14 +386,14 @@ export async function backup(
 ): Promise<BackupResult> {
   const sources = normalisePaths(paths);
   if (sources.length === 0) throw new CairnError('USAGE', 'Cannot back up: no paths given');
-  await checkSources(sources);
   const walker = new Walker(repo, options);
+  const present = await checkSources(sources, walker);
   return writeSnapshot(
     repo,
     () => sources,
     options,
     walker,
-    () => walker.walkRoot(sources),
+    () => walker.walkRoot(present),
   );
 }
 
@@ -410,33 +410,58 @@ export async function backupPlan(
   if (sources.length === 0 && plan.entries === undefined) {
     throw new CairnError('USAGE', 'Cannot back up: no paths and no entries given');
   }
-  await checkSources(sources);
   const walker = new Walker(repo, options);
+  // With entries to save, a plan whose paths are all missing still has something to back up.
+  const present = await checkSources(sources, walker, plan.entries === undefined ? 'throw' : 'none');
   const made: string[] = [];
   return writeSnapshot(
     repo,
     () => normalisePaths([...sources, ...made]),
     options,
     walker,
-    () => walker.walkPlan(sources, plan.entries, made),
+    () => walker.walkPlan(present, plan.entries, made),
     plan.plugins,
   );
 }
 
-/** Every path must exist and be readable before anything is written. */
-async function checkSources(sources: readonly string[]): Promise<void> {
+/**
+ * The paths that can be backed up. One that does not exist or cannot be read is left out with a
+ * warning (restic does the same: the others are still backed up); when none is left, the first
+ * problem is the error, before anything is written.
+ */
+async function checkSources(
+  sources: readonly string[],
+  walker: Walker,
+  orElse: 'throw' | 'none' = 'throw',
+): Promise<string[]> {
+  const ok: string[] = [];
+  const problems: CairnError[] = [];
   for (const p of sources) {
     try {
       await fs.lstat(p);
+      ok.push(p);
     } catch (err) {
       const code = errnoCode(err) === 'ENOENT' ? 'SOURCE_NOT_FOUND' : 'SOURCE_UNREADABLE';
-      throw new CairnError(
-        code,
-        `Cannot back up ${p}: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : reason(err)}`,
-        { cause: err },
+      problems.push(
+        new CairnError(
+          code,
+          `Cannot back up ${p}: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : reason(err)}`,
+          {
+            cause: err,
+          },
+        ),
       );
     }
   }
+  if (ok.length === 0 && problems.length > 0 && orElse === 'throw') throw problems[0]!;
+  for (const [i, e] of problems.entries()) {
+    const p = sources.filter((x) => !ok.includes(x))[i]!;
+    walker.skipSource(
+      p,
+      `${e.message.replace(/^Cannot back up [^:]*: /, '')}: left out, the other paths are backed up`,
+    );
+  }
+  return ok;
 }
 
 /** A byte stream to back up as one file (standard input, a dump command's output). */
@@ -685,6 +710,11 @@ class Walker {
   /** A file of a volatile source that vanished while the walk went (a dropped table's file). */
   private vanished(err: unknown): boolean {
     return this.volatile && errnoCode(err) === 'ENOENT';
+  }
+
+  /** A backup path left out before the walk (it does not exist or cannot be read): a warning. */
+  skipSource(p: string, message: string): void {
+    this.warn(p, message);
   }
 
   private warn(p: string, message: string): void {

@@ -121,9 +121,25 @@ describe('errors and faults', () => {
     it('backup of a path that does not exist exits 40, names it, and writes no snapshot', async () => {
       const before = await fs.readdir(path.join(repo, 'snapshots'));
       const missing = path.join(dir, 'not', 'there');
-      const r = await cairn(['backup', src, missing], { env });
+      const r = await cairn(['backup', missing], { env });
       fails(r, 'SOURCE_NOT_FOUND', missing, 'does not exist');
       assert.deepEqual(await fs.readdir(path.join(repo, 'snapshots')), before);
+    });
+
+    it('backup of a missing path beside others warns (exit 3) and backs up the others', async () => {
+      const before = await fs.readdir(path.join(repo, 'snapshots'));
+      const missing = path.join(dir, 'not', 'there');
+      const r = await cairn(['backup', src, missing], { env });
+      assert.equal(r.code, 3, show(r));
+      assert.match(
+        r.stderr,
+        new RegExp(`warning: ${missing}: it does not exist: left out, the other paths are backed up`),
+      );
+      const after = await fs.readdir(path.join(repo, 'snapshots'));
+      assert.equal(after.length, before.length + 1, 'a snapshot of the paths that exist');
+      const ls = await cairn(['ls', 'latest', src], { env });
+      assert.equal(ls.code, 0, show(ls));
+      assert.match(ls.stdout, new RegExp(src));
     });
 
     it('restore of an unknown snapshot id exits 30 and names the id', async () => {
