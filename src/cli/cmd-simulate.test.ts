@@ -66,9 +66,9 @@ describe('cairn simulate', () => {
     };
     assert.equal(j.message_type, 'simulation');
     assert.equal(j.total, 1150 * GiB);
-    assert.equal(j.workingSpace, 525 * GiB);
-    assert.equal(j.grandTotal, 1675 * GiB);
-    assert.deepEqual(j.worstCase, { run: 14, at: '2024-01-14T22:00:00Z' });
+    assert.equal(j.working_space, 525 * GiB);
+    assert.equal(j.grand_total, 1675 * GiB);
+    assert.deepEqual(j.worst_case, { run: 14, at: '2024-01-14T22:00:00Z' });
     assert.equal(j.files.length, 14);
     assert.deepEqual(j.files.at(-1), {
       ...j.files.at(-1),

@@ -14,7 +14,7 @@ import {
   type TextKey,
 } from '../simulate/index.ts';
 import type { GlobalOptions } from './context.ts';
-import { formatBytes, makeOutput, plural } from './output.ts';
+import { formatBytes, makeOutput, plural, snakeCaseDeep } from './output.ts';
 
 interface SimulateFlags {
   readonly style?: string;
@@ -332,26 +332,29 @@ Examples:
       });
       const result = simulate(input);
       for (const line of humanReport(result)) out.line(line);
-      out.emit({
-        message_type: 'simulation',
-        style: input.style,
-        points: result.points,
-        runs: result.runs,
-        firstRun: result.firstRun,
-        lastRun: result.lastRun,
-        worstCase: result.worstCase,
-        fullCount: result.totals.fullCount,
-        fulls: result.totals.fulls,
-        incrementalCount: result.totals.incrementalCount,
-        incrementals: result.totals.incrementals,
-        total: result.totals.total,
-        workingSpace: result.totals.workingSpace,
-        grandTotal: result.totals.grandTotal,
-        files: result.files,
-        log: result.log,
-        bandwidth: result.bandwidth,
-        input,
-        share: toShareQuery(input),
-      });
+      // snake_case like every other --json output.
+      out.emit(
+        snakeCaseDeep({
+          message_type: 'simulation',
+          style: input.style,
+          points: result.points,
+          runs: result.runs,
+          firstRun: result.firstRun,
+          lastRun: result.lastRun,
+          worstCase: result.worstCase,
+          fullCount: result.totals.fullCount,
+          fulls: result.totals.fulls,
+          incrementalCount: result.totals.incrementalCount,
+          incrementals: result.totals.incrementals,
+          total: result.totals.total,
+          workingSpace: result.totals.workingSpace,
+          grandTotal: result.totals.grandTotal,
+          files: result.files,
+          log: result.log,
+          bandwidth: result.bandwidth,
+          input,
+          share: toShareQuery(input),
+        }),
+      );
     });
 }

@@ -131,12 +131,18 @@ ${lines.join('\n')}
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const json = argv.includes('--json');
+  // Said once: as JSON on standard output with --json, else as a line on standard error.
   const report = (err: CairnError): number => {
     if (json)
       process.stdout.write(
-        JSON.stringify({ message_type: 'error', code: err.code, message: err.message }) + '\n',
+        JSON.stringify({
+          message_type: 'error',
+          code: err.code,
+          exit_code: err.spec.exit,
+          message: err.message,
+        }) + '\n',
       );
-    process.stderr.write(`error: ${err.message} [${err.code}]\n`);
+    else process.stderr.write(`error: ${err.message} [${err.code}]\n`);
     return err.spec.exit;
   };
   onForcedEnd((err) => exitNow(report(err)));

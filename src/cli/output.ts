@@ -89,6 +89,18 @@ export const outcome = { warnings: 0 };
 /** "1 file", "2 files". */
 export { plural } from '../words.ts';
 
+/** camelCase keys to snake_case at every depth (objects in arrays too); values stay as they are. */
+export function snakeCaseDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeCaseDeep);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+      snakeCaseDeep(v),
+    ]),
+  );
+}
+
 /** camelCase keys to snake_case, for JSON that follows restic's field names. */
 export function snakeCase(obj: object): Record<string, unknown> {
   return Object.fromEntries(

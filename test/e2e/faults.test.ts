@@ -268,7 +268,14 @@ describe('errors and faults', () => {
       await b.lineMatching(/"message_type":"status"/);
       b.child.kill('SIGINT');
       const r = await b.done;
-      fails(r, 'INTERRUPTED', 'Backup cancelled: no snapshot was written');
+      // With --json the error is said once, as the last JSON line on standard output.
+      assert.equal(r.code, ERRORS.INTERRUPTED.exit, show(r));
+      const last = JSON.parse(r.stdout.trimEnd().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
+      assert.equal(last.message_type, 'error', show(r));
+      assert.equal(last.code, 'INTERRUPTED');
+      assert.equal(last.exit_code, 130);
+      assert.match(String(last.message), /Backup cancelled: no snapshot was written/);
+      assert.doesNotMatch(r.stderr, /^error: /m, 'not said twice');
       assert.deepEqual(await fs.readdir(path.join(repo, 'snapshots')), snapshots);
       assert.deepEqual(await fs.readdir(path.join(repo, 'locks')), []);
       // What was stored before the signal is indexed: the repository checks clean.
