@@ -208,6 +208,9 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     },
     clientErrorHandler: clientError,
   });
+  // The API takes JSON only: a text/plain body (which Fastify parses by default) is 415 like any
+  // other type, not a string that fails the body's schema.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? bodyAjv.compile(schema) : queryAjv.compile(schema),
   );

@@ -118,7 +118,10 @@ function declared(request: FastifyRequest, reply: FastifyReply): object | null |
   const response = (request.routeOptions.schema as RouteSchema | undefined)?.response;
   if (!response) return undefined;
   const status = String(reply.statusCode);
-  const entry = (response[status] ?? response[`${status[0]}xx`] ?? response.default) as
+  // `default` is the problem of any other error: a success must be documented by its status.
+  const entry = (response[status] ??
+    response[`${status[0]}xx`] ??
+    (reply.statusCode >= 400 ? response.default : undefined)) as
     { content?: Record<string, { schema: unknown }> } | undefined;
   if (!entry?.content) return entry;
   const type = String(reply.getHeader('content-type') ?? '').split(';')[0] ?? '';
