@@ -13,6 +13,7 @@
  * field a view returns but its schema does not list (which Fastify's serializer would silently
  * drop) or a status the route does not document is a failure, not a quiet loss.
  */
+import { STATUS_CODES } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
@@ -42,19 +43,42 @@ declare module 'fastify' {
   }
 }
 
+/** The name of the shared problem answer of a status: `NotFound`, `Conflict`… */
+function problemName(status: string): string {
+  return status === 'default'
+    ? 'Problem'
+    : (STATUS_CODES[status] ?? `Status${status}`).replace(/[^A-Za-z]/g, '');
+}
+
 /**
  * The last touches of the document (@fastify/swagger's transformObject): an operation marked
- * `x-body-optional` does not require its body.
+ * `x-body-optional` does not require its body; the problem answers, the same for every operation
+ * that gives them, are written once in `components.responses` (`NotFound`, `Conflict`…) and
+ * referenced.
  */
 export function finishDocument<T>(doc: T): T {
-  const paths = (doc as { paths?: Record<string, Record<string, Record<string, unknown>>> }).paths ?? {};
-  for (const item of Object.values(paths))
+  const d = doc as {
+    paths?: Record<string, Record<string, Record<string, unknown>>>;
+    components?: { responses?: Record<string, unknown> };
+  };
+  const shared: Record<string, unknown> = {};
+  for (const item of Object.values(d.paths ?? {}))
     for (const op of Object.values(item)) {
-      if (op['x-body-optional'] !== true) continue;
-      delete op['x-body-optional'];
-      const body = op.requestBody as { required?: boolean } | undefined;
-      if (body) body.required = false;
+      if (op['x-body-optional'] === true) {
+        delete op['x-body-optional'];
+        const body = op.requestBody as { required?: boolean } | undefined;
+        if (body) body.required = false;
+      }
+      const responses = (op.responses ?? {}) as Record<string, { content?: Record<string, unknown> }>;
+      for (const [status, answer] of Object.entries(responses)) {
+        if (!answer.content?.['application/problem+json']) continue;
+        const name = problemName(status);
+        shared[name] ??= answer;
+        if (isDeepStrictEqual(shared[name], answer))
+          responses[status] = { $ref: `#/components/responses/${name}` } as never;
+      }
     }
+  if (d.components) d.components.responses = { ...d.components.responses, ...shared };
   return doc;
 }
 

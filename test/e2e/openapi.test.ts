@@ -21,20 +21,22 @@ import { ADMIN, assertProblem, http, logon, testServer, type TestServer } from '
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
+interface Answer {
+  $ref?: string;
+  description?: string;
+  content?: Record<string, { schema?: { $ref?: string; type?: string } }>;
+}
 interface Operation {
   operationId?: string;
   tags?: string[];
   security?: unknown[];
   requestBody?: { required?: boolean };
-  responses: Record<
-    string,
-    { description?: string; content?: Record<string, { schema?: { $ref?: string; type?: string } }> }
-  >;
+  responses: Record<string, Answer>;
 }
 type Doc = {
   openapi: string;
   paths: Record<string, Partial<Record<(typeof METHODS)[number], Operation>>>;
-  components: { schemas: Record<string, unknown> };
+  components: { schemas: Record<string, unknown>; responses: Record<string, Answer> };
   tags: { name: string }[];
 };
 
@@ -97,9 +99,25 @@ describe('the OpenAPI document', () => {
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
     assert.ok(refs.length > 100);
     for (const r of new Set(refs)) {
-      const name = /#\/components\/schemas\/([^"]+)"/.exec(r)?.[1];
-      assert.ok(name && doc.components.schemas[name], `${r} resolves to a component`);
+      const [, kind, name] = /#\/components\/(schemas|responses)\/([^"]+)"/.exec(r) ?? [];
+      assert.ok(kind && name && doc.components[kind as 'schemas'][name], `${r} resolves to a component`);
     }
+    assert.deepEqual(Object.keys(doc.components.responses).sort(), [
+      'BadGateway',
+      'BadRequest',
+      'Conflict',
+      'Forbidden',
+      'InsufficientStorage',
+      'InternalServerError',
+      'NotFound',
+      'PayloadTooLarge',
+      'Problem',
+      'ServiceUnavailable',
+      'TooManyRequests',
+      'Unauthorized',
+      'UnprocessableEntity',
+      'UnsupportedMediaType',
+    ]);
   });
 
   it('gives every operation a stable camelCase id, a tag and every answer with its schema', () => {
@@ -128,12 +146,16 @@ describe('the OpenAPI document', () => {
       }
       // Every error is a problem, and the errors of its kind are all there.
       const errors = statuses.filter((c) => !/^2/.test(c));
-      for (const c of errors)
+      for (const c of errors) {
+        // A shared answer of components.responses (NotFound, Conflict…).
+        const shared = /^#\/components\/responses\/(\w+)$/.exec(op.responses[c]?.$ref ?? '')?.[1];
+        assert.ok(shared, `${name} ${c} refers to a shared problem answer`);
         assert.equal(
-          op.responses[c]?.content?.['application/problem+json']?.schema?.$ref,
+          doc.components.responses[shared]?.content?.['application/problem+json']?.schema?.$ref,
           '#/components/schemas/Problem',
           `${name} ${c} is a problem`,
         );
+      }
       assert.ok(errors.includes('default') && errors.includes('500') && errors.includes('503'), name);
       const loggedOn = !(Array.isArray(op.security) && op.security.length === 0);
       if (loggedOn) assert.ok(errors.includes('401') && errors.includes('403'), `${name}: 401, 403`);
