@@ -142,7 +142,7 @@ export const SessionSchema = Type.Object(
     user: UserSummary,
     tenant: TenantRef,
     role: Role,
-    idleTimeoutSeconds: Type.Integer({ minimum: 1 }),
+    idleTimeoutSeconds: Type.Integer({ minimum: 0 }),
     csrfToken: Type.Optional(
       Type.String({ description: 'with ?cookie=true: send it as X-CSRF-Token with every change' }),
     ),
