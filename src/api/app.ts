@@ -8,11 +8,15 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { CairnError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { allows, csrfTokenOf, SESSION_COOKIE, tokenHash } from './auth.ts';
 import type { ApiContext, Caller } from './context.ts';
+import { SHARED_SCHEMAS } from './answers.ts';
+import { answerChecker, documentRoute, finishDocument, TAGS, type AnswerFailure } from './openapi.ts';
 import { problemFor, problemOf, sendProblem } from './problem.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -35,6 +39,11 @@ export interface AppOptions {
   readonly bodyLimit?: number;
   /** Log requests to stderr (off in tests). */
   readonly logRequests?: boolean;
+  /**
+   * Check every answer against its route's response schema and report each mismatch (tests):
+   * a field the schema does not list, a value of another type, a status it does not document.
+   */
+  readonly checkAnswers?: AnswerFailure;
 }
 
 const bodyAjv = new Ajv({
@@ -80,6 +89,46 @@ function carriesData(url: string): boolean {
 
 function isApi(url: string): boolean {
   return url.startsWith('/api/') || carriesData(url);
+}
+
+/** The headers every answer carries, set on the raw response (see the first onRequest hook). */
+function secure(url: string, raw: ServerResponse): void {
+  raw.setHeader('x-content-type-options', 'nosniff');
+  raw.setHeader('x-frame-options', 'DENY');
+  raw.setHeader('referrer-policy', 'no-referrer');
+  raw.setHeader('content-security-policy', isApi(url) ? API_CSP : UI_CSP);
+  if (carriesData(url)) raw.setHeader('cache-control', 'no-store');
+}
+
+/**
+ * A request Node's HTTP parser refused before Fastify saw it (headers too large: 431, a timeout:
+ * 408, not HTTP: 400): a problem too, written on the socket as Fastify's own handler would.
+ */
+function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'The request did not arrive in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'The request line and headers are larger than the server accepts (16 KiB)']
+        : [400, 'The request is not valid HTTP'];
+  const body = JSON.stringify(problemOf('USAGE', detail, '', { status }));
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+        `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Content-Type-Options: nosniff\r\nContent-Security-Policy: ${API_CSP}\r\n` +
+        `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(err);
+}
+
+/** A route's path as a pattern of the paths it serves (`:id` is one segment, `*` the rest). */
+function pathPattern(url: string): RegExp {
+  const parts = url
+    .split(/(:[A-Za-z0-9_]+|\*)/)
+    .map((p) => (p.startsWith(':') ? '[^/]+' : p === '*' ? '.*' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${parts.join('')}$`);
 }
 
 async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<Caller | undefined> {
@@ -142,7 +191,26 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     ajv: { customOptions: { allErrors: true } },
+    // Errors of the router itself: a path segment longer than maxParamLength (414), a path that
+    // is not valid percent-encoding (400). Problems like any other (Fastify's are plain JSON).
+    frameworkErrors: (err, request, reply) => {
+      const instance = request.url.split('?')[0] ?? '';
+      secure(request.url, reply.raw);
+      const code = (err as Error & { code?: string }).code;
+      void sendProblem(
+        reply,
+        code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? problemOf('USAGE', 'A part of the path is longer than 200 characters', instance, { status: 414 })
+          : code === 'FST_ERR_BAD_URL'
+            ? problemOf('USAGE', 'The path is not a valid URL (a bad percent-encoding)', instance)
+            : problemFor(err, request),
+      );
+    },
+    clientErrorHandler: clientError,
   });
+  // The API takes JSON only: a text/plain body (which Fastify parses by default) is 415 like any
+  // other type, not a string that fails the body's schema.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? bodyAjv.compile(schema) : queryAjv.compile(schema),
   );
@@ -150,15 +218,25 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
   // files, the Swagger UI and the hijacked event streams (hence on the raw response: Node merges
   // these with the headers a handler sets, and a handler's own value wins, as the Swagger UI's CSP).
   app.addHook('onRequest', (request, reply, done) => {
-    const url = request.url;
-    const raw = reply.raw;
-    raw.setHeader('x-content-type-options', 'nosniff');
-    raw.setHeader('x-frame-options', 'DENY');
-    raw.setHeader('referrer-policy', 'no-referrer');
-    raw.setHeader('content-security-policy', isApi(url) ? API_CSP : UI_CSP);
-    if (carriesData(url)) raw.setHeader('cache-control', 'no-store');
+    secure(request.url, reply.raw);
     done();
   });
+
+  // Every route of the API is documented (openapi.ts) and its paths known, to tell a method the
+  // path does not allow (405) from a path that does not exist (404).
+  const operationIds = new Map<string, string>();
+  const allowed: { pattern: RegExp; methods: Set<string> }[] = [];
+  app.addHook('onRoute', (route) => {
+    documentRoute(route, operationIds);
+    if (!isApi(route.url)) return;
+    const pattern = pathPattern(route.url);
+    let entry = allowed.find((a) => a.pattern.source === pattern.source);
+    if (!entry) allowed.push((entry = { pattern, methods: new Set() }));
+    for (const m of Array.isArray(route.method) ? route.method : [route.method]) entry.methods.add(m);
+  });
+  // The answers' schemas, by name: components of the OpenAPI document.
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  if (options.checkAnswers) answerChecker(app, options.checkAnswers);
 
   await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
@@ -168,7 +246,7 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
         title: 'Cairn server API',
         version: VERSION,
         description:
-          'Log on with POST /api/v1/sessions (HTTP Basic); send the token from the X-Cairn-Session header on every request (or as Authorization: Bearer). Actions answer 202 with a task to poll. Errors are RFC 9457 problem details.',
+          "Log on with POST /api/v1/sessions (HTTP Basic); send the token from the X-Cairn-Session header on every request (or as Authorization: Bearer). Actions answer 202 with a task to poll (GET /api/v1/tasks/{id}). Every error is an RFC 9457 problem (application/problem+json) with Cairn's stable error code (docs/errors.md). Operation ids are stable: a generated client names its methods after them.",
       },
       components: {
         securitySchemes: {
@@ -178,6 +256,13 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
         },
       },
       security: [{ session: [] }, { bearer: [] }],
+      tags: TAGS,
+    },
+    transformObject: (d) => ('openapiObject' in d ? finishDocument(d.openapiObject) : d.swaggerObject),
+    // Named schemas (answers.ts) keep their names: #/components/schemas/Task, not def-7.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
   });
   await app.register(fastifySwaggerUi, {
@@ -249,21 +334,23 @@ export async function buildApp(ctx: ApiContext, options: AppOptions = {}): Promi
       index: 'index.html',
     });
   }
-  app.setNotFoundHandler((request, reply) =>
-    ctx.webRoot &&
-    request.method === 'GET' &&
-    !request.url.startsWith('/api/') &&
-    !request.url.startsWith('/metrics')
-      ? reply.type('text/html').sendFile('index.html')
-      : sendProblem(
-          reply,
-          problemOf(
-            'NOT_FOUND',
-            `There is no ${request.method} ${request.url.split('?')[0] ?? ''}`,
-            request.url.split('?')[0] ?? '',
-          ),
-        ),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (ctx.webRoot && request.method === 'GET' && !path.startsWith('/api/') && !path.startsWith('/metrics'))
+      return reply.type('text/html').sendFile('index.html');
+    const methods = new Set(allowed.filter((a) => a.pattern.test(path)).flatMap((a) => [...a.methods]));
+    if (methods.size > 0) {
+      const allow = [...methods].sort().join(', ');
+      return sendProblem(
+        reply,
+        problemOf('USAGE', `${path} does not allow ${request.method}: it allows ${allow}`, path, {
+          status: 405,
+        }),
+        { allow },
+      );
+    }
+    return sendProblem(reply, problemOf('NOT_FOUND', `There is no ${request.method} ${path}`, path));
+  });
 
   app.get('/api/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, () =>
     app.swagger(),

@@ -15,6 +15,7 @@ export {
 export { initialPasswordPath, retireInitialPassword } from './initial-password.ts';
 export { hashPassword, verifyPassword, LogonLimiter, ROLES, type Role, type Permission } from './auth.ts';
 export type { ApiContext } from './context.ts';
+export type { AnswerFailure } from './openapi.ts';
 export {
   changeTenant,
   provisionTenant,

@@ -35,6 +35,7 @@ import {
 import type { CatalogFigures } from '../metrics/index.ts';
 import { newToken, hashPassword, LogonLimiter } from './auth.ts';
 import { buildApp } from './app.ts';
+import type { AnswerFailure } from './openapi.ts';
 import type { ApiContext } from './context.ts';
 import { checkInitialPassword, initialPasswordPath } from './initial-password.ts';
 import { plural } from '../words.ts';
@@ -92,6 +93,8 @@ export interface ServerOptions {
   readonly sampleMs?: number;
   /** The built web UI to serve at `/` (default: web/dist of this package, when built). */
   readonly webRoot?: string;
+  /** Check every answer against its schema and report each mismatch (tests; see openapi.ts). */
+  readonly checkAnswers?: AnswerFailure;
 }
 
 export interface RunningServer {
@@ -319,7 +322,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       initialPasswordFile: initialPasswordPath(dataDir),
       overdueGraceSeconds,
     };
-    app = await buildApp(ctx, { ...(options.logRequests ? { logRequests: true } : {}) });
+    app = await buildApp(ctx, {
+      ...(options.logRequests ? { logRequests: true } : {}),
+      ...(options.checkAnswers ? { checkAnswers: options.checkAnswers } : {}),
+    });
     await app.listen({ host, port });
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;

@@ -12,6 +12,11 @@ export interface TestServer {
   readonly server: RunningServer;
   readonly url: string;
   readonly dir: string;
+  /**
+   * Answers that did not match their route's schema (a field the schema does not list, a value
+   * of another type, an undocumented status): close() fails when there are any.
+   */
+  readonly answerFailures: string[];
   close(): Promise<void>;
 }
 
@@ -19,6 +24,7 @@ export async function testServer(options: Partial<ServerOptions> = {}): Promise<
   const dir = mkdtempSync(path.join(tmpdir(), 'cairn-server-'));
   const host = new HostSampler({ intervalSeconds: 1 }).start();
   const m = createMetrics({ host });
+  const answerFailures: string[] = [];
   const server = await startServer({
     metrics: {
       render: () => m.render(),
@@ -34,15 +40,18 @@ export async function testServer(options: Partial<ServerOptions> = {}): Promise<
     say: () => undefined,
     pollMs: 100,
     sampleMs: 100,
+    checkAnswers: (line) => answerFailures.push(line),
     ...options,
   });
   return {
     server,
     url: server.url,
     dir,
+    answerFailures,
     async close() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+      assert.deepEqual(answerFailures, [], 'every answer matches its schema in the OpenAPI document');
     },
   };
 }

@@ -16,6 +16,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CairnError } from '../../errors.ts';
 import { newToken, tokenHash } from '../auth.ts';
+import { answer, ApiKeySchema, NewApiKeySchema, noContent, ref } from '../answers.ts';
 import { callerOf, type ApiRoutes } from '../context.ts';
 import { API } from '../views.ts';
 import { Id } from './schemas.ts';
@@ -32,7 +33,17 @@ export const apiKeyRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/api-keys',
     {
       config: { permission: 'read' },
-      schema: { tags: ['session'], summary: 'Your API keys (all of the tenant for administrators)' },
+      schema: {
+        tags: ['session'],
+        operationId: 'listApiKeys',
+        summary: 'Your API keys (all of the tenant for administrators)',
+        response: {
+          200: answer(
+            Type.Object({ data: Type.Array(ref(ApiKeySchema)) }),
+            'The keys (never the keys themselves)',
+          ),
+        },
+      },
     },
     async (request) => {
       const c = callerOf(request);
@@ -57,8 +68,10 @@ export const apiKeyRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['session'],
+        operationId: 'createApiKey',
         summary: 'Create an API key with your role; the key is shown once',
         body: ApiKeyInput,
+        response: { 201: answer(ref(NewApiKeySchema), 'Created: the key is in the answer, this once') },
       },
     },
     async (request, reply) => {
@@ -93,7 +106,13 @@ export const apiKeyRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/api-keys/:id',
     {
       config: { permission: 'read' },
-      schema: { tags: ['session'], summary: 'Revoke an API key', params: Id },
+      schema: {
+        tags: ['session'],
+        operationId: 'deleteApiKey',
+        summary: 'Revoke an API key',
+        params: Id,
+        response: { 204: noContent('Revoked') },
+      },
     },
     async (request, reply) => {
       const c = callerOf(request);

@@ -8,6 +8,7 @@
  * Roles: viewer < restore-operator < operator < administrator (src/api/auth.ts); the system
  * administrator may call every route, in whatever tenant it is logged on to.
  */
+import { answer, AuditEntrySchema, Page, ref } from '../answers.ts';
 import { demand, type ApiRoutes } from '../context.ts';
 import { PagingQuery } from './schemas.ts';
 
@@ -20,8 +21,10 @@ export const auditRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'admin' },
       schema: {
         tags: ['users'],
+        operationId: 'listAuditEntries',
         summary: 'Who did what, newest first',
         querystring: PagingQuery,
+        response: { 200: answer(Page(ref(AuditEntrySchema)), 'A page of the audit log') },
       },
     },
     async (request) => {

@@ -32,6 +32,18 @@ import {
   type JobInput,
   type Level,
 } from '../../jobs/index.ts';
+import {
+  ACCEPTED_TASK,
+  answer,
+  JobSchema,
+  LOCATION,
+  noContent,
+  Page,
+  problems,
+  ref,
+  RunSchema,
+  SchedulePreviewSchema,
+} from '../answers.ts';
 import { callerOf, demand, guardOf, type ApiContext, type ApiRoutes, type Caller } from '../context.ts';
 import { API, jobView, taskView } from '../views.ts';
 import { cancelRun } from './runs.ts';
@@ -74,7 +86,9 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['jobs'],
+        operationId: 'listJobs',
         summary: 'Jobs of this tenant',
+        response: { 200: answer(Page(ref(JobSchema)), 'A page of jobs') },
         querystring: Type.Object(
           { ...Paging, name: Type.Optional(Type.String({ maxLength: 64 })) },
           { additionalProperties: false },
@@ -102,7 +116,13 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/jobs',
     {
       config: { permission: 'admin' },
-      schema: { tags: ['jobs'], summary: 'Create a job', body: JobInputSchema },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'createJob',
+        summary: 'Create a job',
+        body: JobInputSchema,
+        response: { 201: answer(ref(JobSchema), 'Created', LOCATION), ...problems(409, 422) },
+      },
     },
     async (request, reply) => {
       const c = demand(request, 'admin');
@@ -125,7 +145,13 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/jobs/:id',
     {
       config: { permission: 'read' },
-      schema: { tags: ['jobs'], summary: 'A job, with its next and last run', params: Id },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'getJob',
+        summary: 'A job, with its next and last run',
+        params: Id,
+        response: { 200: answer(ref(JobSchema), 'The job') },
+      },
     },
     async (request) => fullJob(callerOf(request), (request.params as { id: string }).id),
   );
@@ -134,7 +160,14 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/jobs/:id',
     {
       config: { permission: 'admin' },
-      schema: { tags: ['jobs'], summary: 'Replace a job’s definition', params: Id, body: JobInputSchema },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'replaceJob',
+        summary: 'Replace a job’s definition',
+        params: Id,
+        body: JobInputSchema,
+        response: { 200: answer(ref(JobSchema), 'The job as it is now'), ...problems(409, 422) },
+      },
     },
     async (request) => {
       const c = demand(request, 'admin');
@@ -156,8 +189,10 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'admin' },
       schema: {
         tags: ['jobs'],
+        operationId: 'deleteJob',
         summary: 'Delete a job (its restore points stay in the repository)',
         params: Id,
+        response: { 204: noContent('Deleted; its restore points and runs stay'), ...problems(409) },
       },
     },
     async (request, reply) => {
@@ -173,9 +208,12 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'operate' },
       schema: {
         tags: ['jobs'],
+        operationId: 'startJob',
         summary: 'Start a run now (optionally at another level: {"level": "full"}): 202 with a task to poll',
         params: Id,
         body: StartInput,
+        'x-body-optional': true,
+        response: { 202: ACCEPTED_TASK, ...problems(409) },
       },
       // The body is optional: none is {}.
       preValidation: (request, _reply, done) => {
@@ -201,7 +239,16 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/jobs/:id/cancel',
     {
       config: { permission: 'operate' },
-      schema: { tags: ['jobs'], summary: 'Cancel the job’s queued or running run', params: Id },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'cancelJob',
+        summary: 'Cancel the job’s queued or running run',
+        params: Id,
+        response: {
+          202: answer(ref(RunSchema), 'Cancelling: the run, which ends as canceled'),
+          ...problems(409),
+        },
+      },
     },
     async (request, reply) => {
       const c = demand(request, 'operate');
@@ -217,7 +264,13 @@ export const jobRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/schedules/preview',
     {
       config: { permission: 'read' },
-      schema: { tags: ['jobs'], summary: 'The next run times of a schedule', body: SchedulePreview },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'previewSchedule',
+        summary: 'The next run times of a schedule',
+        body: SchedulePreview,
+        response: { 200: answer(ref(SchedulePreviewSchema), 'The next run times'), ...problems(422) },
+      },
     },
     (request) => {
       const b = request.body as Static<typeof SchedulePreview>;

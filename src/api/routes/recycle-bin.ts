@@ -18,20 +18,9 @@ import { Type } from '@sinclair/typebox';
 import type { RecycleRow } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
 import { purgeAfter, purgeRecycled } from '../../jobs/index.ts';
+import { answer, noContent, ref, RecycleEntrySchema } from '../answers.ts';
 import { demand, type ApiRoutes } from '../context.ts';
 import { API } from '../views.ts';
-
-const Entry = Type.Object({
-  tenant: Type.Object({ id: Type.String(), name: Type.String() }),
-  repository: Type.Object({ id: Type.String(), name: Type.String() }),
-  snapshot: Type.String({ description: "the restore point's id: restore it with POST /restores as usual" }),
-  snapshotTime: Type.String(),
-  job: Type.String(),
-  deletedAt: Type.String(),
-  deletedBy: Type.String(),
-  purgeAfter: Type.String({ description: "when it is purged, under the tenant's protection period now" }),
-  links: Type.Array(Type.Object({ rel: Type.String(), href: Type.String(), method: Type.String() })),
-});
 
 const Where = Type.Object(
   {
@@ -92,7 +81,10 @@ export const recycleBinRoutes: ApiRoutes = (app, { ctx }, done) => {
           { tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ data: Type.Array(Entry) }) },
+        operationId: 'listRecycleBin',
+        response: {
+          200: answer(Type.Object({ data: Type.Array(ref(RecycleEntrySchema)) }), 'The entries, by tenant'),
+        },
       },
     },
     async (request) => {
@@ -116,8 +108,9 @@ export const recycleBinRoutes: ApiRoutes = (app, { ctx }, done) => {
         tags: ['tenants'],
         summary:
           'Give a restore point back to its tenant: it is listed and restorable again, and retention judges it again',
+        operationId: 'undeleteRestorePoint',
         params: Where,
-        response: { 200: Entry },
+        response: { 200: answer(ref(RecycleEntrySchema), 'Given back: the entry as it was') },
       },
     },
     async (request) => {
@@ -144,7 +137,9 @@ export const recycleBinRoutes: ApiRoutes = (app, { ctx }, done) => {
       schema: {
         tags: ['tenants'],
         summary: 'Purge a restore point from the recycle bin now (its data goes at the next prune)',
+        operationId: 'purgeRestorePoint',
         params: Where,
+        response: { 204: noContent('Purged') },
       },
     },
     async (request, reply) => {

@@ -34,6 +34,16 @@ import {
   type RepositoryInput,
 } from '../../jobs/index.ts';
 import type { SnapshotInfo } from '../../repo/index.ts';
+import {
+  answer,
+  LOCATION,
+  noContent,
+  Page,
+  problems,
+  ref,
+  RepositorySchema,
+  RepositoryUsageSchema,
+} from '../answers.ts';
 import { callerOf, demand, type ApiContext, type ApiRoutes, type Caller } from '../context.ts';
 import { API, repositoryView } from '../views.ts';
 import { Id, PagingQuery } from './schemas.ts';
@@ -93,8 +103,10 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['repositories'],
+        operationId: 'listRepositories',
         summary: 'Repositories of this tenant',
         querystring: PagingQuery,
+        response: { 200: answer(Page(ref(RepositorySchema)), 'A page of repositories') },
       },
     },
     async (request) => {
@@ -110,8 +122,16 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'admin' },
       schema: {
         tags: ['repositories'],
+        operationId: 'createRepository',
         summary: 'Register (and with create: true, initialise) a repository',
+        description:
+          "A name alone makes the repository in the tenant's storage root with a key of its own. A location (and a password or password file) registers an existing repository, which is opened to check it, or with create: true makes one there (system administrators only).",
         body: RepositoryInputSchema,
+        response: {
+          201: answer(ref(RepositorySchema), 'Registered', LOCATION),
+          // REPO_NOT_FOUND (404) for a location without a repository.
+          ...problems(404, 409, 422, 502, 507),
+        },
       },
     },
     async (request, reply) => {
@@ -133,7 +153,13 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/repositories/:id',
     {
       config: { permission: 'read' },
-      schema: { tags: ['repositories'], summary: 'A repository', params: Id },
+      schema: {
+        tags: ['repositories'],
+        operationId: 'getRepository',
+        summary: 'A repository',
+        params: Id,
+        response: { 200: answer(ref(RepositorySchema), 'The repository') },
+      },
     },
     async (request) => {
       const c = callerOf(request);
@@ -147,8 +173,14 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'admin' },
       schema: {
         tags: ['repositories'],
+        operationId: 'deleteRepository',
         summary: 'Forget a repository (its data stays where it is)',
         params: Id,
+        response: {
+          204: noContent('Forgotten; its files are left where they are'),
+          // CONFLICT: it holds restore points while its tenant is protected.
+          ...problems(409),
+        },
       },
     },
     async (request, reply) => {
@@ -177,7 +209,12 @@ export const repositoryRoutes: ApiRoutes = (app, { ctx }, done) => {
         summary: 'Space used, free space and growth per restore point',
         description:
           "capacityOf says what capacityBytes and freeBytes are: `file-system`, the file system the repository lies on (the system administrator only); `quota`, the tenant's quota and what its usage leaves of it; null: none (a bucket, or a tenant without a quota).",
+        operationId: 'getRepositoryUsage',
         params: Id,
+        response: {
+          200: answer(ref(RepositoryUsageSchema), 'The space used and the growth per restore point'),
+          ...problems(409, 422, 502),
+        },
       },
     },
     (request) =>

@@ -12,6 +12,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { hiddenFrom, refuseHidden, startRestore, type RestoreParams } from '../../jobs/index.ts';
+import { ACCEPTED_TASK, problems } from '../answers.ts';
 import { demand, guardOf, type ApiRoutes } from '../context.ts';
 import { taskView } from '../views.ts';
 import { accepted } from './tasks.ts';
@@ -55,8 +56,11 @@ export const restoreRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'restore' },
       schema: {
         tags: ['restores'],
+        operationId: 'startRestore',
         summary: 'Restore a restore point (or some paths of it) into a folder: 202 with a task',
         body: RestoreInput,
+        // 404: a restore point in the recycle bin is gone for a tenant user.
+        response: { 202: ACCEPTED_TASK, ...problems(404, 422) },
       },
     },
     async (request, reply) => {

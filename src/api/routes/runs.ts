@@ -19,6 +19,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RunRow } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
 import { OVERDUE_GRACE_SECONDS, watchJobs } from '../../jobs/index.ts';
+import { answer, DashboardSchema, Page, problems, ref, RunLogSchema, RunSchema } from '../answers.ts';
 import { callerOf, demand, type ApiContext, type ApiRoutes, type Caller } from '../context.ts';
 import { runView } from '../views.ts';
 import { Id, Paging } from './schemas.ts';
@@ -74,7 +75,13 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/runs',
     {
       config: { permission: 'read' },
-      schema: { tags: ['runs'], summary: 'Runs, newest first, with filters', querystring: RunQuery },
+      schema: {
+        tags: ['runs'],
+        operationId: 'listRuns',
+        summary: 'Runs, newest first, with filters',
+        querystring: RunQuery,
+        response: { 200: answer(Page(ref(RunSchema)), 'A page of runs') },
+      },
     },
     async (request) => {
       const c = callerOf(request);
@@ -95,7 +102,13 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/runs/:id',
     {
       config: { permission: 'read' },
-      schema: { tags: ['runs'], summary: 'A run with its statistics and live progress', params: Id },
+      schema: {
+        tags: ['runs'],
+        operationId: 'getRun',
+        summary: 'A run with its statistics and live progress',
+        params: Id,
+        response: { 200: answer(ref(RunSchema), 'The run') },
+      },
     },
     async (request) => {
       const c = callerOf(request);
@@ -110,8 +123,10 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['runs'],
+        operationId: 'getRunLog',
         summary: 'The run’s log; ?after=SEQ returns only newer entries',
         params: Id,
+        response: { 200: answer(ref(RunLogSchema), 'Log entries, oldest first') },
         querystring: Type.Object(
           {
             after: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -137,7 +152,16 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/runs/:id/cancel',
     {
       config: { permission: 'read' },
-      schema: { tags: ['runs'], summary: 'Cancel a queued or running run', params: Id },
+      schema: {
+        tags: ['runs'],
+        operationId: 'cancelRun',
+        summary: 'Cancel a queued or running run',
+        params: Id,
+        response: {
+          202: answer(ref(RunSchema), 'Cancelling: the run, which ends as canceled'),
+          ...problems(409),
+        },
+      },
     },
     async (request, reply) => {
       const c = callerOf(request);
@@ -153,8 +177,16 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['runs'],
+        operationId: 'streamRunEvents',
         summary: 'Server-sent events: progress, log and state of a run until it ends',
         params: Id,
+        response: {
+          200: {
+            description:
+              'A text/event-stream: `run` events (a Run, first at once and at each change of state), `progress` (phase, files, bytes, currentFile, rate, elapsedSeconds, samples) and `log` (level, message, at); it ends with the run',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+        },
       },
     },
     async (request, reply) => {
@@ -209,8 +241,10 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['runs'],
+        operationId: 'getDashboard',
         summary:
           'Runs of the last 24 hours by state, the next scheduled runs, and the overdue jobs (no successful run within their expected interval)',
+        response: { 200: answer(ref(DashboardSchema), 'The summary') },
       },
     },
     async (request) => {

@@ -19,6 +19,7 @@ import type { ScriptRow } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
 import { NamedScriptSchema, scriptsFor } from '../../jobs/index.ts';
 import { commandWords } from '../../plugins/index.ts';
+import { answer, LOCATION, noContent, problems, ref, ScriptSchema } from '../answers.ts';
 import { callerOf, demand, type ApiRoutes } from '../context.ts';
 import { API } from '../views.ts';
 import { Id } from './schemas.ts';
@@ -68,6 +69,13 @@ export const scriptRoutes: ApiRoutes = (app, { ctx }, done) => {
         tags: ['scripts'],
         summary:
           "Programs jobs may name in runBefore, runAfter and hooks: every one for system administrators, the tenant's for others",
+        operationId: 'listScripts',
+        response: {
+          200: answer(
+            Type.Object({ data: Type.Array(ref(ScriptSchema)) }),
+            'The scripts (with command, tenants and links for system administrators only)',
+          ),
+        },
       },
     },
     async (request) => {
@@ -84,8 +92,10 @@ export const scriptRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'system' },
       schema: {
         tags: ['scripts'],
+        operationId: 'createScript',
         summary: 'Define a named script (system administrators)',
         body: NamedScriptSchema,
+        response: { 201: answer(ref(ScriptSchema), 'Created', LOCATION), ...problems(409, 422) },
       },
     },
     async (request, reply) => {
@@ -114,7 +124,14 @@ export const scriptRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/scripts/:id',
     {
       config: { permission: 'system' },
-      schema: { tags: ['scripts'], summary: 'Change a named script', params: Id, body: ScriptPatch },
+      schema: {
+        tags: ['scripts'],
+        operationId: 'updateScript',
+        summary: 'Change a named script',
+        params: Id,
+        body: ScriptPatch,
+        response: { 200: answer(ref(ScriptSchema), 'The script as it is now'), ...problems(409, 422) },
+      },
     },
     async (request) => {
       const c = demand(request, 'system');
@@ -147,8 +164,10 @@ export const scriptRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'system' },
       schema: {
         tags: ['scripts'],
+        operationId: 'deleteScript',
         summary: 'Withdraw a named script (jobs naming it fail until changed)',
         params: Id,
+        response: { 204: noContent('Withdrawn') },
       },
     },
     async (request, reply) => {

@@ -19,6 +19,15 @@ import { splitUserName, type UserRow } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
 import { NameSchema } from '../../jobs/index.ts';
 import { CSRF_COOKIE, csrfTokenOf, newToken, SESSION_COOKIE, tokenHash, verifyPassword } from '../auth.ts';
+import {
+  answer,
+  CurrentSessionSchema,
+  EntryPointSchema,
+  noContent,
+  problems,
+  ref,
+  SessionSchema,
+} from '../answers.ts';
 import { callerOf, type ApiRoutes } from '../context.ts';
 import { problemOf, sendProblem } from '../problem.ts';
 import { API } from '../views.ts';
@@ -60,7 +69,13 @@ export const sessionRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1',
     {
       config: { permission: 'public' },
-      schema: { tags: ['session'], summary: 'The entry point: where to log on' },
+      schema: {
+        tags: ['session'],
+        operationId: 'getEntryPoint',
+        summary: 'The entry point: where to log on',
+        security: [],
+        response: { 200: answer(ref(EntryPointSchema), 'Links to the logon and the documentation') },
+      },
     },
     () => ({
       version: 'v1',
@@ -78,9 +93,19 @@ export const sessionRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'logon' },
       schema: {
         tags: ['session'],
+        operationId: 'logOn',
         summary: 'Log on with HTTP Basic; the session token comes back in X-Cairn-Session',
         security: [{ basic: [] }],
         querystring: LogonQuery,
+        response: {
+          201: answer(ref(SessionSchema), 'Logged on', {
+            'x-cairn-session': {
+              type: 'string',
+              description: 'the session token (cairn_s_…): send it in X-Cairn-Session with every request',
+            },
+          }),
+          ...problems(429),
+        },
       },
     },
     async (request, reply) => {
@@ -220,7 +245,15 @@ export const sessionRoutes: ApiRoutes = (app, { ctx }, done) => {
 
   app.get(
     '/api/v1/sessions/current',
-    { config: { permission: 'read' }, schema: { tags: ['session'], summary: 'Who am I' } },
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['session'],
+        operationId: 'getCurrentSession',
+        summary: 'Who am I',
+        response: { 200: answer(ref(CurrentSessionSchema), 'The caller, its tenant and role') },
+      },
+    },
     async (request) => {
       const c = callerOf(request);
       const tenant = await catalog.tenant(c.tenantId);
@@ -239,7 +272,15 @@ export const sessionRoutes: ApiRoutes = (app, { ctx }, done) => {
 
   app.delete(
     '/api/v1/sessions/current',
-    { config: { permission: 'read' }, schema: { tags: ['session'], summary: 'Log off' } },
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['session'],
+        operationId: 'logOff',
+        summary: 'Log off',
+        response: { 204: noContent('Logged off: the session token is no longer valid') },
+      },
+    },
     async (request, reply) => {
       const c = callerOf(request);
       if (!c.sessionId)

@@ -14,6 +14,7 @@ import { Type } from '@sinclair/typebox';
 import { CairnError } from '../../errors.ts';
 import { measure } from '../../jobs/index.ts';
 import { simulate, validateInput } from '../../simulate/index.ts';
+import { answer, MeasuredSimulationSchema, problems, ref, SimulationSchema } from '../answers.ts';
 import { callerOf, type ApiRoutes } from '../context.ts';
 import { problemOf, sendProblem } from '../problem.ts';
 import { jobOf } from './jobs.ts';
@@ -30,7 +31,9 @@ export const simulationRoutes: ApiRoutes = (app, { ctx }, done) => {
         tags: ['simulations'],
         summary:
           'Run the restore point simulator: the storage a backup style and retention need (docs/simulator.md)',
+        operationId: 'runSimulation',
         body: Type.Object({}, { additionalProperties: true }),
+        response: { 200: answer(ref(SimulationSchema), 'The storage needed, run by run') },
       },
     },
     (request, reply) => {
@@ -67,8 +70,13 @@ export const simulationRoutes: ApiRoutes = (app, { ctx }, done) => {
         tags: ['simulations'],
         summary:
           "The simulator in measured mode: change rate, reduction, size and interval from the job's runs",
+        operationId: 'simulateJob',
         params: Id,
         body: Type.Object({}, { additionalProperties: true }),
+        response: {
+          200: answer(ref(MeasuredSimulationSchema), 'What was measured, and the storage needed'),
+          ...problems(409),
+        },
       },
     },
     async (request, reply) => {

@@ -30,6 +30,16 @@ import {
   type SnapshotInfo,
   type TreeNode,
 } from '../../repo/index.ts';
+import {
+  answer,
+  PaginationSchema,
+  problems,
+  ref,
+  SearchResultSchema,
+  SnapshotDetailSchema,
+  SnapshotSchema,
+  TreeSchema,
+} from '../answers.ts';
 import { callerOf, type ApiContext, type ApiRoutes, type Caller } from '../context.ts';
 import { API } from '../views.ts';
 import { repositoryOf, withRepository } from './repositories.ts';
@@ -83,6 +93,15 @@ function kindOf(n: TreeNode): 'file' | 'dir' | 'symlink' | 'other' {
   return n.type === 'file' || n.type === 'dir' || n.type === 'symlink' ? n.type : 'other';
 }
 
+/**
+ * What reading a repository can answer besides the errors of the route's kind: the repository
+ * locked (409, a download), the server's secret not opening it or no repository there (422), the
+ * storage refusing (502).
+ */
+const READING = problems(409, 422, 502);
+
+const Binary = { type: 'string', format: 'binary' } as const;
+
 const mtimeOf = (n: TreeNode) => new Date(Number(BigInt(n.mtimeNs) / 1_000_000n)).toISOString();
 
 export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
@@ -94,8 +113,26 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['repositories'],
+        operationId: 'listSnapshots',
         summary: 'Restore points in the repository, newest first (read from the repository itself)',
         params: Id,
+        response: {
+          200: answer(
+            Type.Object({
+              data: Type.Array(ref(SnapshotSchema)),
+              pagination: ref(PaginationSchema),
+              damaged: Type.Array(
+                Type.Object(
+                  { id: Type.String(), reason: Type.String(), code: Type.String() },
+                  { additionalProperties: false },
+                ),
+                { description: 'snapshot files that cannot be read, whatever the job filter' },
+              ),
+            }),
+            'A page of restore points, and the snapshot files that cannot be read',
+          ),
+          ...READING,
+        },
         querystring: Type.Object(
           { ...Paging, job: Type.Optional(Type.String({ maxLength: 64 })) },
           { additionalProperties: false },
@@ -147,7 +184,9 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['repositories'],
+        operationId: 'getSnapshot',
         summary: 'One restore point',
+        response: { 200: answer(ref(SnapshotDetailSchema), 'The restore point'), ...READING },
         params: Type.Object(
           { id: Type.String({ maxLength: 64 }), snapshot: Type.String({ minLength: 1, maxLength: 64 }) },
           { additionalProperties: false },
@@ -186,9 +225,11 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['repositories'],
+        operationId: 'getSnapshotTree',
         summary: 'The entries of a folder of a restore point',
         params: SnapParams,
         querystring: PathQuery,
+        response: { 200: answer(ref(TreeSchema), "The folder's entries"), ...READING },
       },
     },
     (request) =>
@@ -223,8 +264,10 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['repositories'],
+        operationId: 'searchRepository',
         summary: 'Find entries by name (a glob such as *.conf) across restore points, newest first',
         params: Id,
+        response: { 200: answer(ref(SearchResultSchema), 'The entries found'), ...READING },
         querystring: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 256 }),
@@ -279,9 +322,24 @@ export const snapshotRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'restore' },
       schema: {
         tags: ['repositories'],
+        operationId: 'downloadFromSnapshot',
         summary: 'A file of a restore point, or a folder as a tar archive',
         params: SnapParams,
         querystring: PathQuery,
+        response: {
+          200: {
+            description:
+              'The file (application/octet-stream) or the folder as a tar archive (application/x-tar)',
+            headers: {
+              'content-disposition': { type: 'string', description: 'attachment; filename="…"' },
+            },
+            content: {
+              'application/octet-stream': { schema: Binary },
+              'application/x-tar': { schema: Binary },
+            },
+          },
+          ...READING,
+        },
       },
     },
     async (request, reply) => {

@@ -12,6 +12,7 @@
 import type { FastifyReply } from 'fastify';
 import { CairnError } from '../../errors.ts';
 import { callerOf, type ApiRoutes } from '../context.ts';
+import { answer, ref, TaskSchema } from '../answers.ts';
 import { API, taskView } from '../views.ts';
 import { Id } from './schemas.ts';
 
@@ -29,8 +30,10 @@ export const taskRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['tasks'],
+        operationId: 'getTask',
         summary: 'An asynchronous task: running, then finished with a result',
         params: Id,
+        response: { 200: answer(ref(TaskSchema), 'The task') },
       },
     },
     async (request) => {

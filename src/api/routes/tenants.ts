@@ -16,6 +16,15 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CairnError } from '../../errors.ts';
 import { NameSchema } from '../../jobs/index.ts';
+import {
+  answer,
+  LOCATION,
+  noContent,
+  problems,
+  ProvisionedTenantSchema,
+  ref,
+  TenantSchema,
+} from '../answers.ts';
 import { demand, type ApiRoutes } from '../context.ts';
 import { changeTenant, provisionTenant, removeTenant, tenantView } from '../tenants.ts';
 import { API, repositoryView } from '../views.ts';
@@ -114,7 +123,12 @@ export const tenantRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/tenants',
     {
       config: { permission: 'system' },
-      schema: { tags: ['tenants'], summary: 'Every tenant (system administrators)' },
+      schema: {
+        tags: ['tenants'],
+        operationId: 'listTenants',
+        summary: 'Every tenant (system administrators)',
+        response: { 200: answer(Type.Object({ data: Type.Array(ref(TenantSchema)) }), 'Every tenant') },
+      },
     },
     async (request) => {
       demand(request, 'system');
@@ -130,7 +144,16 @@ export const tenantRoutes: ApiRoutes = (app, { ctx }, done) => {
         tags: ['tenants'],
         summary:
           'Provision a tenant in one step: its limits, storage root, a first repository with its own key, and an administrator whose password is shown once',
+        operationId: 'createTenant',
         body: TenantInput,
+        response: {
+          201: answer(
+            ref(ProvisionedTenantSchema),
+            'Created, with its first repository and administrator (whose password is shown this once)',
+            LOCATION,
+          ),
+          ...problems(409, 422, 503, 507),
+        },
       },
     },
     async (request, reply) => {
@@ -159,7 +182,13 @@ export const tenantRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/tenants/:id',
     {
       config: { permission: 'system' },
-      schema: { tags: ['tenants'], summary: 'A tenant (by id or name)', params: Id },
+      schema: {
+        tags: ['tenants'],
+        operationId: 'getTenant',
+        summary: 'A tenant (by id or name)',
+        params: Id,
+        response: { 200: answer(ref(TenantSchema), 'The tenant') },
+      },
     },
     async (request) => {
       demand(request, 'system');
@@ -173,9 +202,11 @@ export const tenantRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'system' },
       schema: {
         tags: ['tenants'],
+        operationId: 'updateTenant',
         summary: "Change a tenant's limits and roots",
         params: Id,
         body: TenantPatch,
+        response: { 200: answer(ref(TenantSchema), 'The tenant as it is now'), ...problems(409, 422, 507) },
       },
     },
     async (request) => {
@@ -193,8 +224,10 @@ export const tenantRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'system' },
       schema: {
         tags: ['tenants'],
+        operationId: 'deleteTenant',
         summary: 'Delete a tenant that has no repositories left, with its users, jobs and runs',
         params: Id,
+        response: { 204: noContent('Deleted'), ...problems(409, 422) },
       },
     },
     async (request, reply) => {

@@ -20,6 +20,7 @@ import { splitUserName } from '../../catalog/index.ts';
 import { CairnError } from '../../errors.ts';
 import { NameSchema } from '../../jobs/index.ts';
 import { hashPassword, ROLES, verifyPassword } from '../auth.ts';
+import { answer, noContent, Page, problems, ref, UserSchema } from '../answers.ts';
 import { callerOf, demand, type ApiRoutes } from '../context.ts';
 import { retireInitialPassword } from '../initial-password.ts';
 import { problemOf, sendProblem } from '../problem.ts';
@@ -63,8 +64,10 @@ export const userRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'admin' },
       schema: {
         tags: ['users'],
+        operationId: 'listUsers',
         summary: 'Users with a role in this tenant',
         querystring: PagingQuery,
+        response: { 200: answer(Page(ref(UserSchema)), 'A page of users') },
       },
     },
     async (request) => {
@@ -78,7 +81,13 @@ export const userRoutes: ApiRoutes = (app, { ctx }, done) => {
     '/api/v1/users',
     {
       config: { permission: 'admin' },
-      schema: { tags: ['users'], summary: 'Create a user with a role in this tenant', body: UserInput },
+      schema: {
+        tags: ['users'],
+        operationId: 'createUser',
+        summary: 'Create a user with a role in this tenant',
+        body: UserInput,
+        response: { 201: answer(ref(UserSchema), 'Created'), ...problems(409) },
+      },
     },
     async (request, reply) => {
       const c = demand(request, 'admin');
@@ -106,8 +115,13 @@ export const userRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'read' },
       schema: {
         tags: ['users'],
+        operationId: 'changeOwnPassword',
         summary: 'Change your own password (give the old one); your other sessions end',
         body: PasswordChange,
+        response: {
+          204: noContent('Changed; your other sessions have ended'),
+          ...problems(422, 429),
+        },
       },
     },
     async (request, reply) => {
@@ -164,9 +178,11 @@ export const userRoutes: ApiRoutes = (app, { ctx }, done) => {
       config: { permission: 'admin' },
       schema: {
         tags: ['users'],
+        operationId: 'updateUser',
         summary: "Reset a user's password, change its role, disable or enable it; a reset ends its sessions",
         params: Id,
         body: UserChange,
+        response: { 200: answer(ref(UserSchema), 'The user as it is now'), ...problems(409) },
       },
     },
     async (request) => {
@@ -218,7 +234,16 @@ export const userRoutes: ApiRoutes = (app, { ctx }, done) => {
 
   app.get(
     '/api/v1/users/:id',
-    { config: { permission: 'admin' }, schema: { tags: ['users'], summary: 'A user', params: Id } },
+    {
+      config: { permission: 'admin' },
+      schema: {
+        tags: ['users'],
+        operationId: 'getUser',
+        summary: 'A user',
+        params: Id,
+        response: { 200: answer(ref(UserSchema), 'The user') },
+      },
+    },
     async (request) => {
       const c = demand(request, 'admin');
       const { id } = request.params as { id: string };
@@ -231,7 +256,16 @@ export const userRoutes: ApiRoutes = (app, { ctx }, done) => {
 
   app.delete(
     '/api/v1/users/:id',
-    { config: { permission: 'admin' }, schema: { tags: ['users'], summary: 'Delete a user', params: Id } },
+    {
+      config: { permission: 'admin' },
+      schema: {
+        tags: ['users'],
+        operationId: 'deleteUser',
+        summary: 'Delete a user',
+        params: Id,
+        response: { 204: noContent('Deleted, with its sessions and API keys'), ...problems(409) },
+      },
+    },
     async (request, reply) => {
       const c = demand(request, 'admin');
       const { id } = request.params as { id: string };
