@@ -259,7 +259,7 @@ for (const catalog of ['sqlite', 'postgres'] as const) {
       assert.equal(restore.status, 202, JSON.stringify(restore.body));
       const task = await waitTask(s.url, token, (restore.body as { id: string }).id);
       assert.equal(task.result, 'failed', JSON.stringify(task));
-      assert.match(String(task.message), /1 file\(s\) and 0 folder\(s\) left out.*\[RESTORE_INCOMPLETE\]$/);
+      assert.match(String(task.message), /1 file and 0 folders left out.*\[RESTORE_INCOMPLETE\]$/);
       const run = (await http(s.url, 'GET', link(task, 'run').href, { token })).body as {
         stats: { files: number; notRestoredCount: number; notRestored: Record<string, string>[] };
       };

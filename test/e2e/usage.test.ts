@@ -105,7 +105,6 @@ describe('the command line', { concurrency: true }, () => {
     ['an unknown option', ['snapshots', '--frobnicate'], /unknown option '--frobnicate'/],
     ['an unknown global option', ['--frobnicate', 'snapshots'], /unknown option '--frobnicate'/],
     ['an unknown key subcommand', ['key', 'rotate'], /unknown command 'rotate'/],
-    ['no command at all', [], /Usage: cairn \[options\] \[command\]/],
     ['backup without a path', ['backup'], /no paths given \(as arguments or with --files-from\)/],
     ['restore without --target', ['restore', 'latest'], /required option '-t, --target <dir>' not specified/],
     ['an option without its value', ['backup', '/tmp', '--tag'], /option '--tag <tag>' argument missing/],
