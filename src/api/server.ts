@@ -52,6 +52,11 @@ export interface ServerOptions {
   /** What the demo job backs up (default /usr/share/doc, else the data directory's parent). */
   readonly demoSource?: string;
   readonly slots?: number;
+  /**
+   * How long this server's heartbeat holds its runs (default 30 000 ms, renewed every third of
+   * it): a run whose server stopped answering is taken over by another once it ends.
+   */
+  readonly leaseMs?: number;
   readonly idleSeconds?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly logRequests?: boolean;
@@ -271,6 +276,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     runner = new Runner(catalog, {
       ...(options.slots ? { slots: options.slots } : {}),
+      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
       ...(options.pollMs ? { pollMs: options.pollMs } : {}),
       ...(options.sampleMs ? { sampleMs: options.sampleMs } : {}),
       ...(options.metrics?.observer ? { observer: options.metrics.observer } : {}),

@@ -54,6 +54,7 @@ export {
   backendFor,
   ensureRepository,
   openRepository,
+  removeRunLocks,
   readPasswordFile,
   secretOf,
   writePasswordFile,
