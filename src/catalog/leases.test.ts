@@ -99,8 +99,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     };
     const claim = async (worker: string, jobId: string) => {
       const r = await catalog.claimRun(worker);
-      assert.equal(r?.job_id, jobId);
-      return r!;
+      assert.ok(r);
+      assert.equal(r.job_id, jobId);
+      return r;
     };
 
     it('keeps one queued or running run per job, however many queue it at once', async () => {
