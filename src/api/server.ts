@@ -372,8 +372,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       async close() {
         s.stop();
         clearInterval(sweeper);
-        await a.close();
+        // Runs first: they are handed back (canceled, or queued again) whatever the HTTP side does.
         await r.stop();
+        await a.close();
         await measuring;
         await sweeping;
         options.metrics?.stop?.();

@@ -145,12 +145,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       // Two servers look at once: one takes it. (Two SQLite connections of one thread cannot wait
       // for each other's transactions: there they look one after the other.)
       const retryAt = new Date(Date.now() + 5000).toISOString();
-      const look = [
-        () => catalog.takeOverExpiredRuns('alive-1', () => retryAt),
-        () => other.takeOverExpiredRuns('alive-2', () => retryAt),
-      ];
+      const lookA = () => catalog.takeOverExpiredRuns('alive-1', () => retryAt);
+      const lookB = () => other.takeOverExpiredRuns('alive-2', () => retryAt);
       const [a, b] =
-        kind === 'postgres' ? await Promise.all(look.map((f) => f())) : [await look[0]!(), await look[1]!()];
+        kind === 'postgres' ? await Promise.all([lookA(), lookB()]) : [await lookA(), await lookB()];
       const taken = [...a.taken, ...b.taken];
       assert.equal(taken.length, 1);
       const t = taken[0]!;
