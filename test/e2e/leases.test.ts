@@ -19,12 +19,13 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Catalog } from '../../src/catalog/index.ts';
-import { binDir, freePort, startPostgres } from '../../src/catalog/postgres.testing.ts';
+import { binDir, startPostgres } from '../../src/catalog/postgres.testing.ts';
 import { seededBytes } from '../../src/repo/fixtures.testing.ts';
-import { assertBuilt, cairn, cliEnv, startCairn, type Exit } from '../integration/run-cli.testing.ts';
+import { assertBuilt, cairn, cliEnv } from '../integration/run-cli.testing.ts';
 import { makeTemp, removeTemp } from './cli.testing.ts';
 import { makeRepo } from './repo.testing.ts';
 import { http, link, logon } from './server-api.testing.ts';
+import { serverProcess, type ServerProcess } from './server-process.testing.ts';
 
 /** The lease the servers of this test hold their runs by (30 s by default). */
 const LEASE_S = 3;
@@ -42,13 +43,6 @@ interface RunView {
   endedAt: string | null;
   job: { id: string; name: string };
   progress: { phase: string } | null;
-}
-
-interface ServerProcess {
-  readonly url: string;
-  readonly done: Promise<Exit>;
-  kill(signal: NodeJS.Signals): void;
-  stderr(): string;
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
@@ -82,26 +76,8 @@ async function setting(t: TestContext) {
   };
   /** `cairn server` with these arguments, once it listens. */
   const server = async (args: readonly string[]): Promise<ServerProcess> => {
-    const port = await freePort();
-    const { child, done } = startCairn(
-      ['server', '--listen', `127.0.0.1:${port}`, '--lease-seconds', String(LEASE_S), ...args],
-      env,
-    );
-    let err = '';
-    child.stderr?.on('data', (d: string | Buffer) => (err += String(d)));
-    const s: ServerProcess = {
-      url: `http://127.0.0.1:${port}`,
-      done,
-      kill: (signal) => {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      },
-      stderr: () => err,
-    };
+    const s = await serverProcess(['--lease-seconds', String(LEASE_S), ...args], env);
     servers.push(s);
-    await until(`the server listens: ${err}`, async () => {
-      if (child.exitCode !== null) assert.fail(`the server ended: ${err}`);
-      return /listening on/.test(err) ? true : undefined;
-    });
     return s;
   };
   /** A folder to back up: `bytes` that do not compress. */
