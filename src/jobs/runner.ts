@@ -271,6 +271,7 @@ export class Runner extends EventEmitter<RunnerEvents> {
     if (this.#renewing) return;
     this.#renewing = true;
     const started = performance.now();
+    const wallStarted = Date.now();
     try {
       if (!(await this.#catalog.renewServer(this.workerId))) {
         if (this.#registered)
@@ -290,8 +291,10 @@ export class Runner extends EventEmitter<RunnerEvents> {
           new CairnError('INTERRUPTED', "another server took the run over: this server's lease had expired"),
         );
       }
+      for (const id of this.#unrecorded.keys()) if (!heldIds.has(id)) this.#unrecorded.delete(id);
       for (const r of held) {
-        if (this.#active.has(r.id)) continue;
+        // A run claimed just now may be in the catalog before it is among the active ones.
+        if (this.#active.has(r.id) || !(Date.parse(r.started_at ?? '') < wallStarted - 2000)) continue;
         const end = this.#unrecorded.get(r.id) ?? {
           state: r.cancel_requested === 1 ? 'canceled' : 'failed',
           message: `server ${this.workerId} no longer runs this run [INTERRUPTED]`,
@@ -329,9 +332,13 @@ export class Runner extends EventEmitter<RunnerEvents> {
 
   /** Takes over the runs of servers whose lease expired. */
   async #takeOver(): Promise<void> {
-    const { taken, nextExpiryMs } = await this.#catalog.takeOverExpiredRuns(this.workerId, (run, job) =>
-      this.#retryTime(run, JSON.parse(job.spec) as JobSpec),
-    );
+    const { taken, nextExpiryMs } = await this.#catalog.takeOverExpiredRuns(this.workerId, (run, job) => {
+      try {
+        return this.#retryTime(run, JSON.parse(job.spec) as JobSpec);
+      } catch {
+        return undefined;
+      }
+    });
     if (nextExpiryMs !== undefined) this.#lookAt(nextExpiryMs);
     for (const t of taken) {
       process.stderr.write(`cairn server: took over run ${t.run.id} (${t.run.job_name}): ${t.message}\n`);
