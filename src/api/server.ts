@@ -66,6 +66,11 @@ export interface ServerOptions {
   /** What the demo job backs up (default /usr/share/doc, else the data directory's parent). */
   readonly demoSource?: string;
   readonly slots?: number;
+  /**
+   * How long this server's heartbeat holds its runs (default 30 000 ms, renewed every third of
+   * it): a run whose server stopped answering is taken over by another once it ends.
+   */
+  readonly leaseMs?: number;
   readonly idleSeconds?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly logRequests?: boolean;
@@ -296,6 +301,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
     runner = new Runner(catalog, {
       ...(options.slots ? { slots: options.slots } : {}),
+      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
       ...(options.pollMs ? { pollMs: options.pollMs } : {}),
       ...(options.sampleMs ? { sampleMs: options.sampleMs } : {}),
       ...(options.metrics?.observer ? { observer: options.metrics.observer } : {}),
@@ -425,8 +431,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         s.stop();
         clearInterval(sweeper);
         await o.stop();
-        await a.close();
+        // Runs first: they are handed back (canceled, or queued again) whatever the HTTP side does.
         await r.stop();
+        await a.close();
         await measuring;
         await sweeping;
         options.metrics?.stop?.();

@@ -17,6 +17,7 @@ import type {
   RunLogRow,
   RunRow,
   ScriptRow,
+  ServerRow,
   SessionRow,
   TaskRow,
   TenantRow,
@@ -53,6 +54,18 @@ export interface NewRun {
   readonly trigger: 'schedule' | 'manual' | 'retry' | 'api';
   readonly attempt?: number;
   readonly notBefore?: string;
+}
+
+/** A run a server took over from a server whose lease expired (see takeOverExpiredRuns). */
+export interface Takeover {
+  /** The run as it was while its server held it. */
+  readonly run: RunRow;
+  /** The server that held it and stopped answering. */
+  readonly server: string;
+  readonly state: 'failed' | 'canceled';
+  readonly message: string;
+  /** The job's next attempt, queued by its retry policy. */
+  readonly retry?: RunRow;
 }
 
 export interface NewTenant {
@@ -963,7 +976,17 @@ export class Catalog {
       stats: null,
       log_count: 0,
     };
-    await this.db.insertInto('runs').values(row).execute();
+    try {
+      await this.db.insertInto('runs').values(row).execute();
+    } catch (err) {
+      // runs_one_active: a job has one queued or running run at most, whoever queues it.
+      if (isUniqueViolation(err))
+        throw new CairnError(
+          'CONFLICT',
+          `Cannot queue a run of job ${r.jobName}: it has a run queued or running already`,
+        );
+      throw err;
+    }
     return row;
   }
 
@@ -1143,22 +1166,53 @@ export class Catalog {
       .execute();
   }
 
-  async finishRun(id: string, state: RunState, message: string | null): Promise<void> {
-    await this.db
+  /**
+   * Records the end of a run. With `held`, only while the run is still running and held by that
+   * server: a server whose run was taken over (its lease expired) records nothing. Returns whether
+   * the end was recorded.
+   */
+  async finishRun(
+    id: string,
+    state: RunState,
+    message: string | null,
+    held?: { readonly worker: string; readonly stats?: unknown },
+  ): Promise<boolean> {
+    let q = this.db
       .updateTable('runs')
-      .set({ state, result: state, ended_at: this.iso(), message })
-      .where('id', '=', id)
-      .execute();
+      .set({
+        state,
+        result: state,
+        ended_at: this.iso(),
+        message,
+        ...(held?.stats !== undefined ? { stats: JSON.stringify(held.stats) } : {}),
+      })
+      .where('id', '=', id);
+    if (held) q = q.where('state', '=', 'running').where('claimed_by', '=', held.worker);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
-  /** Cancels a queued run at once; asks a running one to stop. False when the run has ended. */
+  /**
+   * Cancels a queued run at once, and a running one whose server's lease has expired (no server
+   * runs it any more); asks a running one held by a live server to stop (its server looks every
+   * second). 'ended' when the run has ended.
+   */
   async requestCancel(tenantId: string, id: string): Promise<'canceled' | 'requested' | 'ended'> {
+    const now = this.dbNowMs();
     return this.db.transaction().execute(async (tx) => {
       const r = await tx
         .selectFrom('runs')
-        .select(['state'])
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', id)
+        .leftJoin('servers', 'servers.id', 'runs.claimed_by')
+        .select([
+          'runs.state',
+          'runs.claimed_by',
+          'runs.started_at',
+          'runs.stats',
+          'servers.seen_at',
+          sql<number | null>`servers.seen_at + servers.lease_ms - ${now}`.as('remaining'),
+        ])
+        .where('runs.tenant_id', '=', tenantId)
+        .where('runs.id', '=', id)
         .executeTakeFirst();
       if (!r) throw new CairnError('NOT_FOUND', `Cannot cancel run ${id}: no such run`);
       if (r.state === 'queued') {
@@ -1171,14 +1225,35 @@ export class Catalog {
             message: 'canceled before it started',
           })
           .where('id', '=', id)
+          .where('state', '=', 'queued')
           .execute();
         return 'canceled';
       }
-      if (r.state === 'running') {
-        await tx.updateTable('runs').set({ cancel_requested: 1 }).where('id', '=', id).execute();
-        return 'requested';
+      if (r.state !== 'running') return 'ended';
+      if (r.remaining === null || Number(r.remaining) < 0) {
+        // Its server is gone: nobody would see the request, so the catalog ends the run itself.
+        const message = `canceled by request; ${lostServer(r.claimed_by, r.seen_at, r.started_at)}, so no server runs it [INTERRUPTED]`;
+        const u = await tx
+          .updateTable('runs')
+          .set({
+            state: 'canceled',
+            result: 'canceled',
+            ended_at: this.iso(),
+            message,
+            cancel_requested: 1,
+            stats: JSON.stringify({ ...parseStats(r.stats), errorCode: 'INTERRUPTED' }),
+          })
+          .where('id', '=', id)
+          .where('state', '=', 'running')
+          .executeTakeFirst();
+        if (Number(u.numUpdatedRows) > 0) {
+          await this.appendLogIn(tx, id, 'warning', message);
+          return 'canceled';
+        }
+        return 'ended';
       }
-      return 'ended';
+      await tx.updateTable('runs').set({ cancel_requested: 1 }).where('id', '=', id).execute();
+      return 'requested';
     });
   }
 
@@ -1191,36 +1266,244 @@ export class Catalog {
     return r?.cancel_requested === 1;
   }
 
-  /** Runs a server left running when it stopped: they failed (the repository is consistent). */
-  async failOrphanedRuns(worker: string): Promise<number> {
+  /**
+   * What the server running a run learns of it each second: whether a cancel was asked for, and
+   * whether the run is still running and held by this server (false once another server took it
+   * over because this server's lease expired).
+   */
+  async runControl(id: string, worker: string): Promise<{ cancelRequested: boolean; held: boolean }> {
     const r = await this.db
-      .updateTable('runs')
-      .set({
-        state: 'failed',
-        result: 'failed',
-        ended_at: this.iso(),
-        message: 'the server stopped during the run',
+      .selectFrom('runs')
+      .select(['cancel_requested', 'state', 'claimed_by'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return {
+      cancelRequested: r?.cancel_requested === 1,
+      held: r?.state === 'running' && r.claimed_by === worker,
+    };
+  }
+
+  // --- servers and their leases ---
+
+  /** The database's clock in milliseconds since 1970: leases are timed by it alone. */
+  private dbNowMs() {
+    return this.kind === 'postgres'
+      ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::double precision`
+      : sql<number>`((julianday('now') - 2440587.5) * 86400000.0)`;
+  }
+
+  /** Records a server that runs jobs, with its first heartbeat: its lease starts now. */
+  async registerServer(s: { id: string; host: string; pid: number; leaseMs: number }): Promise<void> {
+    await this.db
+      .insertInto('servers')
+      .values({
+        id: s.id,
+        host: s.host,
+        pid: s.pid,
+        started_at: this.iso(),
+        seen_at: this.dbNowMs(),
+        lease_ms: s.leaseMs,
       })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ seen_at: this.dbNowMs(), lease_ms: s.leaseMs }))
+      .execute();
+  }
+
+  /**
+   * A server's heartbeat: its lease, and that of every run it holds, runs on from now. False when
+   * its record is gone (another server found its lease expired): it must register again, and the
+   * runs it held are no longer its own.
+   */
+  async renewServer(id: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('servers')
+      .set({ seen_at: this.dbNowMs() })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** A server that stopped cleanly (its runs handed back first). */
+  async removeServer(id: string): Promise<void> {
+    await this.db.deleteFrom('servers').where('id', '=', id).execute();
+  }
+
+  listServers(): Promise<ServerRow[]> {
+    return this.db.selectFrom('servers').selectAll().orderBy('started_at').execute();
+  }
+
+  /** The runs the catalog says `worker` is running. */
+  heldRuns(worker: string): Promise<Pick<RunRow, 'id' | 'started_at' | 'cancel_requested'>[]> {
+    return this.db
+      .selectFrom('runs')
+      .select(['id', 'started_at', 'cancel_requested'])
       .where('state', '=', 'running')
       .where('claimed_by', '=', worker)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows);
+      .execute();
+  }
+
+  /**
+   * Takes over the runs whose server's lease has expired (it died, hangs, or lost the database):
+   * each is marked failed — canceled if a cancel was asked for — with the reason in its message
+   * and log, which frees its place in its repository's and tenant's limits; `retry` decides
+   * whether the job's next attempt is queued (it returns the attempt's not-before time). Each run
+   * changes in a transaction of its own, only if it is still running under the same expired
+   * lease, so servers taking over at once never take one twice. Also returns in how many
+   * milliseconds the next lease of another server's running run ends, to look again then.
+   */
+  async takeOverExpiredRuns(
+    by: string,
+    retry: (run: RunRow, job: JobRow) => string | undefined = () => undefined,
+  ): Promise<{ taken: Takeover[]; nextExpiryMs: number | undefined }> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .leftJoin('servers', 'servers.id', 'runs.claimed_by')
+      .selectAll('runs')
+      .select([
+        'servers.seen_at as server_seen_at',
+        sql<number | null>`servers.seen_at + servers.lease_ms - ${this.dbNowMs()}`.as('remaining'),
+      ])
+      .where('runs.state', '=', 'running')
+      .where((eb) => eb.or([eb('runs.claimed_by', 'is', null), eb('runs.claimed_by', '<>', by)]))
+      .execute();
+    const taken: Takeover[] = [];
+    let nextExpiryMs: number | undefined;
+    for (const row of rows) {
+      const { server_seen_at: seenAt, remaining, ...run } = row;
+      if (remaining !== null && Number(remaining) >= 0) {
+        nextExpiryMs = Math.min(nextExpiryMs ?? Infinity, Number(remaining));
+        continue;
+      }
+      let t: Takeover | undefined;
+      try {
+        t = await this.takeOver(run, seenAt, by, retry);
+      } catch (err) {
+        // Someone queued a run of the job meanwhile: taken over all the same, without a retry.
+        if (!isUniqueViolation(err)) throw err;
+        t = await this.takeOver(run, seenAt, by, () => undefined);
+      }
+      if (t) taken.push(t);
+    }
+    if (taken.length > 0) {
+      // The records of servers whose lease expired and that hold no run any more.
+      await this.db
+        .deleteFrom('servers')
+        .where(sql<boolean>`seen_at + lease_ms < ${this.dbNowMs()}`)
+        .where(
+          sql<boolean>`not exists (select 1 from runs r where r.claimed_by = servers.id and r.state = 'running')`,
+        )
+        .execute();
+    }
+    return { taken, nextExpiryMs };
+  }
+
+  private async takeOver(
+    run: RunRow,
+    seenAt: number | null,
+    by: string,
+    retry: (run: RunRow, job: JobRow) => string | undefined,
+  ): Promise<Takeover | undefined> {
+    const server = run.claimed_by ?? 'unknown';
+    const lost = lostServer(run.claimed_by, seenAt, run.started_at);
+    const canceled = run.cancel_requested === 1;
+    const state = canceled ? 'canceled' : 'failed';
+    const message = canceled
+      ? `canceled by request; ${lost}; server ${by} took the run over [INTERRUPTED]`
+      : `${lost}; server ${by} took the run over [INTERRUPTED]`;
+    const now = this.dbNowMs();
+    return this.db.transaction().execute(async (tx) => {
+      let q = tx
+        .updateTable('runs')
+        .set({
+          state,
+          result: state,
+          ended_at: this.iso(),
+          message,
+          stats: JSON.stringify({ ...parseStats(run.stats), errorCode: 'INTERRUPTED', takenOverBy: by }),
+        })
+        .where('id', '=', run.id)
+        .where('state', '=', 'running')
+        .where(
+          sql<boolean>`not exists (select 1 from servers s where s.id = runs.claimed_by and s.seen_at + s.lease_ms >= ${now})`,
+        );
+      q =
+        run.claimed_by === null
+          ? q.where('claimed_by', 'is', null)
+          : q.where('claimed_by', '=', run.claimed_by);
+      const u = await q.executeTakeFirst();
+      if (Number(u.numUpdatedRows) === 0) return undefined; // another server took it, or it renewed
+      await this.appendLogIn(tx, run.id, canceled ? 'warning' : 'error', message);
+      let next: RunRow | undefined;
+      const job =
+        !canceled && run.kind === 'backup' && run.job_id
+          ? await tx.selectFrom('jobs').selectAll().where('id', '=', run.job_id).executeTakeFirst()
+          : undefined;
+      const notBefore = job ? retry(run, job) : undefined;
+      if (job && notBefore !== undefined) {
+        const active = await tx
+          .selectFrom('runs')
+          .select(['id', 'state'])
+          .where('job_id', '=', job.id)
+          .where('state', 'in', ['queued', 'running'])
+          .executeTakeFirst();
+        if (active) {
+          await this.appendLogIn(
+            tx,
+            run.id,
+            'info',
+            `not retried: run ${active.id} of the job is ${active.state}`,
+          );
+        } else {
+          const queuedAt = this.iso();
+          next = {
+            ...run,
+            id: newId(),
+            job_name: job.name,
+            state: 'queued',
+            result: null,
+            trigger: 'retry',
+            attempt: run.attempt + 1,
+            not_before: notBefore,
+            queued_at: queuedAt,
+            started_at: null,
+            ended_at: null,
+            claimed_by: null,
+            cancel_requested: 0,
+            message: null,
+            snapshot_id: null,
+            stats: null,
+            log_count: 0,
+          };
+          await tx.insertInto('runs').values(next).execute();
+          await this.appendLogIn(
+            tx,
+            run.id,
+            'info',
+            `attempt ${next.attempt} queued as run ${next.id}, not before ${notBefore}`,
+          );
+        }
+      }
+      return { run, server, state, message, ...(next ? { retry: next } : {}) };
+    });
   }
 
   async appendLog(runId: string, level: string, message: string): Promise<void> {
-    await this.db.transaction().execute(async (tx: Transaction<Database>) => {
-      const r = await tx
-        .selectFrom('runs')
-        .select('log_count')
-        .where('id', '=', runId)
-        .executeTakeFirstOrThrow();
-      const seq = r.log_count + 1;
-      await tx
-        .insertInto('run_logs')
-        .values({ run_id: runId, seq, at: this.iso(), level, message })
-        .execute();
-      await tx.updateTable('runs').set({ log_count: seq }).where('id', '=', runId).execute();
-    });
+    await this.db.transaction().execute((tx) => this.appendLogIn(tx, runId, level, message));
+  }
+
+  private async appendLogIn(
+    tx: Transaction<Database>,
+    runId: string,
+    level: string,
+    message: string,
+  ): Promise<void> {
+    const r = await tx
+      .selectFrom('runs')
+      .select('log_count')
+      .where('id', '=', runId)
+      .executeTakeFirstOrThrow();
+    const seq = r.log_count + 1;
+    await tx.insertInto('run_logs').values({ run_id: runId, seq, at: this.iso(), level, message }).execute();
+    await tx.updateTable('runs').set({ log_count: seq }).where('id', '=', runId).execute();
   }
 
   runLog(runId: string, after = 0, limit = 1000): Promise<RunLogRow[]> {
@@ -1379,6 +1662,23 @@ export class Catalog {
 
 function page<T>(data: T[], total: number, skip: number, limit: number): Page<T> {
   return { data, pagination: { total, count: data.length, skip, limit } };
+}
+
+function parseStats(stats: string | null): Record<string, unknown> {
+  try {
+    const v: unknown = stats ? JSON.parse(stats) : {};
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** "server H:P:X stopped answering at T", from its last heartbeat (database clock, ms). */
+function lostServer(server: string | null, seenAt: number | null, startedAt: string | null): string {
+  const name = server ?? 'unknown';
+  if (seenAt !== null) return `server ${name} stopped answering at ${new Date(Number(seenAt)).toISOString()}`;
+  // Claimed before servers had leases, or its record is gone.
+  return `server ${name} stopped answering (no heartbeat of it is known; the run started at ${startedAt ?? 'an unknown time'})`;
 }
 
 function isUniqueViolation(err: unknown): boolean {

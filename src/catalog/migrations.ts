@@ -2,7 +2,7 @@
  * The catalog's migrations, in code so that the same steps run on SQLite and PostgreSQL. A
  * migration is never edited once released: a change of schema is a new entry at the end.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 
 const migrations: Record<string, Migration> = {
@@ -217,6 +217,35 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('recycle_bin_tenant').on('recycle_bin').columns(['tenant_id']).execute();
       await db.schema.alterTable('repositories').addColumn('recycled_bytes', 'double precision').execute();
+    },
+  },
+  // Leases and exactly one active run per job (issue 20). A server holds its runs by a heartbeat
+  // in `servers` (its lease, timed by the database's clock); a run whose server's lease expired is
+  // taken over by any live server. A partial unique index lets a job have one queued or running
+  // run at most, whichever server queues it. Duplicates left by earlier versions (two servers
+  // starting a job at once) are canceled first: the running one is kept, else the oldest queued.
+  '0006_run_leases': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('servers')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('pid', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('seen_at', 'double precision', (c) => c.notNull())
+        .addColumn('lease_ms', 'integer', (c) => c.notNull())
+        .execute();
+      const now = new Date().toISOString();
+      await sql`update runs set state = 'canceled', result = 'canceled', ended_at = ${now},
+        message = 'canceled: another run of the job was already queued or running (a job has one at a time)'
+        where job_id is not null and state in ('queued', 'running') and exists (
+          select 1 from runs o where o.job_id = runs.job_id and o.id <> runs.id
+            and o.state in ('queued', 'running')
+            and ((o.state = 'running' and runs.state = 'queued')
+              or (o.state = runs.state and (o.queued_at < runs.queued_at
+                or (o.queued_at = runs.queued_at and o.id < runs.id)))))`.execute(db);
+      await sql`create unique index runs_one_active on runs (job_id)
+        where job_id is not null and state in ('queued', 'running')`.execute(db);
     },
   },
 };

@@ -133,6 +133,21 @@ export interface RunRow {
   log_count: number;
 }
 
+/** A server running jobs from this catalog, and its lease (issue 20). */
+export interface ServerRow {
+  /** `HOST:PID:RANDOM`, new at each start; runs.claimed_by names it. */
+  id: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  /**
+   * Its last heartbeat, in milliseconds since 1970 by the database's clock (servers' own clocks
+   * need not agree). Its lease, and that of every run it holds, ends at seen_at + lease_ms.
+   */
+  seen_at: number;
+  lease_ms: number;
+}
+
 export interface RunLogRow {
   run_id: string;
   seq: number;
@@ -201,4 +216,5 @@ export interface Database {
   audit: AuditRow;
   scripts: ScriptRow;
   recycle_bin: RecycleRow;
+  servers: ServerRow;
 }

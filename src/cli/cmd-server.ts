@@ -13,6 +13,7 @@ interface ServerFlags {
   readonly demo?: boolean;
   readonly demoSource?: string;
   readonly slots: string;
+  readonly leaseSeconds: string;
   readonly logRequests?: boolean;
   readonly pluginDir?: string;
   readonly pluginNames?: string;
@@ -43,6 +44,11 @@ export function registerServer(program: Command): void {
     .option('--demo', 'on first start, create a local repository and a job "demo" and run it')
     .option('--demo-source <dir>', 'what the demo job backs up (default /usr/share/doc)')
     .option('--slots <n>', 'runs at once on this server', '2')
+    .option(
+      '--lease-seconds <n>',
+      "how long this server's heartbeat holds its runs: a run whose server stopped answering is taken over by another server once its lease ends (renewed every third of it)",
+      '30',
+    )
     .option('--log-requests', 'log every HTTP request to stderr (credentials redacted)')
     .option(
       '--plugin-dir <dir>',
@@ -100,6 +106,12 @@ API documentation: http://127.0.0.1:8470/api/docs`,
       const slots = Number(flags.slots);
       if (!Number.isInteger(slots) || slots < 1 || slots > 64)
         throw new CairnError('USAGE', `--slots: expected a whole number from 1 to 64, got "${flags.slots}"`);
+      const lease = Number(flags.leaseSeconds);
+      if (!Number.isFinite(lease) || lease < 1 || lease > 3600)
+        throw new CairnError(
+          'USAGE',
+          `--lease-seconds: expected a number of seconds from 1 to 3600, got "${flags.leaseSeconds}"`,
+        );
       const host = new HostSampler().start();
       const m = createMetrics({ host });
       const metrics = {
@@ -118,6 +130,7 @@ API documentation: http://127.0.0.1:8470/api/docs`,
         ...(flags.demo ? { demo: true } : {}),
         ...(flags.demoSource ? { demoSource: flags.demoSource } : {}),
         slots,
+        leaseMs: Math.round(lease * 1000),
         ...(flags.logRequests ? { logRequests: true } : {}),
         ...(flags.pluginDir ? { pluginDir: flags.pluginDir } : {}),
         ...(flags.pluginNames ? { pluginNames: names(flags.pluginNames) ?? [] } : {}),

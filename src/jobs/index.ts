@@ -55,6 +55,7 @@ export {
   backendFor,
   ensureRepository,
   openRepository,
+  removeRunLocks,
   readPasswordFile,
   secretOf,
   writePasswordFile,

@@ -16,7 +16,7 @@ import {
 import path from 'node:path';
 import { attachCache, CONFIG_HANDLE, openLocation, type Backend } from '../backend/index.ts';
 import { CairnError, isCairnError, reason } from '../errors.ts';
-import { Lock, Repository, type Secret } from '../repo/index.ts';
+import { Lock, readLocks, Repository, type Secret } from '../repo/index.ts';
 
 export interface RepoRef {
   readonly name: string;
@@ -188,4 +188,30 @@ export async function openRepository(
       }
     },
   };
+}
+
+/** How a run's repository locks name it: their command ends with `, run ID)`. */
+export const runLockTag = (id: string): string => `run ${id}`;
+
+/**
+ * Removes the repository locks a run left (their command ends with `run ID)`): the run's server
+ * died and another took the run over. Returns how many were removed.
+ */
+export async function removeRunLocks(ref: RepoRef, runId: string): Promise<number> {
+  const open = await openRepository(ref, { lock: 'none', command: '', index: false });
+  try {
+    let removed = 0;
+    for (const l of await readLocks(open.repo)) {
+      if (!l.lock?.command.endsWith(`, ${runLockTag(runId)})`)) continue;
+      try {
+        await open.repo.backend.remove({ type: 'locks', name: l.name });
+        removed++;
+      } catch (err) {
+        if (!isCairnError(err, 'BACKEND_NOT_FOUND')) throw err;
+      }
+    }
+    return removed;
+  } finally {
+    await open.close();
+  }
 }

@@ -6,7 +6,19 @@
  * Cancelling aborts the repository operation through its AbortSignal: a backup that stops writes no
  * snapshot, so the repository stays consistent (packs already written are only unused until the
  * next prune). A failed run is queued again after a backoff while the job's retries last.
+ *
+ * Leases: a server holds its runs by a heartbeat in the catalog (`servers.seen_at`, by the
+ * database's clock), renewed every third of its lease (30 s by default). A run whose server's
+ * lease expired — the server died, hangs or lost the database — is taken over by any live server
+ * at its next look at the queue (and at the moment the lease ends, when it knows of it): failed,
+ * or canceled if a cancel was asked for, with "server X stopped answering at T" in its message;
+ * the job's retry policy may queue its next attempt; the run's repository locks are removed. A
+ * server that cannot renew its lease for a whole lease period stops its runs itself, and one
+ * whose run was taken over records nothing of it: the catalog has the one word on a run. A server
+ * that stops cleanly cancels its runs, queues the next attempt of those whose job has retries
+ * left, and removes its record.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Catalog, JobRow, RepositoryRow, RunRow, RunState, TenantRow } from '../catalog/index.ts';
@@ -29,6 +41,7 @@ import {
   type Tenancy,
 } from './tenancy.ts';
 import { binOf, recordRecycle, recycleTaskFor } from './recycle.ts';
+import { removeRunLocks } from './repos.ts';
 import { requireVolume } from './volume.ts';
 import { runWork, type BackupRunParams, type RestoreParams, type WorkIO, type WorkTask } from './work.ts';
 
@@ -61,13 +74,27 @@ export interface RunnerEvents {
   state: [run: { id: string; tenantId: string; state: RunState | 'running' }];
   progress: [p: LiveProgress & { tenantId: string }];
   log: [entry: { runId: string; tenantId: string; level: string; message: string; at: string }];
+  /**
+   * This server took over a run whose server's lease expired: `server` is the server that held it
+   * and stopped answering.
+   */
+  takeover: [t: { runId: string; tenantId: string; jobName: string; server: string }];
 }
+
+/** How long a heartbeat holds a server's runs, by default; renewed every third of it. */
+export const DEFAULT_LEASE_MS = 30_000;
 
 /** What the metrics exposition learns from the runner: one handle per run (see metrics/). */
 export type RunObserver = (job: string, tenant: string) => RunMetrics;
 
 export interface RunnerOptions {
+  /** This server's id in the catalog (default HOST:PID:RANDOM, new at each start). */
   readonly workerId?: string;
+  /**
+   * How long a heartbeat holds this server's runs (default 30 s): another server takes a run over
+   * once the lease ended without a heartbeat. Renewed every third of it.
+   */
+  readonly leaseMs?: number;
   /** Runs at once on this server (default 2). */
   readonly slots?: number;
   readonly pollMs?: number;
@@ -84,6 +111,9 @@ export interface RunnerOptions {
 }
 
 const MAX_SAMPLES = 900;
+
+/** Why the runs of a server that stops are aborted (they are handed back, see stop()). */
+const SERVER_STOPPING = new CairnError('INTERRUPTED', 'the server is stopping');
 
 class Live {
   phase = 'starting';
@@ -143,7 +173,19 @@ export class Runner extends EventEmitter<RunnerEvents> {
   readonly #isolate: boolean;
   readonly #plugins: PluginSettings | undefined;
   readonly #tenancy: Tenancy | undefined;
-  readonly #active = new Map<string, { abort: AbortController; live: Live; done: Promise<void> }>();
+  readonly #active = new Map<
+    string,
+    { abort: AbortController; live: Live; done: Promise<void>; ending: boolean; claimedAt: number }
+  >();
+  readonly #leaseMs: number;
+  /** Ends of runs that could not be recorded (the catalog failed): recorded again at each heartbeat. */
+  readonly #unrecorded = new Map<string, { state: RunState; message: string | null; stats: unknown }>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #fence: NodeJS.Timeout | undefined;
+  #expiry: { timer: NodeJS.Timeout; at: number } | undefined;
+  #renewing = false;
+  #renewFailing = false;
+  #registered = false;
   readonly #quotas: QuotaBook;
   readonly #bandwidth = new BandwidthBook();
   #timer: NodeJS.Timeout | undefined;
@@ -161,7 +203,8 @@ export class Runner extends EventEmitter<RunnerEvents> {
   constructor(catalog: Catalog, options: RunnerOptions = {}) {
     super();
     this.#catalog = catalog;
-    this.workerId = options.workerId ?? `${hostname()}:${process.pid}`;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#slots = options.slots ?? 2;
     this.#pollMs = options.pollMs ?? 1000;
     this.#sampleMs = options.sampleMs ?? 1000;
@@ -173,13 +216,161 @@ export class Runner extends EventEmitter<RunnerEvents> {
     this.#quotas = new QuotaBook(catalog);
   }
 
+  get leaseMs(): number {
+    return this.#leaseMs;
+  }
+
   async start(): Promise<void> {
-    const orphans = await this.#catalog.failOrphanedRuns(this.workerId);
-    if (orphans > 0)
-      process.stderr.write(`cairn server: ${orphans} run(s) interrupted by the last stop marked failed\n`);
+    const renewStarted = performance.now();
+    await this.#register();
+    this.#armFence(renewStarted);
+    this.#heartbeat = setInterval(() => void this.#renew(), Math.max(50, Math.floor(this.#leaseMs / 3)));
+    this.#heartbeat.unref();
     this.#timer = setInterval(() => this.poke(), this.#pollMs);
     this.#timer.unref();
     this.poke();
+  }
+
+  async #register(): Promise<void> {
+    await this.#catalog.registerServer({
+      id: this.workerId,
+      host: hostname(),
+      pid: process.pid,
+      leaseMs: this.#leaseMs,
+    });
+    this.#registered = true;
+  }
+
+  /**
+   * Stops every run when the lease could not be renewed for a whole lease period, counted from
+   * the start of the last renewal that succeeded: by then another server may take them over.
+   */
+  #armFence(renewStarted: number): void {
+    if (this.#fence) clearTimeout(this.#fence);
+    const left = Math.max(0, this.#leaseMs - (performance.now() - renewStarted));
+    this.#fence = setTimeout(() => {
+      const seconds = this.#leaseMs / 1000;
+      for (const a of this.#active.values())
+        if (!a.abort.signal.aborted)
+          a.abort.abort(
+            new CairnError(
+              'CATALOG_UNAVAILABLE',
+              `this server could not renew its lease in the catalog for ${seconds} s, so another server may take its runs over`,
+            ),
+          );
+    }, left);
+    this.#fence.unref();
+  }
+
+  /**
+   * The heartbeat: renews this server's lease, stops runs the catalog no longer gives it (taken
+   * over while its lease had expired), and ends runs the catalog says it holds but it no longer
+   * runs (their end could not be recorded).
+   */
+  async #renew(): Promise<void> {
+    if (this.#renewing) return;
+    this.#renewing = true;
+    const started = performance.now();
+    const wallStarted = Date.now();
+    try {
+      if (!(await this.#catalog.renewServer(this.workerId))) {
+        if (this.#registered)
+          process.stderr.write(
+            `cairn server: this server's lease had expired and its record was removed: registering again as ${this.workerId}\n`,
+          );
+        await this.#register();
+      }
+      this.#armFence(started);
+      if (this.#renewFailing) process.stderr.write('cairn server: the lease is renewed again\n');
+      this.#renewFailing = false;
+      const held = await this.#catalog.heldRuns(this.workerId);
+      const heldIds = new Set(held.map((r) => r.id));
+      for (const [id, a] of this.#active) {
+        if (heldIds.has(id) || a.ending || a.claimedAt > started) continue;
+        a.abort.abort(
+          new CairnError('INTERRUPTED', "another server took the run over: this server's lease had expired"),
+        );
+      }
+      for (const id of this.#unrecorded.keys()) if (!heldIds.has(id)) this.#unrecorded.delete(id);
+      for (const r of held) {
+        // A run claimed just now may be in the catalog before it is among the active ones.
+        if (this.#active.has(r.id) || !(Date.parse(r.started_at ?? '') < wallStarted - 2000)) continue;
+        const end = this.#unrecorded.get(r.id) ?? {
+          state: r.cancel_requested === 1 ? 'canceled' : 'failed',
+          message: `server ${this.workerId} no longer runs this run [INTERRUPTED]`,
+          stats: undefined,
+        };
+        await this.#catalog.finishRun(r.id, end.state, end.message, {
+          worker: this.workerId,
+          ...(end.stats !== undefined ? { stats: end.stats } : {}),
+        });
+        this.#unrecorded.delete(r.id);
+      }
+    } catch (err) {
+      if (!this.#renewFailing)
+        process.stderr.write(
+          `cairn server: cannot renew this server's lease in the catalog: ${reason(err)}\n`,
+        );
+      this.#renewFailing = true;
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  /** Looks again for expired leases when the next one known ends. */
+  #lookAt(inMs: number): void {
+    const at = performance.now() + inMs + 25;
+    if (this.#expiry && this.#expiry.at <= at) return;
+    if (this.#expiry) clearTimeout(this.#expiry.timer);
+    const timer = setTimeout(() => {
+      this.#expiry = undefined;
+      this.poke();
+    }, at - performance.now());
+    timer.unref();
+    this.#expiry = { timer, at };
+  }
+
+  /** Takes over the runs of servers whose lease expired. */
+  async #takeOver(): Promise<void> {
+    const { taken, nextExpiryMs } = await this.#catalog.takeOverExpiredRuns(this.workerId, (run, job) => {
+      try {
+        return this.#retryTime(run, JSON.parse(job.spec) as JobSpec);
+      } catch {
+        return undefined;
+      }
+    });
+    if (nextExpiryMs !== undefined) this.#lookAt(nextExpiryMs);
+    for (const t of taken) {
+      process.stderr.write(`cairn server: took over run ${t.run.id} (${t.run.job_name}): ${t.message}\n`);
+      this.emit('log', {
+        runId: t.run.id,
+        tenantId: t.run.tenant_id,
+        level: t.state === 'canceled' ? 'warning' : 'error',
+        message: t.message,
+        at: new Date().toISOString(),
+      });
+      this.emit('takeover', {
+        runId: t.run.id,
+        tenantId: t.run.tenant_id,
+        jobName: t.run.job_name,
+        server: t.server,
+      });
+      this.emit('state', { id: t.run.id, tenantId: t.run.tenant_id, state: t.state });
+      void this.#releaseLocks(t.run);
+    }
+  }
+
+  /** Removes the repository locks a taken-over run left (its leftovers stay for prune). */
+  async #releaseLocks(run: RunRow): Promise<void> {
+    try {
+      const repo = await this.#catalog.repository(run.tenant_id, run.repository_id);
+      if (!repo) return;
+      const removed = await removeRunLocks(refOf(repo, this.#tenancy), run.id);
+      if (removed > 0)
+        await this.#log(run, 'info', `removed ${removed} lock(s) the run left in repository ${repo.name}`);
+    } catch (err) {
+      await this.#log(run, 'warning', `cannot remove the locks the run left: ${reason(err)}`);
+    }
   }
 
   /** Looks for work now (after a run is queued) instead of at the next poll. */
@@ -202,12 +393,14 @@ export class Runner extends EventEmitter<RunnerEvents> {
   }
 
   async #fill(): Promise<void> {
+    // First the runs of servers that stopped answering: their places become free for the claims.
+    await this.#takeOver();
     while (!this.#stopping && this.#active.size < this.#slots) {
       const run = await this.#catalog.claimRun(this.workerId);
       if (!run) break;
       const abort = new AbortController();
       const live = new Live(run.id, newBackupProgress());
-      const entry = { abort, live, done: Promise.resolve() };
+      const entry = { abort, live, done: Promise.resolve(), ending: false, claimedAt: performance.now() };
       this.#active.set(run.id, entry);
       entry.done = this.#execute(run, abort, live).finally(() => {
         this.#active.delete(run.id);
@@ -237,13 +430,29 @@ export class Runner extends EventEmitter<RunnerEvents> {
     return this.#active.size;
   }
 
-  /** Stops taking runs and cancels those running; their state becomes canceled. */
+  /**
+   * Stops taking runs and hands back those running: each is canceled, and a backup whose job has
+   * retries left is queued again at once (for this server's next start or another server). The
+   * lease is renewed until they have ended; then this server's record goes.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#timer) clearInterval(this.#timer);
-    for (const a of this.#active.values())
-      a.abort.abort(new CairnError('INTERRUPTED', 'the server is stopping'));
+    if (this.#expiry) clearTimeout(this.#expiry.timer);
+    for (const a of this.#active.values()) a.abort.abort(SERVER_STOPPING);
     await Promise.all([...this.#active.values()].map((a) => a.done));
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#fence) clearTimeout(this.#fence);
+    if (this.#registered) {
+      this.#registered = false;
+      await this.#catalog
+        .removeServer(this.workerId)
+        .catch((err: unknown) =>
+          process.stderr.write(
+            `cairn server: cannot remove this server's record from the catalog: ${reason(err)}\n`,
+          ),
+        );
+    }
   }
 
   async #log(run: RunRow, level: 'info' | 'warning' | 'error', message: string): Promise<void> {
@@ -286,9 +495,17 @@ export class Runner extends EventEmitter<RunnerEvents> {
       });
       this.emit('progress', { ...live.view(), tenantId: run.tenant_id });
       void this.#catalog
-        .cancelRequested(run.id)
-        .then((yes) => {
-          if (yes && !abort.signal.aborted) abort.abort(new CairnError('INTERRUPTED', 'canceled by request'));
+        .runControl(run.id, this.workerId)
+        .then((c) => {
+          if (abort.signal.aborted) return;
+          if (!c.held)
+            abort.abort(
+              new CairnError(
+                'INTERRUPTED',
+                "another server took the run over: this server's lease had expired",
+              ),
+            );
+          else if (c.cancelRequested) abort.abort(new CairnError('INTERRUPTED', 'canceled by request'));
         })
         .catch(() => undefined);
     }, this.#sampleMs);
@@ -411,11 +628,25 @@ export class Runner extends EventEmitter<RunnerEvents> {
     const seconds = (performance.now() - started) / 1000;
     stats.durationSeconds = Math.round(seconds * 1000) / 1000;
     stats.throughput = live.samples;
+    const entry = this.#active.get(run.id);
+    if (entry) entry.ending = true;
+    let recorded: boolean;
     try {
-      await this.#catalog.updateRun(run.id, { stats });
-      await this.#catalog.finishRun(run.id, state, message);
+      recorded = await this.#catalog.finishRun(run.id, state, message, { worker: this.workerId, stats });
     } catch (err) {
+      // Recorded at the next heartbeat that reaches the catalog, while this server holds the run.
+      this.#unrecorded.set(run.id, { state, message, stats });
       process.stderr.write(`cairn server: cannot record the end of run ${run.id}: ${reason(err)}\n`);
+      recorded = true;
+    }
+    if (!recorded) {
+      // Taken over by another server while this one's lease had expired: the catalog says how it
+      // ended, and the job's next attempt, if any, is that server's.
+      process.stderr.write(
+        `cairn server: run ${run.id} was taken over by another server; its end here (${state}: ${message ?? ''}) is not recorded\n`,
+      );
+      metrics?.finish(state);
+      return;
     }
     if (run.kind === 'backup') {
       metrics?.progress({
@@ -433,6 +664,14 @@ export class Runner extends EventEmitter<RunnerEvents> {
     });
     await this.#hooks(run, spec, 'end', { state, message, stats, seconds });
     this.emit('state', { id: run.id, tenantId: run.tenant_id, state });
+    if (
+      state === 'canceled' &&
+      abort.signal.reason === SERVER_STOPPING &&
+      run.kind === 'backup' &&
+      job &&
+      spec
+    )
+      await this.#handBack(run, job, spec);
     if (state === 'failed' && run.kind === 'backup' && spec && job) {
       // The quota does not grow by waiting: another attempt would read everything again to fail.
       if (errorCode === 'QUOTA_EXCEEDED') {
@@ -494,23 +733,43 @@ export class Runner extends EventEmitter<RunnerEvents> {
     return { ...params, target: confinePath(c, params.target, 'restore', 'target'), asFiles: true };
   }
 
-  async #retry(run: RunRow, job: JobRow, spec: JobSpec): Promise<void> {
+  /** When the next attempt after a failed `run` may start, or undefined when its retries are used up. */
+  #retryTime(run: RunRow, spec: JobSpec): string | undefined {
     const retries = spec.limits?.retries ?? 0;
-    if (run.attempt > retries) return;
+    if (run.attempt > retries) return undefined;
     const delay = (spec.limits?.retryDelaySeconds ?? 60) * 2 ** (run.attempt - 1);
-    const notBefore = new Date(Date.now() + delay * 1000).toISOString();
-    const next = await this.#catalog.enqueueRun({
-      tenantId: run.tenant_id,
-      jobId: job.id,
-      jobName: job.name,
-      repositoryId: run.repository_id,
-      kind: 'backup',
-      // A run started at another level is retried at that level.
-      params: JSON.parse(run.params || '{}') as BackupRunParams,
-      trigger: 'retry',
-      attempt: run.attempt + 1,
-      notBefore,
-    });
+    return new Date(Date.now() + delay * 1000).toISOString();
+  }
+
+  /** A run canceled because this server stops: queued again at once while the job has retries left. */
+  async #handBack(run: RunRow, job: JobRow, spec: JobSpec): Promise<void> {
+    if (this.#retryTime(run, spec) === undefined) return;
+    await this.#retry(run, job, spec, new Date().toISOString());
+  }
+
+  async #retry(run: RunRow, job: JobRow, spec: JobSpec, at?: string): Promise<void> {
+    const retries = spec.limits?.retries ?? 0;
+    const notBefore = at ?? this.#retryTime(run, spec);
+    if (notBefore === undefined) return;
+    let next: RunRow;
+    try {
+      next = await this.#catalog.enqueueRun({
+        tenantId: run.tenant_id,
+        jobId: job.id,
+        jobName: job.name,
+        repositoryId: run.repository_id,
+        kind: 'backup',
+        // A run started at another level is retried at that level.
+        params: JSON.parse(run.params || '{}') as BackupRunParams,
+        trigger: 'retry',
+        attempt: run.attempt + 1,
+        notBefore,
+      });
+    } catch (err) {
+      // A run of the job was started meanwhile: it is the next attempt.
+      await this.#log(run, 'info', `not retried: ${reason(err)}`);
+      return;
+    }
     await this.#log(
       run,
       'info',

@@ -9,7 +9,7 @@
  * duplicate jobs = no"); the skip is logged on the run that is still going.
  */
 import type { Catalog, JobRow } from '../catalog/index.ts';
-import { reason } from '../errors.ts';
+import { isCairnError, reason } from '../errors.ts';
 import { nextRunOf, type JobSpec } from './spec.ts';
 
 export interface SchedulerOptions {
@@ -76,24 +76,32 @@ export class Scheduler {
     if (!(await this.#catalog.advanceSchedule(job.id, due, next))) return false; // another server fired it
     const missed = now.getTime() - Date.parse(due) > this.#graceMs;
     if (missed && spec.schedule?.missed === 'skip') return false;
-    const active = await this.#catalog.activeRunOf(job.id);
-    if (active) {
+    const skipped = async (): Promise<boolean> => {
+      const active = await this.#catalog.activeRunOf(job.id);
+      if (!active) return false;
       await this.#catalog.appendLog(
         active.id,
         'warning',
         `the scheduled run of ${due} was skipped: this run of the job is still ${active.state}`,
       );
-      return false;
+      return true;
+    };
+    if (await skipped()) return false;
+    try {
+      await this.#catalog.enqueueRun({
+        tenantId: job.tenant_id,
+        jobId: job.id,
+        jobName: job.name,
+        repositoryId: job.repository_id,
+        kind: 'backup',
+        params: missed ? { missed: due } : { scheduled: due },
+        trigger: 'schedule',
+      });
+    } catch (err) {
+      // A run of the job was queued meanwhile (started by hand, a retry): the catalog keeps one.
+      if (isCairnError(err, 'CONFLICT') && (await skipped())) return false;
+      throw err;
     }
-    await this.#catalog.enqueueRun({
-      tenantId: job.tenant_id,
-      jobId: job.id,
-      jobName: job.name,
-      repositoryId: job.repository_id,
-      kind: 'backup',
-      params: missed ? { missed: due } : { scheduled: due },
-      trigger: 'schedule',
-    });
     return true;
   }
 }

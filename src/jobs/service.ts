@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Catalog, JobRow, RepositoryRow, RunRow, TaskRow } from '../catalog/index.ts';
-import { CairnError } from '../errors.ts';
+import { CairnError, isCairnError } from '../errors.ts';
 import type { ServerConfig } from './config.ts';
 import { commandWords } from '../plugins/index.ts';
 import { checkJobPlugins, type PluginSettings } from './plugins.ts';
@@ -154,15 +154,26 @@ export async function startJob(
       'CONFLICT',
       `Cannot start job ${job.name}: run ${active.id} is still ${active.state}`,
     );
-  const run = await catalog.enqueueRun({
-    tenantId: actor.tenantId,
-    jobId: job.id,
-    jobName: job.name,
-    repositoryId: job.repository_id,
-    kind: 'backup',
-    params,
-    trigger: 'manual',
-  });
+  let run: RunRow;
+  try {
+    run = await catalog.enqueueRun({
+      tenantId: actor.tenantId,
+      jobId: job.id,
+      jobName: job.name,
+      repositoryId: job.repository_id,
+      kind: 'backup',
+      params,
+      trigger: 'manual',
+    });
+  } catch (err) {
+    // Queued by someone else (another server) since the look above: the catalog keeps one.
+    if (!isCairnError(err, 'CONFLICT')) throw err;
+    const other = await catalog.activeRunOf(id);
+    throw new CairnError(
+      'CONFLICT',
+      `Cannot start job ${job.name}: ${other ? `run ${other.id} is still ${other.state}` : 'another run of it was queued at the same time'}`,
+    );
+  }
   const task = await catalog.createTask({
     tenantId: actor.tenantId,
     userId: actor.userId,

@@ -36,7 +36,7 @@ import {
 import { openPlugins, sourcesOf, usesPlugins, type PluginSettings } from './plugins.ts';
 import type { BandwidthTask } from './bandwidth.ts';
 import { quotaBudget, type QuotaTask } from './quota.ts';
-import { openRepository, type RepoRef } from './repos.ts';
+import { openRepository, runLockTag, type RepoRef } from './repos.ts';
 import { runScripts, type Script, type ScriptIO } from '../plugins/index.ts';
 import { scriptsOf, type JobSpec, type Retention } from './spec.ts';
 import { plural } from '../words.ts';
@@ -110,6 +110,14 @@ export interface WorkIO {
   log(level: 'info' | 'warning' | 'error', message: string): void;
   /** Statistics so far (and the restore point written), to keep in the catalog. */
   stats(stats: Record<string, unknown>, snapshotId?: string): void;
+}
+
+/**
+ * What a run's repository lock says it is: `backup (job nightly, run ID)`. A server that takes
+ * over the run of a server that died removes the locks naming the run (removeRunLocks).
+ */
+function lockCommand(what: string, t: WorkTask): string {
+  return t.runId ? `${what}, ${runLockTag(t.runId)})` : `${what})`;
 }
 
 /** The tag that marks a job's snapshots, so retention and parents look only at its own. */
@@ -241,7 +249,7 @@ async function backupAndRetention(
     io.phase('opening');
     const open = await openRepository(repoRow, {
       lock: 'shared',
-      command: `backup (job ${t.jobName})`,
+      command: lockCommand(`backup (job ${t.jobName}`, t),
       index: true,
     });
     if (t.quota) open.repo.budget = quotaBudget(t.quota, repoRow.name);
@@ -368,7 +376,7 @@ async function retentionWork(
     open = await openRepository(repoRow, {
       // Beside the repository's other backups: retention and prune need only exclude other collectors.
       lock: 'gc',
-      command: `retention (job ${t.jobName})`,
+      command: lockCommand(`retention (job ${t.jobName}`, t),
       index: false,
     });
   } catch (err) {
@@ -480,7 +488,11 @@ async function restoreWork(
   const signal = io.signal;
   io.phase('opening');
   let warnings = 0;
-  const open = await openRepository(repoRow, { lock: 'shared', command: 'restore (server)', index: true });
+  const open = await openRepository(repoRow, {
+    lock: 'shared',
+    command: lockCommand('restore (server', t),
+    index: true,
+  });
   try {
     // A tenant user's restore never reaches into the recycle bin: for it, those points are gone.
     const hidden = new Set(t.recycle?.bin ?? []);

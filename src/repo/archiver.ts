@@ -547,6 +547,9 @@ async function writeSnapshot(
   try {
     root = await walk();
     await repo.flush();
+    // The last packs of a large file are sealed and written after its last read: a cancel that
+    // came meanwhile still means no restore point (the packs stay for the next backup).
+    options.signal?.throwIfAborted();
   } catch (err) {
     // Keep what was written durable and indexed, so the next backup does not upload it again.
     await repo.salvage().catch(() => undefined);

@@ -70,6 +70,12 @@ export async function cancelRun(
 
 export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
   const { catalog, runner } = ctx;
+  // Event streams end when the server stops: an open one would hold its stop up for good.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', (next) => {
+    for (const close of [...streams]) close();
+    next();
+  });
 
   app.get(
     '/api/v1/runs',
@@ -222,6 +228,7 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
       };
       const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15000);
       const close = () => {
+        streams.delete(close);
         clearInterval(keepAlive);
         runner.off('progress', onProgress);
         runner.off('log', onLog);
@@ -231,6 +238,7 @@ export const runRoutes: ApiRoutes = (app, { ctx }, done) => {
       runner.on('progress', onProgress);
       runner.on('log', onLog);
       runner.on('state', onState);
+      streams.add(close);
       request.raw.on('close', close);
     },
   );
