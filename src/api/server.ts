@@ -3,7 +3,6 @@
  * configuration file, the runner, the scheduler, metrics and the HTTP API — and, with `demo`, a
  * local repository and a job named `demo` so that a new user sees a working system at once.
  */
-import type { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -44,12 +43,6 @@ import { plural } from '../words.ts';
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 
 /** What the runner tells when it takes a run over from a server whose lease on it lapsed. */
-interface TakeoverEvent {
-  readonly runId: string;
-  readonly tenantId: string;
-  readonly jobName: string;
-  readonly server: string;
-}
 
 export interface ServerOptions {
   readonly dataDir?: string;
@@ -347,8 +340,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     const metrics = options.metrics;
     if (metrics?.takeover) {
       const count = metrics.takeover;
-      // The runner's `takeover` event (not in its typed events on every branch yet: hence the view).
-      (r as unknown as EventEmitter<{ takeover: [TakeoverEvent] }>).on('takeover', (e) => {
+      r.on('takeover', (e) => {
         void catalog.tenant(e.tenantId).then(
           (t) => count(t?.name ?? e.tenantId),
           () => count(e.tenantId),
