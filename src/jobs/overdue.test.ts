@@ -272,11 +272,22 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         params: {},
         trigger: 'api',
       });
+      // One active run per job: the waiting retry is another job's (one run by hand, unscheduled).
+      const desk = await catalog.createJob({
+        tenantId: acmeId,
+        name: 'desk',
+        repositoryId: acmeJob.repository_id,
+        spec: { sources: ['/etc'] },
+        enabled: true,
+        origin: 'api',
+        nextRunAt: null,
+        confined: true,
+      });
       await catalog.enqueueRun({
         tenantId: acmeId,
-        jobId: acmeJob.id,
-        jobName: acmeJob.name,
-        repositoryId: acmeJob.repository_id,
+        jobId: desk.id,
+        jobName: desk.name,
+        repositoryId: desk.repository_id,
         kind: 'backup',
         params: {},
         trigger: 'retry',
@@ -291,6 +302,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(sys?.queueDepth, 0);
       assert.equal(sys?.recycledBytes, 0);
       assert.deepEqual(f.jobs?.map((j) => [j.tenant, j.job, j.lastSuccessSeconds, j.overdue]).sort(), [
+        ['acme', 'desk', null, null],
         ['acme', 'laptop', Date.parse('2026-05-04T17:10:00Z') / 1000, true],
         ['default', 'nightly', Date.parse('2026-05-04T14:40:00Z') / 1000, true],
       ]);
