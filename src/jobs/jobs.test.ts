@@ -69,7 +69,7 @@ jobs:
     );
   });
 
-  it('reports every problem of a file at once, in the file\'s order', () => {
+  it("reports every problem of a file at once, in the file's order", () => {
     // Five problems of three kinds in three places: one run says them all (it took six).
     const text = `
 repositories:

@@ -98,7 +98,10 @@ describe('warnings and exit code 3', () => {
     const quiet = await cairn(['backup', '--quiet', '/proc/self/mem'], { env });
     assert.equal(quiet.code, 3, show(quiet));
     assert.equal(quiet.stdout, '');
-    assert.match(quiet.stderr, /^warning: \/proc\/self\/mem: cannot read: an input\/output error of the device/m);
+    assert.match(
+      quiet.stderr,
+      /^warning: \/proc\/self\/mem: cannot read: an input\/output error of the device/m,
+    );
   });
 
   it('restore warns about a socket it does not re-create, names it, and exits 3', async () => {
