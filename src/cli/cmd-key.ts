@@ -153,7 +153,8 @@ export function registerKey(program: Command): void {
         s.repo.backend,
         s.repo.key,
         secret,
-        flags.label ? { label: flags.label } : {},
+        // The new slot keeps the old one's label unless another is given.
+        (flags.label ?? old?.label) !== undefined ? { label: (flags.label ?? old?.label)! } : {},
       );
       if (old) await s.repo.backend.remove({ type: 'keys', name: old.id });
       s.out.line(`replaced key slot ${old?.id.slice(0, 8) ?? '?'} by ${id.slice(0, 8)}`);

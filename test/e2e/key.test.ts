@@ -160,13 +160,16 @@ describe('key slots', () => {
     assert.equal(denied.code, 12, show(denied));
   });
 
-  it('key passwd replaces the slot in use by one for the new password', async () => {
+  it('key passwd replaces the slot in use by one for the new password, keeping its label', async () => {
+    const label = (await list({ CAIRN_PASSWORD_FILE: pwFile })).find((x) => x.id === slot[PW3])?.label;
+    assert.ok(label, 'the slot in use has a label');
     const r = await ok(['key', 'passwd', '--password-file', pwFile], { CAIRN_NEW_PASSWORD: PW4 });
     const m = /^replaced key slot ([0-9a-f]{8}) by ([0-9a-f]{8})\n$/.exec(r.stdout);
     assert.ok(m, r.stdout);
     assert.equal(m[1], slot[PW3]!.slice(0, 8));
     const slots = await list({ CAIRN_PASSWORD: PW4 });
     assert.ok(current(slots).id.startsWith(m[2]!));
+    assert.equal(current(slots).label, label);
     assert.deepEqual(
       slots.map((s) => s.id).filter((id) => id === slot[PW3]),
       [],

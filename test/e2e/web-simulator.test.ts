@@ -111,6 +111,15 @@ describe('simulator page in Chromium', () => {
 
   it('changes the run from the form, and the URL follows', async () => {
     const { page } = b;
+    // The placeholder is the default the style would get: 14, and 7 for a backup copy.
+    const points = page.getByLabel('Restore points');
+    const style = page.getByLabel('Backup style');
+    const was = await style.inputValue();
+    await style.selectOption('backup-copy');
+    assert.equal(await points.getAttribute('placeholder'), '7');
+    await style.selectOption('incremental');
+    assert.equal(await points.getAttribute('placeholder'), '14');
+    await style.selectOption(was);
     await page.getByLabel('Restore points').fill('21');
     await page.getByRole('button', { name: 'Simulate' }).click();
     await page.waitForURL(/points=21/, { timeout: 15_000 });

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import {
   inputFromText,
   parseRpsQuery,
+  defaultPoints,
   parseShareQuery,
   toShareQuery,
   type RpsImport,
@@ -245,7 +246,12 @@ export function Simulator() {
               )}
             </Field>
             {text('used', 'Used source size', 'GiB and TiB binary, GB and TB decimal', '1000GiB')}
-            {text('points', 'Restore points', 'a count, or a period: 7d, 5w, 2.5m, 1q, 1y', '14')}
+            {text(
+              'points',
+              'Restore points',
+              'a count, or a period: 7d, 5w, 2.5m, 1q, 1y',
+              String(defaultPoints(style)),
+            )}
             {text('change', 'Change per run (%)', undefined, '10')}
             {text('reduction', 'Left after reduction (%)', '100: no compression or deduplication', '50')}
             {text('interval', 'Interval', 'daily, or 1h, 2h, 3h, 4h, 6h, 8h, 12h', 'daily')}
