@@ -320,6 +320,13 @@ export const ERRORS = {
     retryable: false,
     summary: 'A plugin speaks no plugin API version this Cairn knows, or does not do what was asked of it.',
   },
+  ADDRESS_IN_USE: {
+    exit: 90,
+    http: 503,
+    retryable: true,
+    summary:
+      'The address the server is to listen on is taken (the message says by which process, where it can tell).',
+  },
   INTERRUPTED: { exit: 130, http: 499, retryable: true, summary: 'The operation was cancelled.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Catalog, describeCatalog } from '../catalog/index.ts';
-import { CairnError, reason } from '../errors.ts';
+import { CairnError, errnoCode, reason } from '../errors.ts';
 import {
   applyConfig,
   catalogFigures,
@@ -33,6 +33,7 @@ import {
 } from '../jobs/index.ts';
 import type { CatalogFigures } from '../metrics/index.ts';
 import { newToken, hashPassword, LogonLimiter } from './auth.ts';
+import { checkAddress } from './address.ts';
 import { buildApp } from './app.ts';
 import type { AnswerFailure } from './openapi.ts';
 import type { ApiContext } from './context.ts';
@@ -255,11 +256,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const env = options.env ?? process.env;
   const say = options.say ?? ((l: string) => process.stderr.write(`cairn server: ${l}\n`));
   const { dataDir, catalogUrl } = serverPaths(options, env);
+  const { host, port } = parseListen(options.listen ?? '127.0.0.1:8470');
+  // Before anything is made: a taken address leaves no catalog or password file behind.
+  await checkAddress(host, port);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // Also when it existed with a looser mode: it holds the catalog and the repositories' passwords.
   chmodSync(dataDir, 0o700);
   const secretsDir = path.join(dataDir, 'secrets');
-  const { host, port } = parseListen(options.listen ?? '127.0.0.1:8470');
   const config = options.config ? loadConfig(options.config) : undefined;
   const plugins = pluginSettingsOf(
     config,
@@ -325,7 +328,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ...(options.logRequests ? { logRequests: true } : {}),
       ...(options.checkAnswers ? { checkAnswers: options.checkAnswers } : {}),
     });
-    await app.listen({ host, port });
+    await app.listen({ host, port }).catch(async (err: unknown) => {
+      // Taken between the check and now: said as the check says it.
+      if (errnoCode(err) === 'EADDRINUSE') await checkAddress(host, port);
+      throw err;
+    });
     const address = app.server.address();
     const boundPort = typeof address === 'object' && address ? address.port : port;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;

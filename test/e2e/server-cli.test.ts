@@ -4,7 +4,8 @@
  * cleanly (exit 0). `--check-config` checks jobs' plugin directives with the plugin directory.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
@@ -120,6 +121,31 @@ jobs:
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /valid \(1 repositories, 1 jobs\)/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('cairn server on a taken address says which process holds it, exits 90 and makes nothing', async () => {
+  await assertBuilt();
+  const dir = mkdtempSync(path.join(tmpdir(), 'cairn-taken-'));
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const port = (holder.address() as AddressInfo).port;
+  try {
+    const data = path.join(dir, 'data');
+    const r = await cairn(['server', '--data-dir', data, '--listen', `127.0.0.1:${port}`], cliEnv(data));
+    assert.equal(r.code, 90, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^error: Cannot listen on 127\\.0\\.0\\.1:${port}: the address is taken by \\S+ \\(pid ${process.pid}\\); .*\\[ADDRESS_IN_USE\\]$`,
+        'm',
+      ),
+    );
+    assert.doesNotMatch(r.stderr, /unexpected failure|\n\s+at /);
+    assert.equal(existsSync(data), false, 'no catalog, no password file: nothing made');
+  } finally {
+    holder.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
