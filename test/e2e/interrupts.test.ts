@@ -53,8 +53,20 @@ function stderrLine(started: Started, pattern: RegExp): Promise<void> {
   });
 }
 
-/** The last line of standard error: the one error line of an interrupted command. */
+/**
+ * The one error of an interrupted command, as `error: MESSAGE [CODE]`: with --json the last line
+ * of standard output (and then nothing of it on standard error: said once), else the last line of
+ * standard error.
+ */
 function errorLine(r: Run): string {
+  const last = r.stdout.trimEnd().split('\n').at(-1) ?? '';
+  if (last.startsWith('{')) {
+    const j = JSON.parse(last) as { message_type?: string; message?: string; code?: string };
+    if (j.message_type === 'error') {
+      assert.doesNotMatch(r.stderr, /^error: /m, 'an error is said once');
+      return `error: ${j.message} [${j.code}]`;
+    }
+  }
   return r.stderr.trimEnd().split('\n').at(-1) ?? '';
 }
 
