@@ -122,6 +122,19 @@ export function splitUserName(stored: string): { name: string; tenant: string | 
     : { name: stored.slice(0, at), tenant: stored.slice(at + 1) };
 }
 
+/**
+ * Runs a write, turning the database's refusal of a duplicate (a unique index) into CONFLICT with
+ * `message`; other errors pass as they are.
+ */
+async function conflictOnUnique<T>(write: () => Promise<T>, message: string): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new CairnError('CONFLICT', message);
+    throw err;
+  }
+}
+
 export class Catalog {
   readonly db: Kysely<Database>;
   readonly kind: CatalogKind;
@@ -184,13 +197,10 @@ export class Catalog {
 
   async createTenant(t: NewTenant): Promise<TenantRow> {
     const row = this.newTenantRow(t);
-    try {
-      await this.db.insertInto('tenants').values(row).execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError('CONFLICT', `Cannot create tenant ${t.name}: the name is taken`);
-      throw err;
-    }
+    await conflictOnUnique(
+      () => this.db.insertInto('tenants').values(row).execute(),
+      `Cannot create tenant ${t.name}: the name is taken`,
+    );
     return row;
   }
 
@@ -279,13 +289,10 @@ export class Catalog {
       created_at: now,
       updated_at: now,
     };
-    try {
-      await this.db.insertInto('scripts').values(row).execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError('CONFLICT', `Cannot create script ${x.name}: the name is taken`);
-      throw err;
-    }
+    await conflictOnUnique(
+      () => this.db.insertInto('scripts').values(row).execute(),
+      `Cannot create script ${x.name}: the name is taken`,
+    );
     return row;
   }
 
@@ -296,13 +303,10 @@ export class Catalog {
     if (x.description !== undefined) set.description = x.description;
     if (x.timeoutSeconds !== undefined) set.timeout_seconds = x.timeoutSeconds;
     if (x.tenants !== undefined) set.tenants = JSON.stringify(x.tenants);
-    try {
-      await this.db.updateTable('scripts').set(set).where('id', '=', id).execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError('CONFLICT', `Cannot rename the script to ${x.name ?? ''}: the name is taken`);
-      throw err;
-    }
+    await conflictOnUnique(
+      () => this.db.updateTable('scripts').set(set).where('id', '=', id).execute(),
+      `Cannot rename the script to ${x.name ?? ''}: the name is taken`,
+    );
   }
 
   async deleteScript(id: string): Promise<void> {
@@ -338,13 +342,10 @@ export class Catalog {
       disabled: 0,
       created_at: this.iso(),
     };
-    try {
-      await this.db.insertInto('users').values(row).execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError('CONFLICT', `Cannot create user ${u.name}: the name is taken`);
-      throw err;
-    }
+    await conflictOnUnique(
+      () => this.db.insertInto('users').values(row).execute(),
+      `Cannot create user ${u.name}: the name is taken`,
+    );
     return row;
   }
 
@@ -700,16 +701,10 @@ export class Catalog {
       recycled_bytes: null,
       measured_at: null,
     };
-    try {
-      await this.db.insertInto('repositories').values(row).execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError(
-          'CONFLICT',
-          `Cannot create repository ${r.name}: the name is taken in this tenant`,
-        );
-      throw err;
-    }
+    await conflictOnUnique(
+      () => this.db.insertInto('repositories').values(row).execute(),
+      `Cannot create repository ${r.name}: the name is taken in this tenant`,
+    );
     return row;
   }
 
@@ -844,13 +839,10 @@ export class Catalog {
       updated_at: now,
       confined: j.confined ? 1 : 0,
     };
-    try {
-      await this.db.insertInto('jobs').values(row).execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError('CONFLICT', `Cannot create job ${j.name}: the name is taken in this tenant`);
-      throw err;
-    }
+    await conflictOnUnique(
+      () => this.db.insertInto('jobs').values(row).execute(),
+      `Cannot create job ${j.name}: the name is taken in this tenant`,
+    );
     return row;
   }
 
@@ -866,26 +858,24 @@ export class Catalog {
       confined?: boolean;
     },
   ): Promise<void> {
-    try {
-      await this.db
-        .updateTable('jobs')
-        .set({
-          ...(j.name !== undefined ? { name: j.name } : {}),
-          ...(j.repositoryId !== undefined ? { repository_id: j.repositoryId } : {}),
-          ...(j.spec !== undefined ? { spec: JSON.stringify(j.spec) } : {}),
-          ...(j.enabled !== undefined ? { enabled: j.enabled ? 1 : 0 } : {}),
-          ...(j.nextRunAt !== undefined ? { next_run_at: j.nextRunAt } : {}),
-          ...(j.confined !== undefined ? { confined: j.confined ? 1 : 0 } : {}),
-          updated_at: this.iso(),
-        })
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', id)
-        .execute();
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new CairnError('CONFLICT', `Cannot rename the job to ${j.name}: the name is taken`);
-      throw err;
-    }
+    await conflictOnUnique(
+      () =>
+        this.db
+          .updateTable('jobs')
+          .set({
+            ...(j.name !== undefined ? { name: j.name } : {}),
+            ...(j.repositoryId !== undefined ? { repository_id: j.repositoryId } : {}),
+            ...(j.spec !== undefined ? { spec: JSON.stringify(j.spec) } : {}),
+            ...(j.enabled !== undefined ? { enabled: j.enabled ? 1 : 0 } : {}),
+            ...(j.nextRunAt !== undefined ? { next_run_at: j.nextRunAt } : {}),
+            ...(j.confined !== undefined ? { confined: j.confined ? 1 : 0 } : {}),
+            updated_at: this.iso(),
+          })
+          .where('tenant_id', '=', tenantId)
+          .where('id', '=', id)
+          .execute(),
+      `Cannot rename the job to ${j.name}: the name is taken`,
+    );
   }
 
   job(tenantId: string, id: string): Promise<JobRow | undefined> {
@@ -976,17 +966,11 @@ export class Catalog {
       stats: null,
       log_count: 0,
     };
-    try {
-      await this.db.insertInto('runs').values(row).execute();
-    } catch (err) {
-      // runs_one_active: a job has one queued or running run at most, whoever queues it.
-      if (isUniqueViolation(err))
-        throw new CairnError(
-          'CONFLICT',
-          `Cannot queue a run of job ${r.jobName}: it has a run queued or running already`,
-        );
-      throw err;
-    }
+    // runs_one_active: a job has one queued or running run at most, whoever queues it.
+    await conflictOnUnique(
+      () => this.db.insertInto('runs').values(row).execute(),
+      `Cannot queue a run of job ${r.jobName}: it has a run queued or running already`,
+    );
     return row;
   }
 
