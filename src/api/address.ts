@@ -89,7 +89,7 @@ export async function checkAddress(host: string, port: number): Promise<void> {
       } else if (code === 'EACCES')
         reject(
           new CairnError(
-            'ADDRESS_IN_USE',
+            'USAGE',
             `Cannot listen on ${where}: ports below 1024 need root (or CAP_NET_BIND_SERVICE); give another with --listen HOST:PORT`,
           ),
         );

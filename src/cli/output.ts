@@ -89,21 +89,17 @@ export const outcome = { warnings: 0 };
 /** "1 file", "2 files". */
 export { plural } from '../words.ts';
 
+/** `fooBar` → `foo_bar`: restic's field names in JSON. */
+const snakeKey = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
 /** camelCase keys to snake_case at every depth (objects in arrays too); values stay as they are. */
 export function snakeCaseDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(snakeCaseDeep);
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [
-      k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
-      snakeCaseDeep(v),
-    ]),
-  );
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snakeKey(k), snakeCaseDeep(v)]));
 }
 
-/** camelCase keys to snake_case, for JSON that follows restic's field names. */
+/** camelCase keys to snake_case, one level deep, for JSON that follows restic's field names. */
 export function snakeCase(obj: object): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(obj).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]),
-  );
+  return Object.fromEntries(Object.entries(obj).map(([k, v]) => [snakeKey(k), v]));
 }

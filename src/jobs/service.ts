@@ -21,6 +21,7 @@ import {
 } from './tenancy.ts';
 import type { BackupRunParams, RestoreParams } from './work.ts';
 import { checkSpec, nextRunOf, type JobInput, type JobSpec, type RepositoryInput } from './spec.ts';
+import { binOf, refuseHidden } from './recycle.ts';
 
 export interface Actor {
   readonly tenantId: string;
@@ -211,6 +212,11 @@ export async function startRestore(
     const target = confinePath(guard, params.target, 'restore', 'target');
     // Plugin entries (a bpipe dump) come back as files: their stored writer programs do not run.
     params = { ...params, target, asFiles: true, confined: true };
+    // A restore point in the recycle bin is gone for a tenant user (the run checks again, also
+    // for "latest").
+    const hidden = await binOf(catalog, repo.id);
+    const id = [...hidden].find((h) => h.startsWith(params.snapshot));
+    if (id !== undefined && params.snapshot !== 'latest') refuseHidden(hidden, params.snapshot, id);
   }
   (params.paths ?? []).forEach((p, i) => {
     if (!p.startsWith('/'))

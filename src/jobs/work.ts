@@ -450,6 +450,8 @@ async function retentionWork(
         ...recycle.bin.filter((id) => !purged.has(id)),
         ...(protect ? doomed.map((d) => d.id) : []),
       ]);
+      // Listed again, not derived from the first list: backups beside retention may have added
+      // restore points since, and those may need some of the bin's blobs.
       const { snapshots: now } = await open.repo.listSnapshots();
       const bin = now.filter((s) => binIds.has(s.id));
       if (bin.length === 0) stats.recycledBytes = 0;

@@ -11,7 +11,7 @@
  * administrator may call every route, in whatever tenant it is logged on to.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { hiddenFrom, refuseHidden, startRestore, type RestoreParams } from '../../jobs/index.ts';
+import { startRestore, type RestoreParams } from '../../jobs/index.ts';
 import { ACCEPTED_TASK, problems } from '../answers.ts';
 import { demand, guardOf, type ApiRoutes } from '../context.ts';
 import { taskView } from '../views.ts';
@@ -78,17 +78,6 @@ export const restoreRoutes: ApiRoutes = (app, { ctx }, done) => {
         ...(b.asFiles ? { asFiles: true } : {}),
         ...(b.pluginOptions?.length ? { pluginOptions: b.pluginOptions } : {}),
       };
-      if (!c.systemAdmin && b.snapshot !== 'latest') {
-        // A restore point in the recycle bin is gone for a tenant user (the run checks again).
-        const repo =
-          (await catalog.repositoryByName(c.tenantId, b.repository)) ??
-          (await catalog.repository(c.tenantId, b.repository));
-        if (repo) {
-          const hidden = await hiddenFrom(catalog, false, repo.id);
-          const id = [...hidden].find((h) => h.startsWith(b.snapshot));
-          if (id !== undefined) refuseHidden(hidden, b.snapshot, id);
-        }
-      }
       const { run, task } = await startRestore(catalog, c, b.repository, params, await guardOf(ctx, c));
       runner.poke();
       return accepted(reply, taskView({ ...task, run }, c));

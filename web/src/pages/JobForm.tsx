@@ -754,22 +754,12 @@ function StepsEditor({
               </select>
             )}
             {st.kind === 'script' ? (
-              <select
-                aria-label={`${label}, step ${n}: script`}
+              <ScriptSelect
+                label={`${label}, step ${n}: script`}
                 value={st.script}
-                onChange={(e) => change(i, { script: e.target.value })}
-              >
-                <option value="">choose a script…</option>
-                {st.script && !scripts.some((sc) => sc.name === st.script) && (
-                  <option value={st.script}>{st.script} (not available)</option>
-                )}
-                {scripts.map((sc) => (
-                  <option key={sc.id} value={sc.name}>
-                    {sc.name}
-                    {sc.description ? ` – ${sc.description}` : ''}
-                  </option>
-                ))}
-              </select>
+                scripts={scripts}
+                onChange={(script) => change(i, { script })}
+              />
             ) : commands ? (
               <input
                 aria-label={`${label}, step ${n}: command`}
@@ -898,22 +888,12 @@ function HooksEditor({
               {(commands || h.kind === 'command') && <option value="command">command</option>}
             </select>
             {h.kind === 'script' ? (
-              <select
-                aria-label={`Hook ${n}: script`}
+              <ScriptSelect
+                label={`Hook ${n}: script`}
                 value={h.script}
-                onChange={(e) => change(i, { script: e.target.value })}
-              >
-                <option value="">choose a script…</option>
-                {h.script && !scripts.some((sc) => sc.name === h.script) && (
-                  <option value={h.script}>{h.script} (not available)</option>
-                )}
-                {scripts.map((sc) => (
-                  <option key={sc.id} value={sc.name}>
-                    {sc.name}
-                    {sc.description ? ` – ${sc.description}` : ''}
-                  </option>
-                ))}
-              </select>
+                scripts={scripts}
+                onChange={(script) => change(i, { script })}
+              />
             ) : h.kind === 'webhook' ? (
               <input
                 aria-label={`Hook ${n}: webhook`}
@@ -967,5 +947,33 @@ function HooksEditor({
         Add a hook
       </button>
     </fieldset>
+  );
+}
+
+/** One of the named scripts the caller may use; one no longer granted stays shown, marked. */
+function ScriptSelect({
+  label,
+  value,
+  scripts,
+  onChange,
+}: {
+  label: string;
+  value: string;
+  scripts: readonly NamedScript[];
+  onChange: (script: string) => void;
+}) {
+  return (
+    <select aria-label={label} value={value} onChange={(e) => onChange(e.target.value)}>
+      <option value="">choose a script…</option>
+      {value && !scripts.some((sc) => sc.name === value) && (
+        <option value={value}>{value} (not available)</option>
+      )}
+      {scripts.map((sc) => (
+        <option key={sc.id} value={sc.name}>
+          {sc.name}
+          {sc.description ? ` – ${sc.description}` : ''}
+        </option>
+      ))}
+    </select>
   );
 }
